@@ -1,0 +1,46 @@
+// DecisionRecord: the one record that flows everywhere. The planner fills in its decision, the
+// runtime adds what the executor did and what the environment answered, the replay buffer stores
+// it, the episode log writes it and the evaluator reads it. Wire formats (MessagePack,
+// FlatBuffers) have their own structs next to their codecs; this is the domain type.
+#pragma once
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "core/action.h"
+#include "core/policy.h"
+
+namespace apprentice {
+
+// Who chose the action that was sent to the environment.
+enum class Actor : uint8_t { kExecutor, kPlanner };
+std::string_view ActorName(Actor actor);
+
+struct DecisionRecord {
+  int64_t episode = 0;  // episode id, counted from 0 within a run
+  int64_t step = 0;     // step within the episode, from 0
+
+  std::vector<float> observation;  // what the agent saw
+
+  // The planner's decision; has_label is false until the planner has labelled this state.
+  bool has_label = false;
+  PolicyOutput planner;      // full distribution: the soft target
+  Action planner_action;     // the planner's choice: the hard label
+  float planner_value = 0;   // the planner's value estimate of the state
+  int64_t planner_latency_ns = 0;
+
+  // What the executor chose and with which weights.
+  Action executor_action;
+  int64_t executor_version = 0;  // snapshot version; 0 = the untrained initial weights
+  int64_t executor_latency_ns = 0;
+
+  Actor acted_by = Actor::kExecutor;
+
+  // What the environment answered to the action that was taken.
+  float reward = 0;
+  bool terminated = false;
+  bool truncated = false;
+};
+
+}  // namespace apprentice

@@ -1,0 +1,180 @@
+#include "core/flags.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+#include <sstream>
+
+namespace apprentice {
+namespace {
+
+std::string Join(const std::vector<std::string>& v) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) s += (i ? "|" : "") + v[i];
+  return s;
+}
+
+std::string DoubleText(double v) {
+  std::ostringstream s;
+  s << v;
+  return s.str();
+}
+
+}  // namespace
+
+void FlagSet::Add(Flag flag) {
+  Require(Find(flag.name) == nullptr, "flag --" + flag.name + " registered twice");
+  flags_.push_back(std::move(flag));
+}
+
+FlagSet::Flag* FlagSet::Find(const std::string& name) {
+  for (auto& f : flags_) {
+    if (f.name == name) return &f;
+  }
+  return nullptr;
+}
+
+bool FlagSet::WasSet(const std::string& name) const {
+  for (const auto& f : flags_) {
+    if (f.name == name) return f.set;
+  }
+  return false;
+}
+
+void FlagSet::String(const std::string& name, std::string* value, const std::string& help,
+                     std::vector<std::string> choices) {
+  Flag f;
+  f.name = name;
+  f.help = help;
+  f.default_text = *value;
+  f.kind = choices.empty() ? "STRING" : Join(choices);
+  f.assign = [name, value, choices](const std::string& text) {
+    if (!choices.empty() && std::find(choices.begin(), choices.end(), text) == choices.end()) {
+      return Status::InvalidArgument("--" + name + ": unknown value '" + text + "' (choose " +
+                                     Join(choices) + ")");
+    }
+    *value = text;
+    return Status::Ok();
+  };
+  Add(std::move(f));
+}
+
+void FlagSet::Int(const std::string& name, int64_t* value, const std::string& help, int64_t min,
+                  int64_t max) {
+  Flag f;
+  f.name = name;
+  f.help = help;
+  f.default_text = std::to_string(*value);
+  f.kind = "INT";
+  f.assign = [name, value, min, max](const std::string& text) {
+    errno = 0;
+    char* end = nullptr;
+    const long long v = std::strtoll(text.c_str(), &end, 10);
+    if (text.empty() || *end != '\0' || errno == ERANGE) {
+      return Status::InvalidArgument("--" + name + ": '" + text + "' is not an integer");
+    }
+    if (v < min || v > max) {
+      return Status::InvalidArgument("--" + name + ": " + text + " is out of range [" +
+                                     std::to_string(min) + ", " + std::to_string(max) + "]");
+    }
+    *value = v;
+    return Status::Ok();
+  };
+  Add(std::move(f));
+}
+
+void FlagSet::Double(const std::string& name, double* value, const std::string& help, double min,
+                     double max) {
+  Flag f;
+  f.name = name;
+  f.help = help;
+  f.default_text = DoubleText(*value);
+  f.kind = "NUMBER";
+  f.assign = [name, value, min, max](const std::string& text) {
+    errno = 0;
+    char* end = nullptr;
+    const double v = std::strtod(text.c_str(), &end);
+    if (text.empty() || *end != '\0' || errno == ERANGE || !std::isfinite(v)) {
+      return Status::InvalidArgument("--" + name + ": '" + text + "' is not a finite number");
+    }
+    if (v < min || v > max) {
+      return Status::InvalidArgument("--" + name + ": " + text + " is out of range [" +
+                                     DoubleText(min) + ", " + DoubleText(max) + "]");
+    }
+    *value = v;
+    return Status::Ok();
+  };
+  Add(std::move(f));
+}
+
+void FlagSet::Bool(const std::string& name, bool* value, const std::string& help) {
+  Flag f;
+  f.name = name;
+  f.help = help;
+  f.default_text = *value ? "true" : "false";
+  f.kind = "BOOL";
+  f.is_bool = true;
+  f.assign = [name, value](const std::string& text) {
+    if (text == "true" || text == "1" || text == "yes") {
+      *value = true;
+    } else if (text == "false" || text == "0" || text == "no") {
+      *value = false;
+    } else {
+      return Status::InvalidArgument("--" + name + ": '" + text + "' is not true or false");
+    }
+    return Status::Ok();
+  };
+  Add(std::move(f));
+}
+
+Status FlagSet::Parse(std::span<const std::string> args) {
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& arg = args[i];
+    if (arg == "--help" || arg == "-h") {
+      help_requested_ = true;
+      return Status::Ok();
+    }
+    if (arg.rfind("--", 0) != 0 || arg.size() == 2) {
+      return Status::InvalidArgument("unexpected argument '" + arg + "' (flags look like --name value)");
+    }
+    std::string name = arg.substr(2);
+    std::string value;
+    bool has_value = false;
+    if (const auto eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+      has_value = true;
+    }
+    Flag* flag = Find(name);
+    if (flag == nullptr) {
+      return Status::InvalidArgument("unknown flag --" + name + " (see --help)");
+    }
+    if (!has_value) {
+      if (flag->is_bool) {
+        value = "true";
+      } else if (i + 1 < args.size()) {
+        value = args[++i];
+      } else {
+        return Status::InvalidArgument("--" + name + " needs a value");
+      }
+    }
+    if (Status s = flag->assign(value); !s.ok()) return s;
+    flag->set = true;
+  }
+  return Status::Ok();
+}
+
+std::string FlagSet::Help() const {
+  std::string out = usage_ + "\n\nFlags:\n";
+  size_t width = 0;
+  for (const auto& f : flags_) width = std::max(width, f.name.size() + f.kind.size() + 4);
+  for (const auto& f : flags_) {
+    std::string left = "  --" + f.name + " " + f.kind;
+    left.resize(std::max(left.size() + 2, width + 4), ' ');
+    out += left + f.help + " (default: " + (f.default_text.empty() ? "\"\"" : f.default_text) + ")\n";
+  }
+  out += "  --help" + std::string(width > 4 ? width - 4 : 2, ' ') + "show this help\n";
+  return out;
+}
+
+}  // namespace apprentice

@@ -1,0 +1,56 @@
+#include "core/latency_histogram.h"
+
+#include <algorithm>
+#include <bit>
+#include <cmath>
+
+namespace apprentice {
+
+int LatencyHistogram::BucketOf(int64_t ns) {
+  if (ns < kExact) return static_cast<int>(std::max<int64_t>(ns, 0));
+  const int e = 63 - std::countl_zero(static_cast<uint64_t>(ns));  // >= 7
+  const int sub = static_cast<int>((ns >> (e - 6)) - kSubBuckets);  // [0, 64)
+  return std::min(kExact + (e - 7) * kSubBuckets + sub, kBuckets - 1);
+}
+
+double LatencyHistogram::BucketMiddle(int bucket) {
+  if (bucket < kExact) return bucket;
+  const int e = (bucket - kExact) / kSubBuckets + 7;
+  const int sub = (bucket - kExact) % kSubBuckets;
+  const double width = std::ldexp(1.0, e - 6);
+  return (kSubBuckets + sub) * width + width / 2;
+}
+
+void LatencyHistogram::Record(int64_t ns) {
+  ns = std::max<int64_t>(ns, 0);
+  ++buckets_[BucketOf(ns)];
+  ++count_;
+  sum_ += ns;
+  min_ = std::min(min_, ns);
+  max_ = std::max(max_, ns);
+}
+
+void LatencyHistogram::Merge(const LatencyHistogram& other) {
+  for (int i = 0; i < kBuckets; ++i) buckets_[i] += other.buckets_[i];
+  count_ += other.count_;
+  sum_ += other.sum_;
+  min_ = std::min(min_, other.min_);
+  max_ = std::max(max_, other.max_);
+}
+
+double LatencyHistogram::Quantile(double q) const {
+  if (count_ == 0) return 0.0;
+  q = std::clamp(q, 0.0, 1.0);
+  // Rank of the wanted sample, 1-based (nearest-rank definition).
+  const int64_t rank = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(q * count_)));
+  int64_t seen = 0;
+  for (int i = 0; i < kBuckets; ++i) {
+    seen += buckets_[i];
+    if (seen >= rank) {
+      return std::clamp(BucketMiddle(i), static_cast<double>(min_), static_cast<double>(max_));
+    }
+  }
+  return static_cast<double>(max_);
+}
+
+}  // namespace apprentice

@@ -1,0 +1,45 @@
+// PolicyOutput: a policy's full decision over an action space.
+//
+// - Categorical (Discrete(n)): `logits` holds n unnormalised log-probabilities. A planner that
+//   produces probabilities (e.g. MCTS visit counts) stores log(p), floored at kMinLogit for p = 0.
+// - Gaussian (Box with d components): `mean` and `log_std` hold d values each.
+#pragma once
+
+#include <span>
+#include <vector>
+
+#include "core/action.h"
+#include "core/space.h"
+
+namespace apprentice {
+
+enum class PolicyKind : uint8_t { kCategorical, kGaussian };
+
+// log-probability used for an action of probability 0 (softmax(kMinLogit) ~ 1e-13).
+inline constexpr float kMinLogit = -30.0f;
+
+struct PolicyOutput {
+  PolicyKind kind = PolicyKind::kCategorical;
+  std::vector<float> logits;   // categorical
+  std::vector<float> mean;     // gaussian
+  std::vector<float> log_std;  // gaussian
+
+  static PolicyOutput FromProbabilities(std::span<const float> probs);
+  static PolicyOutput FromLogits(std::span<const float> logits);
+  static PolicyOutput Gaussian(std::span<const float> mean, std::span<const float> log_std);
+
+  bool empty() const { return logits.empty() && mean.empty(); }
+  // Categorical: softmax(logits / temperature). Throws InvalidArgument for a Gaussian.
+  std::vector<float> Probabilities(float temperature = 1.0f) const;
+  // The most likely action: argmax of the logits (lowest index on ties), or the mean.
+  Action Mode() const;
+  // Ok if this output fits `action_space` (kind and size).
+  Status CheckFits(const Space& action_space) const;
+};
+
+// softmax(logits / temperature) written into `out` (same size). Numerically stable.
+void Softmax(std::span<const float> logits, std::span<float> out, float temperature = 1.0f);
+// Index of the largest element (lowest index on ties); -1 for an empty span.
+int64_t Argmax(std::span<const float> values);
+
+}  // namespace apprentice

@@ -1,0 +1,130 @@
+#include "core/space.h"
+
+#include <cmath>
+#include <sstream>
+
+namespace apprentice {
+namespace {
+
+std::string FormatFloat(float v) {
+  std::ostringstream s;
+  s << v;
+  return s.str();
+}
+
+}  // namespace
+
+Space Space::Discrete(int64_t n) {
+  Require(n >= 1, "Discrete(n) needs n >= 1, got " + std::to_string(n));
+  Space s;
+  s.discrete_ = true;
+  s.n_ = n;
+  return s;
+}
+
+Space Space::Box(std::vector<float> low, std::vector<float> high, std::vector<int64_t> shape) {
+  int64_t size = 1;
+  for (int64_t d : shape) {
+    Require(d >= 1, "Box shape dimensions must be >= 1");
+    size *= d;
+  }
+  Require(static_cast<int64_t>(low.size()) == size && static_cast<int64_t>(high.size()) == size,
+          "Box bounds must have product(shape) = " + std::to_string(size) + " elements");
+  for (size_t i = 0; i < low.size(); ++i) {
+    Require(!(low[i] > high[i]), "Box bound low[" + std::to_string(i) + "] > high[" +
+                                     std::to_string(i) + "]");
+  }
+  Space s;
+  s.discrete_ = false;
+  s.low_ = std::move(low);
+  s.high_ = std::move(high);
+  s.shape_ = std::move(shape);
+  return s;
+}
+
+Space Space::Box(float low, float high, std::vector<int64_t> shape) {
+  int64_t size = 1;
+  for (int64_t d : shape) size *= std::max<int64_t>(d, 0);
+  return Box(std::vector<float>(size, low), std::vector<float>(size, high), std::move(shape));
+}
+
+Status Space::Check(const Action& action) const {
+  if (discrete_) {
+    if (!action.is_discrete()) {
+      return Status::InvalidArgument("expected a discrete action for " + ToString() +
+                                     ", got a continuous one");
+    }
+    if (action.index() < 0 || action.index() >= n_) {
+      return Status::InvalidArgument("action " + std::to_string(action.index()) +
+                                     " is out of range for " + ToString());
+    }
+    return Status::Ok();
+  }
+  if (action.is_discrete()) {
+    return Status::InvalidArgument("expected a continuous action for " + ToString() +
+                                   ", got discrete action " + std::to_string(action.index()));
+  }
+  if (action.dims() != flat_size()) {
+    return Status::InvalidArgument("action has " + std::to_string(action.dims()) +
+                                   " components; " + ToString() + " needs " +
+                                   std::to_string(flat_size()));
+  }
+  const auto v = action.values();
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (!std::isfinite(v[i]) || v[i] < low_[i] || v[i] > high_[i]) {
+      return Status::InvalidArgument("action component " + std::to_string(i) + " = " +
+                                     FormatFloat(v[i]) + " is outside [" + FormatFloat(low_[i]) +
+                                     ", " + FormatFloat(high_[i]) + "] of " + ToString());
+    }
+  }
+  return Status::Ok();
+}
+
+Status Space::CheckObservation(std::span<const float> x) const {
+  if (discrete_) return Status::InvalidArgument("observations must come from a Box space");
+  if (static_cast<int64_t>(x.size()) != flat_size()) {
+    return Status::InvalidArgument("observation has " + std::to_string(x.size()) +
+                                   " floats; " + ToString() + " needs " +
+                                   std::to_string(flat_size()));
+  }
+  for (size_t i = 0; i < x.size(); ++i) {
+    if (std::isnan(x[i])) {
+      return Status::InvalidArgument("observation element " + std::to_string(i) + " is NaN");
+    }
+  }
+  return Status::Ok();
+}
+
+void Space::Clip(Action& action) const {
+  if (discrete_ || action.is_discrete()) return;
+  auto v = action.mutable_values();
+  for (size_t i = 0; i < v.size() && i < low_.size(); ++i) {
+    if (std::isnan(v[i])) v[i] = low_[i];
+    v[i] = std::clamp(v[i], low_[i], high_[i]);
+  }
+}
+
+std::string Space::ToString() const {
+  if (discrete_) return "Discrete(" + std::to_string(n_) + ")";
+  std::string shape = "(";
+  for (size_t i = 0; i < shape_.size(); ++i) {
+    shape += std::to_string(shape_[i]);
+    shape += (shape_.size() == 1 || i + 1 < shape_.size()) ? "," : "";
+  }
+  shape += ")";
+  const bool uniform = std::all_of(low_.begin(), low_.end(), [&](float v) { return v == low_[0]; }) &&
+                       std::all_of(high_.begin(), high_.end(), [&](float v) { return v == high_[0]; });
+  if (uniform && !low_.empty()) {
+    return "Box(" + FormatFloat(low_[0]) + ", " + FormatFloat(high_[0]) + ", " + shape + ")";
+  }
+  return "Box(" + shape + ")";
+}
+
+std::string Action::ToString() const {
+  if (discrete_) return std::to_string(index_);
+  std::string s = "[";
+  for (int i = 0; i < dims_; ++i) s += (i ? ", " : "") + FormatFloat(values_[i]);
+  return s + "]";
+}
+
+}  // namespace apprentice

@@ -1,0 +1,57 @@
+// Env: an environment the agent acts in, with Gymnasium's reset/step semantics.
+//
+//   reset(seed) -> first observation
+//   step(action) -> observation, reward, terminated (a terminal state of the task),
+//                   truncated (the time limit or another cut that is not a terminal state)
+//
+// Contract for callers:
+// - Not thread-safe: one thread uses an Env at a time. Clone() copies the full state (including
+//   the random generator), so planners simulate on clones while the real env stays untouched.
+// - Step() validates the action against action_space() and throws InvalidArgument naming what
+//   was wrong (out of range, wrong size, not finite); a rejected action leaves the state unchanged.
+//   Continuous actions are never clipped silently: clip with Space::Clip() first.
+// - Step() after the episode ended (terminated or truncated) throws InvalidArgument: reset first.
+// - The observation span stays valid until the next Reset()/Step() on the same env.
+//
+// To write an environment, see env/cartpole.h: it is the smallest complete one.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "core/action.h"
+#include "core/space.h"
+
+namespace apprentice {
+
+struct StepResult {
+  std::span<const float> observation;
+  double reward = 0.0;
+  bool terminated = false;
+  bool truncated = false;
+  bool done() const { return terminated || truncated; }
+};
+
+class Env {
+ public:
+  virtual ~Env() = default;
+
+  virtual std::string name() const = 0;
+  virtual const Space& observation_space() const = 0;
+  virtual const Space& action_space() const = 0;
+  // Steps after which an episode is truncated (Gymnasium's max_episode_steps).
+  virtual int64_t max_episode_steps() const = 0;
+
+  // Starts an episode from the initial-state distribution drawn with `seed`.
+  virtual std::span<const float> Reset(uint64_t seed) = 0;
+  virtual StepResult Step(const Action& action) = 0;
+  // An independent copy of this env in its current state.
+  virtual std::unique_ptr<Env> Clone() const = 0;
+
+  // Steps taken in the current episode.
+  virtual int64_t elapsed_steps() const = 0;
+};
+
+}  // namespace apprentice

@@ -1,0 +1,106 @@
+// The executor: answers every step from the newest published weights, without LibTorch.
+//
+//   distiller ── Publish(snapshot vN+1) ──▶ SnapshotSlot ◀── Acquire (lock-free) ── Executor::Act
+//
+// SnapshotSlot holds the current Snapshot. Publish() may be called from any thread (publishers
+// serialise on a mutex of their own; readers never touch it). Readers pin the snapshot they use
+// with a hazard pointer, so a snapshot is freed only once no reader can be computing with it,
+// and a reader never sees a half-written one. Every published snapshot must have the same MlpSpec
+// as the first (same architecture, new weights).
+//
+// Executor is a reader: one per calling thread (it owns its scratch buffers and a hazard slot).
+// Act() takes no lock and allocates nothing: one atomic load (plus a re-check), the kernel,
+// and the head. A slot supports up to SnapshotSlot::kMaxReaders live executors.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <vector>
+
+#include "core/action.h"
+#include "core/space.h"
+#include "executor/snapshot.h"
+
+namespace apprentice {
+
+// Computes the network of `snapshot` on `input` (size spec().input) into `output` (size
+// spec().output()). `scratch` must hold at least 2 * snapshot.max_width() floats.
+// No allocation; no checks beyond debug asserts (the unsafe inner path: Executor::Act checks).
+void ForwardUnchecked(const Snapshot& snapshot, std::span<const float> input,
+                      std::span<float> scratch, std::span<float> output);
+
+class SnapshotSlot {
+ public:
+  static constexpr int kMaxReaders = 64;
+
+  explicit SnapshotSlot(std::shared_ptr<const Snapshot> initial);
+  ~SnapshotSlot();
+  SnapshotSlot(const SnapshotSlot&) = delete;
+  SnapshotSlot& operator=(const SnapshotSlot&) = delete;
+
+  // Makes `next` the current snapshot. InvalidArgument if its spec differs from the first's.
+  // Frees the snapshots that no reader still pins. Any thread.
+  Status Publish(std::shared_ptr<const Snapshot> next);
+  // The current snapshot, owned (for tools and publishers, not for the per-step path).
+  std::shared_ptr<const Snapshot> Current() const;
+  const MlpSpec& spec() const { return spec_; }
+  // Version of the current snapshot. Any thread, lock-free.
+  int64_t version() const { return current_.load(std::memory_order_acquire)->version(); }
+
+ private:
+  friend class Executor;
+  // Claims a hazard slot; InvalidArgument when all kMaxReaders are taken.
+  int ClaimHazard();
+  void ReleaseHazard(int index);
+  // Pins and returns the current snapshot in hazard slot `index`.
+  const Snapshot* Acquire(int index);
+  void Unpin(int index) { hazards_[index].ptr.store(nullptr, std::memory_order_release); }
+  void FreeUnpinnedLocked();
+
+  struct alignas(64) Hazard {
+    std::atomic<const Snapshot*> ptr{nullptr};
+    std::atomic<bool> claimed{false};
+  };
+
+  const MlpSpec spec_;
+  std::atomic<const Snapshot*> current_;
+  Hazard hazards_[kMaxReaders];
+  mutable std::mutex publish_mu_;  // publishers only
+  std::vector<std::shared_ptr<const Snapshot>> owned_;  // current + retired still pinned; guarded
+};
+
+// What the executor decided for one observation.
+struct ExecutorDecision {
+  Action action;
+  int64_t version = 0;             // snapshot version that computed it
+  std::span<const float> output;   // logits, or means then log-stds; valid until the next Act()
+  float confidence = 1.0f;         // categorical: probability of the chosen action
+};
+
+class Executor {
+ public:
+  // `action_space` must match the slot's spec: Discrete(n) for a categorical head, a Box with
+  // d components for a Gaussian one (its bounds clip the mean).
+  Executor(SnapshotSlot& slot, Space action_space);
+  ~Executor();
+  Executor(const Executor&) = delete;
+  Executor& operator=(const Executor&) = delete;
+
+  // Greedy action for `observation`: argmax of the logits, or the clipped mean.
+  // Throws InvalidArgument if observation.size() != spec().input. No lock, no allocation.
+  ExecutorDecision Act(std::span<const float> observation);
+
+  const MlpSpec& spec() const { return slot_.spec(); }
+
+ private:
+  SnapshotSlot& slot_;
+  Space action_space_;
+  int hazard_;
+  std::vector<float> scratch_;
+  std::vector<float> output_;
+};
+
+}  // namespace apprentice

@@ -1,0 +1,78 @@
+// Snapshot: an immutable, flat copy of an MLP policy's weights, which the executor computes
+// without LibTorch. Built once (by the distiller, or loaded from a file), then shared read-only
+// between threads; a new version replaces it as a whole (see SnapshotSlot).
+//
+// Network: input -> [Linear -> activation] x hidden layers -> Linear head.
+//   Categorical head (Discrete(n)): n logits.
+//   Gaussian head (Box with d components): d means, then d log-stds (clamped to
+//   [kMinLogStd, kMaxLogStd]); the action is the mean clipped into the box.
+//
+// Weight order in `params` (the order of torch.nn.Linear parameters, layer by layer):
+//   for each layer: weight [out][in] row-major, then bias [out].
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace apprentice {
+
+enum class Activation : uint8_t { kRelu, kTanh };
+enum class HeadKind : uint8_t { kCategorical, kGaussian };
+
+inline constexpr float kMinLogStd = -5.0f;
+inline constexpr float kMaxLogStd = 2.0f;
+
+struct MlpSpec {
+  int64_t input = 0;
+  std::vector<int64_t> hidden;  // widths of the hidden layers
+  int64_t actions = 0;          // n for categorical, d for gaussian
+  HeadKind head = HeadKind::kCategorical;
+  Activation activation = Activation::kTanh;
+
+  // Width of the final layer: n, or 2d for a Gaussian head.
+  int64_t output() const { return head == HeadKind::kGaussian ? 2 * actions : actions; }
+  // Number of floats in `params` for this spec.
+  int64_t ParameterCount() const;
+  Status Validate() const;
+  std::string ToString() const;  // e.g. "4-64-64-2 tanh categorical"
+};
+
+class Snapshot {
+ public:
+  // Validates spec and params (size, finiteness); InvalidArgument names what is wrong.
+  static Result<std::shared_ptr<const Snapshot>> Create(MlpSpec spec,
+                                                        std::span<const float> params,
+                                                        int64_t version);
+
+  const MlpSpec& spec() const { return spec_; }
+  int64_t version() const { return version_; }
+  // The parameters in torch order (see above).
+  const std::vector<float>& params() const { return params_; }
+  // Largest layer width: the scratch a kernel needs per buffer.
+  int64_t max_width() const { return max_width_; }
+
+  // Kernel view of layer l: weights transposed to [in][out] (so the kernel runs contiguous
+  // multiply-adds over outputs), aligned to 64 bytes.
+  struct Layer {
+    const float* weight_t;  // [in][out]
+    const float* bias;      // [out]
+    int64_t in, out;
+  };
+  std::span<const Layer> layers() const { return layers_; }
+
+ private:
+  Snapshot() = default;
+  MlpSpec spec_;
+  int64_t version_ = 0;
+  int64_t max_width_ = 0;
+  std::vector<float> params_;
+  std::unique_ptr<float[], void (*)(float*)> kernel_weights_{nullptr, nullptr};
+  std::vector<Layer> layers_;
+};
+
+}  // namespace apprentice
