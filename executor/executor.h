@@ -48,7 +48,8 @@ class SnapshotSlot {
   std::shared_ptr<const Snapshot> Current() const;
   const MlpSpec& spec() const { return spec_; }
   // Version of the current snapshot. Any thread, lock-free.
-  int64_t version() const { return current_.load(std::memory_order_acquire)->version(); }
+  // (Read from a copy: the snapshot itself may be freed by a concurrent Publish.)
+  int64_t version() const { return current_version_.load(std::memory_order_acquire); }
 
  private:
   friend class Executor;
@@ -67,6 +68,7 @@ class SnapshotSlot {
 
   const MlpSpec spec_;
   std::atomic<const Snapshot*> current_;
+  std::atomic<int64_t> current_version_;
   Hazard hazards_[kMaxReaders];
   mutable std::mutex publish_mu_;  // publishers only
   std::vector<std::shared_ptr<const Snapshot>> owned_;  // current + retired still pinned; guarded
@@ -101,6 +103,7 @@ class Executor {
   int hazard_;
   std::vector<float> scratch_;
   std::vector<float> output_;
+  Action continuous_action_;  // Gaussian head: a Box-sized action, overwritten by each Act()
 };
 
 }  // namespace apprentice

@@ -40,6 +40,8 @@ struct MlpSpec {
   int64_t ParameterCount() const;
   Status Validate() const;
   std::string ToString() const;  // e.g. "4-64-64-2 tanh categorical"
+
+  friend bool operator==(const MlpSpec&, const MlpSpec&) = default;
 };
 
 class Snapshot {
@@ -57,11 +59,16 @@ class Snapshot {
   int64_t max_width() const { return max_width_; }
 
   // Kernel view of layer l: weights transposed to [in][out] (so the kernel runs contiguous
-  // multiply-adds over outputs), aligned to 64 bytes.
+  // multiply-adds over outputs), aligned to 64 bytes. Each row of weight_t is `stride` floats
+  // (out rounded up to a multiple of 16, zero-padded), and bias is zero-padded to `stride`, so
+  // the kernel may read whole vectors past `out`; it writes only `out` values.
+  // Layers narrower than a vector are computed as dot products over `weight` instead.
   struct Layer {
-    const float* weight_t;  // [in][out]
-    const float* bias;      // [out]
+    const float* weight_t;  // [in][stride], 64-byte aligned
+    const float* bias;      // [stride], 64-byte aligned
+    const float* weight;    // [out][in] row-major (torch order, inside params())
     int64_t in, out;
+    int64_t stride;
   };
   std::span<const Layer> layers() const { return layers_; }
 

@@ -1,0 +1,12 @@
+// The `apprentice` subcommands. Each takes its arguments (after the subcommand name), prints its
+// results, and returns the process exit code: 0 success, 1 a failure while running, 2 bad usage.
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace apprentice {
+
+int RunCommand(const std::vector<std::string>& args);
+
+}  // namespace apprentice

@@ -1,0 +1,45 @@
+// apprentice: the command line. Exceptions stop here: every error becomes a message on stderr
+// and an exit code (1 a failure while running, 2 bad usage).
+#include <cstdio>
+#include <exception>
+#include <string>
+#include <vector>
+
+#include "apps/commands.h"
+
+namespace {
+
+constexpr const char* kHelp =
+    "usage: apprentice <command> [flags]\n"
+    "\n"
+    "A slow planner teaches a fast executor while the system runs.\n"
+    "\n"
+    "Commands:\n"
+    "  run       live distillation on an environment, then evaluation (default: cartpole + mcts)\n"
+    "  version   print the version\n"
+    "\n"
+    "Run 'apprentice <command> --help' for a command's flags.\n";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    std::fputs(kHelp, args.empty() ? stderr : stdout);
+    return args.empty() ? 2 : 0;
+  }
+  const std::string command = args[0];
+  args.erase(args.begin());
+  try {
+    if (command == "run") return apprentice::RunCommand(args);
+    if (command == "version" || command == "--version") {
+      std::printf("apprentice %s\n", APPRENTICE_VERSION);
+      return 0;
+    }
+    std::fprintf(stderr, "apprentice: unknown command '%s'\n\n%s", command.c_str(), kHelp);
+    return 2;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "apprentice %s: error: %s\n", command.c_str(), e.what());
+    return 1;
+  }
+}

@@ -1,0 +1,79 @@
+// Distiller: trains the student network to mimic the planner, and turns it into executor
+// snapshots. LibTorch lives behind this header (pimpl): including it pulls in no torch headers.
+//
+//   replay ── batch of labelled DecisionRecords ──▶ Train() ── every publish_every updates ──▶ Snapshot
+//
+// Loss (knowledge distillation, Hinton et al.):
+//   categorical: alpha * T^2 * KL(softmax(teacher/T) || softmax(student/T))
+//                + (1 - alpha) * CE(student, planner action)
+//   gaussian:    alpha * T^2 * KL(N(mu_t, T sigma_t^2) || N(mu_s, T sigma_s^2))
+//                + (1 - alpha) * NLL(planner action | N(mu_s, sigma_s^2))
+// optimised with Adam. The student is the executor's MLP (MlpSpec), initialised from `seed`
+// with our own generator, so the same seed gives the same weights bit for bit.
+//
+// Threading: one thread owns a Distiller (not thread-safe). The constructor bounds LibTorch's
+// intra-op threads to `torch_threads` (process-wide), so training never starves the loop.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "core/decision.h"
+#include "core/space.h"
+#include "executor/snapshot.h"
+
+namespace apprentice {
+
+class Distiller {
+ public:
+  struct Options {
+    std::vector<int64_t> hidden = {64, 64};
+    Activation activation = Activation::kTanh;
+    double temperature = 2.0;      // T: softens teacher and student
+    double alpha = 0.5;            // weight of the soft (KL) term; 1 - alpha for the hard label
+    double learning_rate = 3e-3;   // Adam
+    int64_t batch_size = 64;
+    int64_t publish_every = 50;    // updates between snapshots
+    uint64_t seed = 0;
+    int64_t torch_threads = 1;     // LibTorch intra-op threads
+    Status Validate() const;
+  };
+
+  struct TrainStats {
+    double loss = 0.0;
+    double soft_loss = 0.0;  // the KL term (before alpha and T^2)
+    double hard_loss = 0.0;  // CE or NLL
+    // A new snapshot when this update completed a publish period; null otherwise.
+    std::shared_ptr<const Snapshot> snapshot;
+  };
+
+  // Throws InvalidArgument for invalid options, a non-Box observation space, or an action space
+  // the student cannot represent.
+  Distiller(Options options, const Space& observation_space, const Space& action_space);
+  ~Distiller();
+  Distiller(const Distiller&) = delete;
+  Distiller& operator=(const Distiller&) = delete;
+
+  // One Adam step on `batch`: every record must carry a planner label that fits the action
+  // space and an observation of the right size (InvalidArgument otherwise).
+  TrainStats Train(std::span<const std::shared_ptr<const DecisionRecord>> batch);
+
+  // The current weights as an executor snapshot with the given version.
+  std::shared_ptr<const Snapshot> MakeSnapshot(int64_t version) const;
+
+  // The student's raw output computed by LibTorch (logits, or means then log-stds).
+  std::vector<float> ReferenceForward(std::span<const float> observation) const;
+
+  const MlpSpec& spec() const;
+  const Options& options() const;
+  int64_t updates() const;    // Train() calls so far
+  int64_t published() const;  // snapshots returned by Train() so far
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace apprentice

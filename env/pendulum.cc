@@ -1,0 +1,85 @@
+#include "env/pendulum.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numbers>
+#include <vector>
+
+#include "core/rng.h"
+#include "core/status.h"
+
+namespace apprentice {
+
+Pendulum::Pendulum()
+    : observation_space_(Space::Box({-1.0f, -1.0f, -static_cast<float>(kMaxSpeed)},
+                                    {1.0f, 1.0f, static_cast<float>(kMaxSpeed)}, {3})),
+      action_space_(
+          Space::Box(-static_cast<float>(kMaxTorque), static_cast<float>(kMaxTorque), {1})) {}
+
+double Pendulum::AngleNormalize(double x) {
+  constexpr double kTwoPi = 2 * std::numbers::pi;
+  // Python's float %: fmod, then shift a remainder whose sign differs from the divisor's.
+  double mod = std::fmod(x + std::numbers::pi, kTwoPi);
+  if (mod != 0.0) {
+    if (mod < 0.0) mod += kTwoPi;
+  } else {
+    mod = 0.0;  // Python gives +0.0 for a positive divisor
+  }
+  return mod - std::numbers::pi;
+}
+
+std::span<const float> Pendulum::Reset(uint64_t seed) {
+  Rng rng(seed);
+  const double theta = rng.Uniform(-std::numbers::pi, std::numbers::pi);
+  const double theta_dot = rng.Uniform(-1.0, 1.0);
+  state_ = {theta, theta_dot};
+  elapsed_steps_ = 0;
+  started_ = true;
+  done_ = false;
+  WriteObservation();
+  return observation_;
+}
+
+StepResult Pendulum::Step(const Action& action) {
+  Require(started_, "pendulum: step() called before reset()");
+  Require(!done_, "pendulum: step() called after the episode ended; call reset() first");
+  const Status valid = action_space_.Check(action);
+  if (!valid.ok()) throw InvalidArgument("pendulum: " + valid.message());
+
+  const auto [th, thdot] = state_;
+  const double u = action.values()[0];
+  // Written in Gymnasium's order of operations.
+  const double norm_th = AngleNormalize(th);
+  const double costs = norm_th * norm_th + 0.1 * (thdot * thdot) + 0.001 * (u * u);
+  double newthdot = thdot + (3 * kG / (2 * kL) * std::sin(th) + 3.0 / (kM * (kL * kL)) * u) * kDt;
+  newthdot = std::clamp(newthdot, -kMaxSpeed, kMaxSpeed);
+  const double newth = th + newthdot * kDt;
+  state_ = {newth, newthdot};
+  ++elapsed_steps_;
+
+  StepResult result;
+  result.reward = -costs;
+  result.terminated = false;
+  result.truncated = elapsed_steps_ >= kMaxEpisodeSteps;
+  done_ = result.done();
+  WriteObservation();
+  result.observation = observation_;
+  return result;
+}
+
+std::unique_ptr<Env> Pendulum::Clone() const { return std::make_unique<Pendulum>(*this); }
+
+void Pendulum::set_state(const State& state) {
+  for (double v : state) Require(std::isfinite(v), "pendulum: set_state() needs finite values");
+  state_ = state;
+  started_ = true;
+  done_ = false;
+  WriteObservation();
+}
+
+void Pendulum::WriteObservation() {
+  observation_ = {static_cast<float>(std::cos(state_[0])), static_cast<float>(std::sin(state_[0])),
+                  static_cast<float>(state_[1])};
+}
+
+}  // namespace apprentice

@@ -1,0 +1,81 @@
+// Pendulum: Gymnasium's Pendulum-v1, step for step.
+//
+// A frictionless pendulum swings about a fixed pivot; the agent applies a torque in [-2, 2] to
+// swing it up and hold it upright (theta = 0 is up). Physics follows Gymnasium's source exactly
+// (semi-implicit Euler, dt = 0.05 s) in double precision; the observation is
+// [cos theta, sin theta, theta_dot] rounded to float.
+//
+// - Reset(seed): theta uniform in [-pi, pi), then theta_dot uniform in [-1, 1), from Rng(seed).
+// - Reward -(angle_normalize(theta)^2 + 0.1 theta_dot^2 + 0.001 u^2), computed from the state
+//   before the step.
+// - theta_dot is clipped to [-8, 8] after every step; theta is not wrapped.
+// - Never terminated; truncated when the step count reaches 200 (Gymnasium's TimeLimit).
+// - Step() throws InvalidArgument ("pendulum: ...") before the first Reset(), after the episode
+//   ended, or for an action outside Box(-2, 2, (1,)) (wrong kind, wrong size, NaN/inf, out of
+//   range; Gymnasium clips, this env never does: clip with Space::Clip() first). A rejected step
+//   changes nothing.
+// - Step() does not allocate. Not thread-safe (see env/env.h).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "core/action.h"
+#include "core/space.h"
+#include "env/env.h"
+
+namespace apprentice {
+
+class Pendulum : public Env {
+ public:
+  // State layout: theta (radians, 0 = upright, not wrapped), theta_dot.
+  using State = std::array<double, 2>;
+
+  static constexpr double kMaxSpeed = 8.0;
+  static constexpr double kMaxTorque = 2.0;
+  static constexpr double kDt = 0.05;
+  static constexpr double kG = 10.0;
+  static constexpr double kM = 1.0;
+  static constexpr double kL = 1.0;
+  static constexpr int64_t kMaxEpisodeSteps = 200;
+
+  Pendulum();
+
+  std::string name() const override { return "pendulum"; }
+  const Space& observation_space() const override { return observation_space_; }
+  const Space& action_space() const override { return action_space_; }
+  int64_t max_episode_steps() const override { return kMaxEpisodeSteps; }
+
+  std::span<const float> Reset(uint64_t seed) override;
+  StepResult Step(const Action& action) override;
+  std::unique_ptr<Env> Clone() const override;
+  int64_t elapsed_steps() const override { return elapsed_steps_; }
+
+  // The exact (double) state. Before the first Reset() it is all zeros.
+  const State& state() const { return state_; }
+  // Replaces the physical state (for tests and planners); every value must be finite, else
+  // InvalidArgument. theta_dot is taken as given (not clipped). The env then counts as
+  // mid-episode: Step() works even before any Reset() and after the episode ended, and the step
+  // count is kept (truncation still comes at 200).
+  void set_state(const State& state);
+
+  // Gymnasium's angle_normalize: ((x + pi) mod 2 pi) - pi with Python's floored modulo, so the
+  // result lies in [-pi, pi) (up to rounding at the upper end, exactly as in Python).
+  static double AngleNormalize(double x);
+
+ private:
+  void WriteObservation();
+
+  Space observation_space_;
+  Space action_space_;
+  State state_{};
+  std::array<float, 3> observation_{};
+  int64_t elapsed_steps_ = 0;
+  bool started_ = false;  // Reset() or set_state() has been called
+  bool done_ = false;     // the current episode ended
+};
+
+}  // namespace apprentice

@@ -1,0 +1,52 @@
+// Planner: the slow teacher. Given a state, it returns its full decision: a distribution over
+// actions (the soft target), the action it would take (the hard label), a value and its latency.
+//
+// Input: a model-based planner (MCTS, trajectory optimisation) simulates on clones of
+// `request.env`, which must be the environment in the state that produced `observation`; a
+// model-free teacher (a large network, a remote service) uses the observation alone and
+// ignores `env` (needs_env() tells which).
+//
+// Contract: a Planner instance is used by one thread at a time (a pool gives each worker its
+// own instance). Plan() blocks until it has decided; it never modifies `request.env`. A planner
+// that honours deadlines stops searching at `deadline_ns` and answers with what it has.
+// Recoverable failures (no env given to a model-based planner, a deadline too close to search at
+// all) are returned as a Status.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+
+#include "core/action.h"
+#include "core/policy.h"
+#include "core/status.h"
+#include "env/env.h"
+
+namespace apprentice {
+
+struct PlanRequest {
+  std::span<const float> observation;
+  const Env* env = nullptr;  // the environment at this state; model-based planners clone it
+  uint64_t seed = 0;         // seeds the planner's randomness for this request
+  int64_t deadline_ns = 0;   // absolute NowNs() time to answer by; 0 = no deadline
+};
+
+struct PlanDecision {
+  PolicyOutput distribution;  // the soft target
+  Action action;              // the hard label
+  double value = 0.0;         // estimated return from this state
+  int64_t latency_ns = 0;     // time spent in Plan()
+};
+
+class Planner {
+ public:
+  virtual ~Planner() = default;
+  virtual std::string name() const = 0;
+  virtual bool needs_env() const = 0;
+  // Ok if this planner can plan over `action_space`; else why not.
+  virtual Status Supports(const Space& action_space) const = 0;
+  virtual Result<PlanDecision> Plan(const PlanRequest& request) = 0;
+};
+
+}  // namespace apprentice

@@ -1,0 +1,21 @@
+// Planners by name, for the command line and configuration files.
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "planner/mcts.h"
+#include "planner/planner.h"
+
+namespace apprentice {
+
+struct PlannerConfig {
+  MctsPlanner::Options mcts;
+};
+
+// A new planner called `name`; NotFound for an unknown name, InvalidArgument for bad options.
+Result<std::unique_ptr<Planner>> MakePlanner(const std::string& name, const PlannerConfig& config);
+std::vector<std::string> PlannerNames();
+
+}  // namespace apprentice

@@ -1,0 +1,80 @@
+// The deterministic distillation loop (mode "sync"): one thread runs the environment, the
+// executor, the planner, the replay buffer and the distiller inline, so the same options and seed
+// give the same labels, weights and summary, bit for bit.
+//
+//   env ── obs ──▶ executor (snapshot vN) ──┐
+//    ▲                                      ├─ β-mixture picks who acts ── action ──▶ env
+//    │      planner (on an env clone) ──────┘
+//    │            │ label (DAgger: the states the executor visits)
+//    │            ▼
+//    │         replay ── sample ──▶ distiller ── every K updates: snapshot vN+1 ──▶ executor
+//
+// After training, the executor is evaluated alone (planner off) and the planner alone, on
+// episodes whose seeds differ from the training ones.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "core/json.h"
+#include "core/latency_histogram.h"
+#include "distiller/distiller.h"
+#include "planner/registry.h"
+
+namespace apprentice {
+
+struct RunOptions {
+  std::string env = "cartpole";
+  std::string planner = "mcts";
+  uint64_t seed = 1;
+  int64_t steps = 4000;          // environment steps of training; each is labelled by the planner
+  double beta = 0.5;             // probability that the planner acts in the first episode
+  double beta_decay = 0.8;       // β is multiplied by this after every episode
+  int64_t updates_per_step = 2;  // distiller updates after each labelled step
+  int64_t min_replay = 128;      // labels in the replay before training starts
+  int64_t replay_capacity = 100'000;
+  int64_t eval_episodes = 20;          // executor alone
+  int64_t planner_eval_episodes = 10;  // planner alone
+  int64_t progress_interval_ns = 500'000'000;  // between progress callbacks
+  PlannerConfig planner_config;
+  Distiller::Options distiller;
+  Status Validate() const;
+};
+
+// What the progress callback sees, every progress_interval_ns and at the end of training.
+struct RunProgress {
+  const char* phase = "train";  // "train", "eval-executor", "eval-planner"
+  int64_t step = 0, total_steps = 0;
+  int64_t labels = 0;
+  int64_t episodes = 0;
+  double agreement = 0.0;       // executor == planner over the last 1000 labels
+  double recent_return = 0.0;   // mean return of the last 10 training episodes
+  int64_t executor_version = 0;
+  double elapsed_s = 0.0;
+};
+
+struct RunSummary {
+  std::string env, planner, mode = "sync";
+  uint64_t seed = 0;
+  int64_t steps = 0, episodes = 0, planner_labels = 0, distiller_updates = 0;
+  int64_t executor_version = 0;
+  double planner_return = 0.0, executor_return = 0.0;
+  double executor_return_min = 0.0;
+  int64_t eval_episodes = 0, planner_eval_episodes = 0;
+  double agreement = 0.0;           // final executor vs planner on the planner's evaluation states
+  double training_agreement = 0.0;  // over the last 1000 training labels
+  double final_loss = 0.0;
+  LatencyHistogram executor_latency, planner_latency;
+  double train_seconds = 0.0, total_seconds = 0.0;
+
+  // The stable summary keys (see docs/cli.md).
+  Json ToJson() const;
+};
+
+using ProgressCallback = std::function<void(const RunProgress&)>;
+
+// Runs training and evaluation. Throws InvalidArgument for invalid options or names.
+RunSummary RunSync(const RunOptions& options, const ProgressCallback& progress = nullptr);
+
+}  // namespace apprentice
