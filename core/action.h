@@ -28,9 +28,11 @@ class Action {
   }
   // Copies `values`; throws InvalidArgument if it has more than kMaxActionDims entries.
   static Action Continuous(std::span<const float> values) {
-    Require(values.size() <= static_cast<size_t>(kMaxActionDims),
-            "continuous action has " + std::to_string(values.size()) +
-                " components; at most " + std::to_string(kMaxActionDims) + " are supported");
+    if (values.size() > static_cast<size_t>(kMaxActionDims)) {  // the message only when failing
+      throw InvalidArgument("continuous action has " + std::to_string(values.size()) +
+                            " components; at most " + std::to_string(kMaxActionDims) +
+                            " are supported");
+    }
     Action a;
     a.discrete_ = false;
     a.dims_ = static_cast<uint8_t>(values.size());

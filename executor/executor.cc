@@ -331,7 +331,7 @@ const Snapshot* SnapshotSlot::Acquire(int index) {
 
 void SnapshotSlot::FreeUnpinnedLocked() {
   const Snapshot* pinned[kMaxReaders];
-  for (int i = 0; i < kMaxReaders; ++i) pinned[i] = nullptr;  // MUTATION
+  for (int i = 0; i < kMaxReaders; ++i) pinned[i] = hazards_[i].ptr.load(std::memory_order_seq_cst);
   const Snapshot* current = current_.load(std::memory_order_seq_cst);
   std::erase_if(owned_, [&](const std::shared_ptr<const Snapshot>& s) {
     return s.get() != current && std::find(pinned, pinned + kMaxReaders, s.get()) ==

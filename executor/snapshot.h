@@ -62,7 +62,7 @@ class Snapshot {
   // multiply-adds over outputs), aligned to 64 bytes. Each row of weight_t is `stride` floats
   // (out rounded up to a multiple of 16, zero-padded), and bias is zero-padded to `stride`, so
   // the kernel may read whole vectors past `out`; it writes only `out` values.
-  // Layers narrower than a vector are computed as dot products over `weight` instead.
+  // Layers narrower than 8 outputs (e.g. the head) are computed as dot products over `weight`.
   struct Layer {
     const float* weight_t;  // [in][stride], 64-byte aligned
     const float* bias;      // [stride], 64-byte aligned
