@@ -156,11 +156,11 @@ int RunCommand(const std::vector<std::string>& args) {
       std::string line;
       if (std::string_view(p.phase) == "train") {
         line = Format("[%6.1fs] train  step %lld/%lld  labels %lld  episodes %lld  agreement %.1f%%"
-                      "  recent return %.1f  executor v%lld",
+                      "  recent return %.1f (planner acts %.1f%%)  executor v%lld",
                       p.elapsed_s, static_cast<long long>(p.step),
                       static_cast<long long>(p.total_steps), static_cast<long long>(p.labels),
                       static_cast<long long>(p.episodes), 100.0 * p.agreement, p.recent_return,
-                      static_cast<long long>(p.executor_version));
+                      100.0 * p.beta, static_cast<long long>(p.executor_version));
       } else {
         line = Format("[%6.1fs] %s  episode %lld", p.elapsed_s, p.phase,
                       static_cast<long long>(p.episodes));

@@ -214,6 +214,7 @@ RunSummary RunSync(const RunOptions& options, const ProgressCallback& progress) 
     prog.step = step + 1;
     prog.labels = summary.planner_labels;
     prog.episodes = episode;
+    prog.beta = beta;
     prog.recent_return =
         recent_returns.empty()
             ? episode_return

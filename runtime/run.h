@@ -50,6 +50,7 @@ struct RunProgress {
   int64_t episodes = 0;
   double agreement = 0.0;       // executor == planner over the last 1000 labels
   double recent_return = 0.0;   // mean return of the last 10 training episodes
+  double beta = 0.0;            // probability that the planner acts in the current episode
   int64_t executor_version = 0;
   double elapsed_s = 0.0;
 };
