@@ -24,6 +24,9 @@ constexpr const char* kUsage =
 
 Result<std::vector<int64_t>> ParseWidths(const std::string& text) {
   std::vector<int64_t> widths;
+  if (!text.empty() && text.back() == ',') {
+    return Status::InvalidArgument("--hidden: '" + text + "' ends with a comma");
+  }
   std::stringstream in(text);
   std::string item;
   while (std::getline(in, item, ',')) {
@@ -129,9 +132,19 @@ int RunCommand(const std::vector<std::string>& args) {
   }
   o.distiller.hidden = *widths;
   o.seed = static_cast<uint64_t>(seed);
-  if (Status s = o.Validate(); !s.ok()) {
+  if (Status s = CheckRunnable(o); !s.ok()) {
     std::fprintf(stderr, "apprentice run: %s\n", s.message().c_str());
     return 2;
+  }
+  // Opened before the run, so that a bad path is found before minutes of work, not after.
+  std::ofstream summary_file;
+  if (!summary_json.empty()) {
+    summary_file.open(summary_json);
+    if (!summary_file) {
+      std::fprintf(stderr, "apprentice run: --summary-json: cannot write %s\n",
+                   summary_json.c_str());
+      return 2;
+    }
   }
 
   const bool tty = isatty(STDERR_FILENO) != 0;
@@ -169,29 +182,19 @@ int RunCommand(const std::vector<std::string>& args) {
     };
   }
 
-  RunSummary summary;
-  try {
-    summary = RunSync(o, progress);
-  } catch (const InvalidArgument& e) {
-    if (tty && !quiet) std::fprintf(stderr, "\n");
-    std::fprintf(stderr, "apprentice run: %s\n", e.what());
-    return 2;
-  }
+  // A failure from here on is a failure while running: main reports it and exits 1.
+  const RunSummary summary = RunSync(o, progress);
   if (tty && !quiet) std::fprintf(stderr, "\r\033[K");
 
   const std::string text = summary.ToJson().Dump(2) + "\n";
-  if (!summary_json.empty()) {
-    std::ofstream out(summary_json);
-    if (!(out << text) || !out.flush()) {
-      std::fprintf(stderr, "apprentice run: cannot write the summary to %s\n",
-                   summary_json.c_str());
-      return 1;
-    }
-  }
   if (json) {
     std::fputs(text.c_str(), stdout);
   } else {
     PrintTable(summary);
+  }
+  if (summary_file.is_open() && (!(summary_file << text) || !summary_file.flush())) {
+    std::fprintf(stderr, "apprentice run: cannot write the summary to %s\n", summary_json.c_str());
+    return 1;
   }
   return 0;
 }

@@ -88,8 +88,10 @@ Status Space::CheckObservation(std::span<const float> x) const {
                                    std::to_string(flat_size()));
   }
   for (size_t i = 0; i < x.size(); ++i) {
-    if (std::isnan(x[i])) {
-      return Status::InvalidArgument("observation element " + std::to_string(i) + " is NaN");
+    if (!std::isfinite(x[i]) || x[i] < low_[i] || x[i] > high_[i]) {
+      return Status::InvalidArgument("observation element " + std::to_string(i) + " = " +
+                                     FormatFloat(x[i]) + " is outside [" + FormatFloat(low_[i]) +
+                                     ", " + FormatFloat(high_[i]) + "]");
     }
   }
   return Status::Ok();

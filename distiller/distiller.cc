@@ -25,6 +25,14 @@ Status Distiller::Options::Validate() const {
   return Status::Ok();
 }
 
+namespace {
+
+bool AllFinite(std::span<const float> values) {
+  return std::all_of(values.begin(), values.end(), [](float v) { return std::isfinite(v); });
+}
+
+}  // namespace
+
 struct Distiller::Impl {
   Options options;
   Space action_space;
@@ -104,6 +112,14 @@ struct Distiller::Impl {
       Require(r != nullptr && r->has_label, "Distiller::Train needs records with planner labels");
       RequireOk(r->planner.CheckFits(action_space));
       RequireOk(action_space.Check(r->planner_action));
+      // One NaN would poison Adam's state and every weight for good.
+      if (!AllFinite(r->observation) || !AllFinite(r->planner.logits) ||
+          !AllFinite(r->planner.mean) || !AllFinite(r->planner.log_std)) {
+        throw InvalidArgument("training record (episode " + std::to_string(r->episode) +
+                              ", step " + std::to_string(r->step) +
+                              ") has a non-finite observation or planner output (write "
+                              "impossible actions as kMinLogit, not -inf)");
+      }
     }
     const auto b = static_cast<int64_t>(batch.size());
     const double t = options.temperature;

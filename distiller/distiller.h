@@ -57,7 +57,8 @@ class Distiller {
   Distiller& operator=(const Distiller&) = delete;
 
   // One Adam step on `batch`: every record must carry a planner label that fits the action
-  // space and an observation of the right size (InvalidArgument otherwise).
+  // space, and an observation of the right size; observations and planner outputs must be
+  // finite (InvalidArgument otherwise, and the weights are left untouched).
   TrainStats Train(std::span<const std::shared_ptr<const DecisionRecord>> batch);
 
   // The current weights as an executor snapshot with the given version.

@@ -92,7 +92,6 @@ Result<PlanDecision> MctsPlanner::Plan(const PlanRequest& request) {
       const int32_t child = nodes_[node].first_child + a;
       const StepResult r = sim->Step(Action::Discrete(a));
       nodes_[child].reward = r.reward;
-      nodes_[child].terminal = r.done();
       path_.push_back(child);
       node = child;
       if (r.done()) {
@@ -122,13 +121,18 @@ Result<PlanDecision> MctsPlanner::Plan(const PlanRequest& request) {
   last_simulations_ = sims;
   const Node& root = nodes_[0];
   PlanDecision decision;
+  // The first simulation expands the root without visiting a child, so normalise by the
+  // children's visits.
+  int64_t child_visits = 0;
+  for (int64_t a = 0; a < n; ++a) child_visits += nodes_[root.first_child + a].visits;
   std::vector<float> probs(n, 0.0f);
   int64_t best = 0;
   double best_q = -std::numeric_limits<double>::infinity();
   int64_t best_visits = -1;
   for (int64_t a = 0; a < n; ++a) {
     const Node& child = nodes_[root.first_child + a];
-    probs[a] = static_cast<float>(child.visits) / static_cast<float>(root.visits);
+    probs[a] = child_visits ? static_cast<float>(child.visits) / static_cast<float>(child_visits)
+                            : 1.0f / static_cast<float>(n);
     const double q = child.visits ? child.return_sum / child.visits : best_q;
     if (child.visits > best_visits || (child.visits == best_visits && q > best_q)) {
       best = a;

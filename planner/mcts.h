@@ -46,7 +46,6 @@ class MctsPlanner : public Planner {
     int64_t visits = 0;
     double return_sum = 0.0;   // sum of (reward into this node + discounted value after it)
     double reward = 0.0;       // reward of the transition into this node (last seen)
-    bool terminal = false;     // the transition into this node ended the episode
   };
 
   int32_t SelectChild(const Node& node, int64_t n_actions);

@@ -55,6 +55,11 @@ Status RunOptions::Validate() const {
     return Status::InvalidArgument("planner eval episodes must be >= 0");
   }
   if (Status s = ReplayBuffer::Options{replay_capacity}.Validate(); !s.ok()) return s;
+  if (min_replay > replay_capacity) {
+    return Status::InvalidArgument("min replay (" + std::to_string(min_replay) +
+                                   ") exceeds the replay capacity (" +
+                                   std::to_string(replay_capacity) + "): training would never start");
+  }
   return distiller.Validate();
 }
 
@@ -84,16 +89,25 @@ Json RunSummary::ToJson() const {
   };
 }
 
+Status CheckRunnable(const RunOptions& options) {
+  if (Status s = options.Validate(); !s.ok()) return s;
+  Result<std::unique_ptr<Env>> env = MakeEnv(options.env);
+  if (!env.ok()) return env.status();
+  Result<std::unique_ptr<Planner>> planner = MakePlanner(options.planner, options.planner_config);
+  if (!planner.ok()) return planner.status();
+  if (Status s = (*planner)->Supports((*env)->action_space()); !s.ok()) {
+    return Status::InvalidArgument("planner " + options.planner + " cannot teach on " +
+                                   options.env + ": " + s.message());
+  }
+  return Status::Ok();
+}
+
 RunSummary RunSync(const RunOptions& options, const ProgressCallback& progress) {
-  RequireOk(options.Validate());
+  RequireOk(CheckRunnable(options));
   const Stopwatch total_clock;
   std::unique_ptr<Env> env = MakeEnv(options.env).ValueOrThrow();
   std::unique_ptr<Planner> planner =
       MakePlanner(options.planner, options.planner_config).ValueOrThrow();
-  if (Status s = planner->Supports(env->action_space()); !s.ok()) {
-    throw InvalidArgument("planner " + options.planner + " cannot teach on " + options.env + ": " +
-                          s.message());
-  }
 
   Distiller::Options distiller_options = options.distiller;
   distiller_options.seed = options.seed;

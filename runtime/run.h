@@ -75,7 +75,11 @@ struct RunSummary {
 
 using ProgressCallback = std::function<void(const RunProgress&)>;
 
-// Runs training and evaluation. Throws InvalidArgument for invalid options or names.
+// Ok if `options` validate, name a known env and planner, and the planner can teach on the env.
+// What RunSync checks before it starts; a command line reports a failure here as bad usage.
+Status CheckRunnable(const RunOptions& options);
+
+// Runs training and evaluation. Throws InvalidArgument when CheckRunnable() fails.
 RunSummary RunSync(const RunOptions& options, const ProgressCallback& progress = nullptr);
 
 }  // namespace apprentice

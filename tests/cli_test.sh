@@ -52,8 +52,9 @@ for key in env planner seed planner_return executor_return agreement planner_lab
 done
 grep -q '"p99":' "$tmp/s.json" || { echo "FAIL: no p99 in summary"; failures=$((failures + 1)); }
 
-expect 1 "cannot write the summary" -- run --steps 20 --min-replay 8 --eval-episodes 1 \
-  --planner-eval-episodes 0 --mcts-simulations 4 --quiet --summary-json /nonexistent/dir/s.json
+expect 2 "--summary-json: cannot write /nonexistent/dir/s.json" -- run --steps 20 --quiet \
+  --summary-json /nonexistent/dir/s.json
+expect 2 "exceeds the replay capacity" -- run --min-replay 200000 --quiet
 
 if [ "$failures" -ne 0 ]; then
   echo "$failures check(s) failed"

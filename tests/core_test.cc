@@ -51,6 +51,11 @@ TEST(Space, ObservationSizeIsChecked) {
   EXPECT_TRUE(s.CheckObservation(four).ok());
   const Status bad = s.CheckObservation(three);
   EXPECT_NE(bad.message().find("observation has 3 floats"), std::string::npos);
+  const float outside[] = {0, 1.5f, 0, 0};
+  const float infinite[] = {0, 0, INFINITY, 0};
+  EXPECT_NE(s.CheckObservation(outside).message().find("element 1 = 1.5 is outside [-1, 1]"),
+            std::string::npos);
+  EXPECT_FALSE(s.CheckObservation(infinite).ok());
 }
 
 TEST(Action, ContinuousRejectsTooManyComponents) {

@@ -120,6 +120,75 @@ TEST(Distiller, GaussianHeadLearnsTheTeachersMean) {
   EXPECT_LT(err / 200, 0.1);
 }
 
+// The loss, worked out by hand from the student's outputs before the update.
+TEST(Distiller, CategoricalLossIsAlphaT2KlPlusHardCrossEntropy) {
+  Distiller::Options o;
+  o.temperature = 2.0;
+  o.alpha = 0.3;
+  Distiller d(o, kObs4, Space::Discrete(2));
+  Rng rng(11);
+  const Batch batch = SignBatch(rng, 3);
+  double soft = 0, hard = 0;
+  const double t = o.temperature;
+  for (const auto& r : batch) {
+    const auto z = d.ReferenceForward(r->observation);
+    const auto& tl = r->planner.logits;
+    const double zt = std::log(std::exp(z[0] / t) + std::exp(z[1] / t));
+    const double tt = std::log(std::exp(tl[0] / t) + std::exp(tl[1] / t));
+    for (int k = 0; k < 2; ++k) {
+      const double log_p = tl[k] / t - tt, log_s = z[k] / t - zt;
+      soft += std::exp(log_p) * (log_p - log_s);
+    }
+    const double z1 = std::log(std::exp(z[0]) + std::exp(z[1]));
+    hard += -(z[r->planner_action.index()] - z1);
+  }
+  soft /= 3;
+  hard /= 3;
+  const auto stats = d.Train(batch);
+  EXPECT_NEAR(stats.soft_loss, soft, 1e-5);
+  EXPECT_NEAR(stats.hard_loss, hard, 1e-5);
+  EXPECT_NEAR(stats.loss, o.alpha * t * t * soft + (1 - o.alpha) * hard, 1e-5);
+}
+
+TEST(Distiller, GaussianLossIsAlphaT2KlPlusHardNll) {
+  Distiller::Options o;
+  o.temperature = 3.0;
+  o.alpha = 0.6;
+  const Space box = Space::Box(-2.0f, 2.0f, {1});
+  Distiller d(o, kObs4, box);
+  Rng rng(12);
+  Batch batch;
+  for (int i = 0; i < 3; ++i) {
+    auto r = std::make_shared<DecisionRecord>();
+    for (int k = 0; k < 4; ++k) r->observation.push_back(static_cast<float>(rng.Uniform(-1, 1)));
+    const float mean[] = {static_cast<float>(rng.Uniform(-1, 1))};
+    const float log_std[] = {static_cast<float>(rng.Uniform(-1, 0))};
+    const float action[] = {static_cast<float>(rng.Uniform(-2, 2))};
+    r->has_label = true;
+    r->planner = PolicyOutput::Gaussian(mean, log_std);
+    r->planner_action = Action::Continuous(action);
+    batch.push_back(r);
+  }
+  const double t = o.temperature;
+  double soft = 0, hard = 0;
+  for (const auto& r : batch) {
+    const auto out = d.ReferenceForward(r->observation);  // mean, clamped log-std
+    const double mu_s = out[0], ls_s = out[1];
+    const double mu_t = r->planner.mean[0], ls_t = r->planner.log_std[0];
+    const double var_t = t * std::exp(2 * ls_t), var_s = t * std::exp(2 * ls_s);
+    soft += (ls_s - ls_t) + (var_t + (mu_t - mu_s) * (mu_t - mu_s)) / (2 * var_s) - 0.5;
+    const double a = r->planner_action.values()[0];
+    hard += 0.5 * std::pow((a - mu_s) / std::exp(ls_s), 2) + ls_s +
+            0.5 * std::log(2 * 3.14159265358979323846);
+  }
+  soft /= 3;
+  hard /= 3;
+  const auto stats = d.Train(batch);
+  EXPECT_NEAR(stats.soft_loss, soft, 1e-5);
+  EXPECT_NEAR(stats.hard_loss, hard, 1e-5);
+  EXPECT_NEAR(stats.loss, o.alpha * t * t * soft + (1 - o.alpha) * hard, 1e-4);
+}
+
 TEST(Distiller, SameSeedSameBatchesGiveIdenticalWeights) {
   auto train = [] {
     Distiller::Options o;
@@ -160,6 +229,12 @@ TEST(Distiller, RejectsRecordsWithoutLabelsOrWithTheWrongShape) {
   const float probs[] = {0.2f, 0.3f, 0.5f};
   three_way->planner = PolicyOutput::FromProbabilities(probs);
   EXPECT_THROW(d.Train(Batch{three_way}), InvalidArgument);
+  auto nan_obs = std::make_shared<DecisionRecord>(*SignRecord(rng));
+  nan_obs->observation[2] = NAN;
+  EXPECT_THROW(d.Train(Batch{nan_obs}), InvalidArgument);
+  auto inf_logit = std::make_shared<DecisionRecord>(*SignRecord(rng));
+  inf_logit->planner.logits[0] = -INFINITY;
+  EXPECT_THROW(d.Train(Batch{inf_logit}), InvalidArgument);
   EXPECT_EQ(d.updates(), 0);
 }
 

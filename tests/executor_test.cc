@@ -290,6 +290,7 @@ TEST(Executor, RejectsAnActionSpaceThatDoesNotFitTheHead) {
   EXPECT_THROW(Executor(cat_slot, Space::Box(-1.0f, 1.0f, {2})), InvalidArgument);
   try {
     Executor executor(cat_slot, Space::Discrete(3));
+    FAIL() << "a Discrete(3) space was accepted for a 2-logit head";
   } catch (const InvalidArgument& e) {
     EXPECT_NE(std::string(e.what()).find("Discrete(2)"), std::string::npos) << e.what();
   }
@@ -470,7 +471,9 @@ TEST(SnapshotSlot, HotSwapUnderConcurrentReaders) {
     // Let the readers act at least once between publishes, so that swaps overlap reads.
     const int64_t before = acts.load();
     while (acts.load() == before) std::this_thread::yield();
-    ASSERT_TRUE(slot.Publish(std::move(snapshots[static_cast<size_t>(v - 1)])).ok());
+    const bool published = slot.Publish(std::move(snapshots[static_cast<size_t>(v - 1)])).ok();
+    EXPECT_TRUE(published);  // not ASSERT: the readers must still be stopped and joined
+    if (!published) break;
     EXPECT_EQ(slot.version(), v);
   }
   done.store(true, std::memory_order_release);

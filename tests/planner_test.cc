@@ -1,5 +1,7 @@
 #include <gtest/gtest.h>
 
+#include <cmath>
+
 #include "core/clock.h"
 #include "env/cartpole.h"
 #include "env/pendulum.h"
@@ -50,9 +52,10 @@ TEST(MctsPlanner, PutsMostVisitsOnTheRewardingAction) {
   MctsPlanner planner({/*simulations=*/200});
   const PlanDecision d = planner.Plan(RequestFor(env, obs, 1)).ValueOrThrow();
   EXPECT_EQ(d.action.index(), 2);
-  const auto probs = d.distribution.Probabilities();
-  EXPECT_GT(probs[2], 0.6f);
-  EXPECT_NEAR(probs[0] + probs[1] + probs[2], 1.0f, 1e-5);
+  const auto& logits = d.distribution.logits;
+  EXPECT_GT(std::exp(logits[2]), 0.6f);
+  // The logits are log-probabilities: no renormalisation needed.
+  EXPECT_NEAR(std::exp(logits[0]) + std::exp(logits[1]) + std::exp(logits[2]), 1.0f, 1e-5);
   EXPECT_GT(d.value, 0.5);
   EXPECT_GT(d.latency_ns, 0);
 }
@@ -121,7 +124,8 @@ TEST(MctsPlanner, StopsAtAPassedDeadlineAfterTryingEveryAction) {
   r.deadline_ns = NowNs() - 1;
   const PlanDecision d = planner.Plan(r).ValueOrThrow();
   EXPECT_EQ(planner.last_simulations(), 3);
-  EXPECT_EQ(d.distribution.Probabilities()[0], 0.5f);
+  EXPECT_FLOAT_EQ(std::exp(d.distribution.logits[0]), 0.5f);
+  EXPECT_FLOAT_EQ(std::exp(d.distribution.logits[1]), 0.5f);
 }
 
 TEST(MctsPlanner, OptionsAreValidated) {
