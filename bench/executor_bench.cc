@@ -16,7 +16,6 @@
 #include <torch/torch.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -24,6 +23,8 @@
 #include <string>
 #include <vector>
 
+#include "core/clock.h"
+#include "core/latency_histogram.h"
 #include "core/rng.h"
 #include "core/space.h"
 #include "executor/executor.h"
@@ -170,38 +171,27 @@ void BM_TorchForward(benchmark::State& state, const Network& net) {
   state.SetItemsProcessed(state.iterations());
 }
 
-int64_t Now() {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(
-             std::chrono::steady_clock::now().time_since_epoch())
-      .count();
-}
-
-// Times `calls` individual calls of `fn` and reports percentiles as counters.
+// Times `calls` individual calls of `fn` and reports percentiles as counters, with the same
+// clock and histogram (nearest rank) as `apprentice run` uses.
 template <typename Fn>
 void TimeCalls(benchmark::State& state, int calls, Fn&& fn) {
-  std::vector<int64_t> ns(static_cast<size_t>(calls));
-  std::vector<int64_t> clock_ns(10000);
+  LatencyHistogram ns, clock_ns;
   for (auto _ : state) {
     for (int i = 0; i < 1000; ++i) fn(i);  // warm up
     for (int i = 0; i < calls; ++i) {
-      const int64_t t0 = Now();
+      const int64_t t0 = NowNs();
       fn(i);
-      ns[static_cast<size_t>(i)] = Now() - t0;
+      ns.Record(NowNs() - t0);
     }
-    for (auto& c : clock_ns) {
-      const int64_t t0 = Now();
-      c = Now() - t0;
+    for (int i = 0; i < 10000; ++i) {
+      const int64_t t0 = NowNs();
+      clock_ns.Record(NowNs() - t0);
     }
   }
-  auto percentile = [](std::vector<int64_t>& v, double q) {
-    const size_t k = std::min(v.size() - 1, static_cast<size_t>(q * static_cast<double>(v.size())));
-    std::nth_element(v.begin(), v.begin() + static_cast<std::ptrdiff_t>(k), v.end());
-    return static_cast<double>(v[k]);
-  };
-  state.counters["p50_ns"] = percentile(ns, 0.50);
-  state.counters["p99_ns"] = percentile(ns, 0.99);
-  state.counters["max_ns"] = static_cast<double>(*std::max_element(ns.begin(), ns.end()));
-  state.counters["clock_ns"] = percentile(clock_ns, 0.50);
+  state.counters["p50_ns"] = ns.Quantile(0.50);
+  state.counters["p99_ns"] = ns.Quantile(0.99);
+  state.counters["max_ns"] = static_cast<double>(ns.max_ns());
+  state.counters["clock_ns"] = clock_ns.Quantile(0.50);
   state.counters["calls"] = calls;
 }
 
