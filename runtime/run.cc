@@ -248,21 +248,26 @@ RunSummary RunSync(const RunOptions& options, const ProgressCallback& progress) 
   summary.executor_version = slot.version();
   summary.train_seconds = train_clock.ElapsedSeconds();
 
+  // One evaluation episode on a fresh seed: `choose(observation)` picks every action.
+  auto evaluate = [&](auto&& choose) {
+    auto o = env->Reset(eval_seeds.Next());
+    double ret = 0.0;
+    for (;;) {
+      Action a = choose(o);
+      env->action_space().Clip(a);
+      const StepResult r = env->Step(a);
+      ret += r.reward;
+      if (r.done()) return ret;
+      o = r.observation;
+    }
+  };
+
   // ---- Evaluation: the executor alone. ----
   prog.phase = "eval-executor";
   double return_sum = 0.0;
   summary.executor_return_min = 1e300;
   for (int64_t e = 0; e < options.eval_episodes; ++e) {
-    auto o = env->Reset(eval_seeds.Next());
-    double ret = 0.0;
-    for (;;) {
-      Action a = act(o).action;
-      env->action_space().Clip(a);
-      const StepResult r = env->Step(a);
-      ret += r.reward;
-      if (r.done()) break;
-      o = r.observation;
-    }
+    const double ret = evaluate([&](std::span<const float> o) { return act(o).action; });
     return_sum += ret;
     summary.executor_return_min = std::min(summary.executor_return_min, ret);
     prog.episodes = e + 1;
@@ -276,20 +281,12 @@ RunSummary RunSync(const RunOptions& options, const ProgressCallback& progress) 
   return_sum = 0.0;
   int64_t agree = 0, decisions = 0;
   for (int64_t e = 0; e < options.planner_eval_episodes; ++e) {
-    auto o = env->Reset(eval_seeds.Next());
-    double ret = 0.0;
-    for (;;) {
+    return_sum += evaluate([&](std::span<const float> o) {
       const PlanDecision d = plan(o, *env);
       agree += act(o).action == d.action;
       ++decisions;
-      Action a = d.action;
-      env->action_space().Clip(a);
-      const StepResult r = env->Step(a);
-      ret += r.reward;
-      if (r.done()) break;
-      o = r.observation;
-    }
-    return_sum += ret;
+      return d.action;
+    });
     prog.episodes = e + 1;
     report(/*force=*/false);
   }
