@@ -8,36 +8,32 @@
 #include "core/status.h"
 
 namespace apprentice {
-namespace {
-
-Space MakeObservationSpace() {
-  const float high_x = static_cast<float>(CartPole::kXThreshold * 2);
-  const float high_theta = static_cast<float>(CartPole::kThetaThresholdRadians * 2);
-  std::vector<float> high = {high_x, FLT_MAX, high_theta, FLT_MAX};
-  std::vector<float> low = {-high_x, -FLT_MAX, -high_theta, -FLT_MAX};
-  return Space::Box(std::move(low), std::move(high), {4});
+const Space& CartPole::observation_space() const {
+  static const Space space = [] {
+    const float high_x = static_cast<float>(kXThreshold * 2);
+    const float high_theta = static_cast<float>(kThetaThresholdRadians * 2);
+    std::vector<float> high = {high_x, FLT_MAX, high_theta, FLT_MAX};
+    std::vector<float> low = {-high_x, -FLT_MAX, -high_theta, -FLT_MAX};
+    return Space::Box(std::move(low), std::move(high), {4});
+  }();
+  return space;
 }
 
-}  // namespace
-
-CartPole::CartPole()
-    : observation_space_(MakeObservationSpace()), action_space_(Space::Discrete(2)) {}
+const Space& CartPole::action_space() const {
+  static const Space space = Space::Discrete(2);
+  return space;
+}
 
 std::span<const float> CartPole::Reset(uint64_t seed) {
   Rng rng(seed);
   for (double& v : state_) v = rng.Uniform(-0.05, 0.05);
-  elapsed_steps_ = 0;
-  started_ = true;
-  done_ = false;
+  episode_.Begin();
   WriteObservation();
   return observation_;
 }
 
 StepResult CartPole::Step(const Action& action) {
-  Require(started_, "cartpole: step() called before reset()");
-  Require(!done_, "cartpole: step() called after the episode ended; call reset() first");
-  const Status valid = action_space_.Check(action);
-  if (!valid.ok()) throw InvalidArgument("cartpole: " + valid.message());
+  episode_.CheckStep(action_space(), action);
 
   auto [x, x_dot, theta, theta_dot] = state_;
   const double force = action.index() == 1 ? kForceMag : -kForceMag;
@@ -54,14 +50,12 @@ StepResult CartPole::Step(const Action& action) {
   theta = theta + kTau * theta_dot;
   theta_dot = theta_dot + kTau * thetaacc;
   state_ = {x, x_dot, theta, theta_dot};
-  ++elapsed_steps_;
 
   StepResult result;
   result.terminated = x < -kXThreshold || x > kXThreshold || theta < -kThetaThresholdRadians ||
                       theta > kThetaThresholdRadians;
-  result.truncated = elapsed_steps_ >= kMaxEpisodeSteps;
   result.reward = 1.0;
-  done_ = result.done();
+  episode_.EndStep(result);
   WriteObservation();
   result.observation = observation_;
   return result;
@@ -72,8 +66,7 @@ std::unique_ptr<Env> CartPole::Clone() const { return std::make_unique<CartPole>
 void CartPole::set_state(const State& state) {
   for (double v : state) Require(std::isfinite(v), "cartpole: set_state() needs finite values");
   state_ = state;
-  started_ = true;
-  done_ = false;
+  episode_.Resume();
   WriteObservation();
 }
 

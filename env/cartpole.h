@@ -28,6 +28,7 @@
 #include "core/action.h"
 #include "core/space.h"
 #include "env/env.h"
+#include "env/episode.h"
 
 namespace apprentice {
 
@@ -48,17 +49,15 @@ class CartPole : public Env {
   static constexpr double kThetaThresholdRadians = 12 * 2 * std::numbers::pi / 360;
   static constexpr int64_t kMaxEpisodeSteps = 500;
 
-  CartPole();
-
   std::string name() const override { return "cartpole"; }
-  const Space& observation_space() const override { return observation_space_; }
-  const Space& action_space() const override { return action_space_; }
+  const Space& observation_space() const override;
+  const Space& action_space() const override;
   int64_t max_episode_steps() const override { return kMaxEpisodeSteps; }
 
   std::span<const float> Reset(uint64_t seed) override;
   StepResult Step(const Action& action) override;
   std::unique_ptr<Env> Clone() const override;
-  int64_t elapsed_steps() const override { return elapsed_steps_; }
+  int64_t elapsed_steps() const override { return episode_.elapsed(); }
 
   // The exact (double) state. Before the first Reset() it is all zeros.
   const State& state() const { return state_; }
@@ -70,13 +69,10 @@ class CartPole : public Env {
  private:
   void WriteObservation();
 
-  Space observation_space_;
-  Space action_space_;
+  // The spaces are shared immutable statics, so a clone copies only what follows.
   State state_{};
   std::array<float, 4> observation_{};
-  int64_t elapsed_steps_ = 0;
-  bool started_ = false;  // Reset() or set_state() has been called
-  bool done_ = false;     // the current episode ended
+  Episode episode_{"cartpole", kMaxEpisodeSteps};
 };
 
 }  // namespace apprentice

@@ -13,7 +13,8 @@
 // - Step() after the episode ended (terminated or truncated) throws InvalidArgument: reset first.
 // - The observation span stays valid until the next Reset()/Step() on the same env.
 //
-// To write an environment, see env/cartpole.h: it is the smallest complete one.
+// To write an environment, see env/cartpole.h: it is the smallest complete one. env/episode.h
+// holds the bookkeeping and the Step() checks every environment shares.
 #pragma once
 
 #include <cstdint>

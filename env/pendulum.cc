@@ -10,11 +10,17 @@
 
 namespace apprentice {
 
-Pendulum::Pendulum()
-    : observation_space_(Space::Box({-1.0f, -1.0f, -static_cast<float>(kMaxSpeed)},
-                                    {1.0f, 1.0f, static_cast<float>(kMaxSpeed)}, {3})),
-      action_space_(
-          Space::Box(-static_cast<float>(kMaxTorque), static_cast<float>(kMaxTorque), {1})) {}
+const Space& Pendulum::observation_space() const {
+  static const Space space = Space::Box({-1.0f, -1.0f, -static_cast<float>(kMaxSpeed)},
+                                        {1.0f, 1.0f, static_cast<float>(kMaxSpeed)}, {3});
+  return space;
+}
+
+const Space& Pendulum::action_space() const {
+  static const Space space =
+      Space::Box(-static_cast<float>(kMaxTorque), static_cast<float>(kMaxTorque), {1});
+  return space;
+}
 
 double Pendulum::AngleNormalize(double x) {
   constexpr double kTwoPi = 2 * std::numbers::pi;
@@ -33,18 +39,13 @@ std::span<const float> Pendulum::Reset(uint64_t seed) {
   const double theta = rng.Uniform(-std::numbers::pi, std::numbers::pi);
   const double theta_dot = rng.Uniform(-1.0, 1.0);
   state_ = {theta, theta_dot};
-  elapsed_steps_ = 0;
-  started_ = true;
-  done_ = false;
+  episode_.Begin();
   WriteObservation();
   return observation_;
 }
 
 StepResult Pendulum::Step(const Action& action) {
-  Require(started_, "pendulum: step() called before reset()");
-  Require(!done_, "pendulum: step() called after the episode ended; call reset() first");
-  const Status valid = action_space_.Check(action);
-  if (!valid.ok()) throw InvalidArgument("pendulum: " + valid.message());
+  episode_.CheckStep(action_space(), action);
 
   const auto [th, thdot] = state_;
   const double u = action.values()[0];
@@ -55,13 +56,11 @@ StepResult Pendulum::Step(const Action& action) {
   newthdot = std::clamp(newthdot, -kMaxSpeed, kMaxSpeed);
   const double newth = th + newthdot * kDt;
   state_ = {newth, newthdot};
-  ++elapsed_steps_;
 
   StepResult result;
   result.reward = -costs;
   result.terminated = false;
-  result.truncated = elapsed_steps_ >= kMaxEpisodeSteps;
-  done_ = result.done();
+  episode_.EndStep(result);
   WriteObservation();
   result.observation = observation_;
   return result;
@@ -72,8 +71,7 @@ std::unique_ptr<Env> Pendulum::Clone() const { return std::make_unique<Pendulum>
 void Pendulum::set_state(const State& state) {
   for (double v : state) Require(std::isfinite(v), "pendulum: set_state() needs finite values");
   state_ = state;
-  started_ = true;
-  done_ = false;
+  episode_.Resume();
   WriteObservation();
 }
 
