@@ -53,4 +53,28 @@ double LatencyHistogram::Quantile(double q) const {
   return static_cast<double>(max_);
 }
 
+void SharedLatencyHistogram::Record(int64_t ns) {
+  ns = std::max<int64_t>(ns, 0);
+  // Single writer: plain load + store, each atomic, so readers never see a torn value.
+  auto bump = [](std::atomic<int64_t>& a, int64_t by) {
+    a.store(a.load(std::memory_order_relaxed) + by, std::memory_order_relaxed);
+  };
+  bump(buckets_[LatencyHistogram::BucketOf(ns)], 1);
+  bump(sum_, ns);
+  if (ns < min_.load(std::memory_order_relaxed)) min_.store(ns, std::memory_order_relaxed);
+  if (ns > max_.load(std::memory_order_relaxed)) max_.store(ns, std::memory_order_relaxed);
+}
+
+LatencyHistogram SharedLatencyHistogram::Snapshot() const {
+  LatencyHistogram h;
+  for (int i = 0; i < LatencyHistogram::kBuckets; ++i) {
+    h.buckets_[i] = buckets_[i].load(std::memory_order_relaxed);
+    h.count_ += h.buckets_[i];
+  }
+  h.sum_ = sum_.load(std::memory_order_relaxed);
+  h.min_ = min_.load(std::memory_order_relaxed);
+  h.max_ = max_.load(std::memory_order_relaxed);
+  return h;
+}
+
 }  // namespace apprentice

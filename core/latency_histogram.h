@@ -2,10 +2,13 @@
 // 128 ns, then 64 buckets per power of two: within 1.6 % everywhere). Record() is O(1) and never
 // allocates, so it may sit on the per-step path.
 //
-// Not thread-safe: one histogram per recording thread; Merge() combines them.
+// LatencyHistogram is not thread-safe: one histogram per recording thread; Merge() combines them.
+// SharedLatencyHistogram is the same histogram for one recording thread watched by others: any
+// thread may take a Snapshot() while the owner records.
 #pragma once
 
 #include <array>
+#include <atomic>
 #include <cstdint>
 
 namespace apprentice {
@@ -37,6 +40,22 @@ class LatencyHistogram {
   int64_t sum_ = 0;
   int64_t min_ = INT64_MAX;
   int64_t max_ = 0;
+
+  friend class SharedLatencyHistogram;
+};
+
+class SharedLatencyHistogram {
+ public:
+  // One thread only (the owner). Wait-free, no allocation, no read-modify-write instruction.
+  void Record(int64_t ns);
+  // Any thread. A snapshot taken during Record() may miss that record; it never tears a count.
+  LatencyHistogram Snapshot() const;
+
+ private:
+  std::array<std::atomic<int64_t>, LatencyHistogram::kBuckets> buckets_{};
+  std::atomic<int64_t> sum_{0};
+  std::atomic<int64_t> min_{INT64_MAX};
+  std::atomic<int64_t> max_{0};
 };
 
 }  // namespace apprentice

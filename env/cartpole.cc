@@ -63,6 +63,15 @@ StepResult CartPole::Step(const Action& action) {
 
 std::unique_ptr<Env> CartPole::Clone() const { return std::make_unique<CartPole>(*this); }
 
+Status CartPole::CopyStateFrom(const Env& other) {
+  const auto* same = dynamic_cast<const CartPole*>(&other);
+  if (same == nullptr) {
+    return Status::InvalidArgument("cartpole: cannot copy the state of a " + other.name() + " env");
+  }
+  *this = *same;
+  return Status::Ok();
+}
+
 void CartPole::set_state(const State& state) {
   for (double v : state) Require(std::isfinite(v), "cartpole: set_state() needs finite values");
   state_ = state;

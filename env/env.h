@@ -24,6 +24,7 @@
 
 #include "core/action.h"
 #include "core/space.h"
+#include "core/status.h"
 
 namespace apprentice {
 
@@ -50,6 +51,11 @@ class Env {
   virtual StepResult Step(const Action& action) = 0;
   // An independent copy of this env in its current state.
   virtual std::unique_ptr<Env> Clone() const = 0;
+  // Makes this env's full state (episode bookkeeping and random generator included) a copy of
+  // `other`'s, which must be the same kind of env (InvalidArgument otherwise, state unchanged).
+  // Does not allocate: the runtime keeps one clone per queued plan request and refreshes it with
+  // this on the per-step path.
+  virtual Status CopyStateFrom(const Env& other) = 0;
 
   // Steps taken in the current episode.
   virtual int64_t elapsed_steps() const = 0;

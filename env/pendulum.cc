@@ -68,6 +68,15 @@ StepResult Pendulum::Step(const Action& action) {
 
 std::unique_ptr<Env> Pendulum::Clone() const { return std::make_unique<Pendulum>(*this); }
 
+Status Pendulum::CopyStateFrom(const Env& other) {
+  const auto* same = dynamic_cast<const Pendulum*>(&other);
+  if (same == nullptr) {
+    return Status::InvalidArgument("pendulum: cannot copy the state of a " + other.name() + " env");
+  }
+  *this = *same;
+  return Status::Ok();
+}
+
 void Pendulum::set_state(const State& state) {
   for (double v : state) Require(std::isfinite(v), "pendulum: set_state() needs finite values");
   state_ = state;

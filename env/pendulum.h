@@ -51,6 +51,7 @@ class Pendulum : public Env {
   std::span<const float> Reset(uint64_t seed) override;
   StepResult Step(const Action& action) override;
   std::unique_ptr<Env> Clone() const override;
+  Status CopyStateFrom(const Env& other) override;
   int64_t elapsed_steps() const override { return episode_.elapsed(); }
 
   // The exact (double) state. Before the first Reset() it is all zeros.

@@ -1,14 +1,31 @@
 #include "planner/registry.h"
 
+#include <cmath>
+
+#include "planner/delayed.h"
+
 namespace apprentice {
 
 std::vector<std::string> PlannerNames() { return {"mcts"}; }
 
+Status PlannerConfig::Validate() const {
+  if (!(std::isfinite(delay_ms) && delay_ms >= 0.0 && delay_ms <= 3.6e6)) {
+    return Status::InvalidArgument("planner delay must be in [0, 3600000] ms");
+  }
+  return mcts.Validate();
+}
+
 Result<std::unique_ptr<Planner>> MakePlanner(const std::string& name,
                                              const PlannerConfig& config) {
-  if (name == "mcts") {
-    if (Status s = config.mcts.Validate(); !s.ok()) return s;
-    return std::unique_ptr<Planner>(std::make_unique<MctsPlanner>(config.mcts));
+  if (Status s = config.Validate(); !s.ok()) return s;
+  std::unique_ptr<Planner> planner;
+  if (name == "mcts") planner = std::make_unique<MctsPlanner>(config.mcts);
+  if (planner != nullptr) {
+    if (config.delay_ms > 0.0) {
+      planner = std::make_unique<DelayedPlanner>(std::move(planner),
+                                                 static_cast<int64_t>(config.delay_ms * 1e6));
+    }
+    return planner;
   }
   std::string known;
   for (const auto& n : PlannerNames()) known += (known.empty() ? "" : ", ") + n;

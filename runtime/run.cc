@@ -1,14 +1,20 @@
 #include "runtime/run.h"
 
+#include <sys/prctl.h>
+
 #include <algorithm>
+#include <chrono>
+#include <cmath>
 #include <deque>
 #include <numeric>
+#include <thread>
 
 #include "core/clock.h"
 #include "core/rng.h"
 #include "env/registry.h"
 #include "executor/executor.h"
 #include "replay/replay_buffer.h"
+#include "runtime/rolling_rate.h"
 
 namespace apprentice {
 namespace {
@@ -16,33 +22,47 @@ namespace {
 constexpr int64_t kAgreementWindow = 1000;
 constexpr int kReturnWindow = 10;
 
-// Fraction of true values among the last `capacity` pushed.
-class RollingRate {
- public:
-  explicit RollingRate(int64_t capacity) : bits_(static_cast<size_t>(capacity)) {}
-  void Push(bool v) {
-    if (count_ == static_cast<int64_t>(bits_.size())) ones_ -= bits_[next_];
-    else ++count_;
-    bits_[next_] = v;
-    ones_ += v;
-    next_ = (next_ + 1) % bits_.size();
-  }
-  double rate() const { return count_ ? static_cast<double>(ones_) / count_ : 0.0; }
-
- private:
-  std::vector<uint8_t> bits_;
-  size_t next_ = 0;
-  int64_t count_ = 0, ones_ = 0;
-};
-
 Json Percentiles(const LatencyHistogram& h) {
   return Json::Object{{"p50", h.QuantileUs(0.5)}, {"p99", h.QuantileUs(0.99)},
                       {"max", h.max_ns() * 1e-3}};
 }
 
+// The agent options a run in an agent mode uses: options.agent, with the fields the run shares
+// with the sync mode.
+AgentOptions AgentOptionsFor(const RunOptions& o) {
+  AgentOptions a = o.agent;
+  if (o.mode != "sync") a.mode = ParseMode(o.mode).ValueOrThrow();
+  a.seed = o.seed;
+  a.beta = o.beta;
+  a.beta_decay = o.beta_decay;
+  a.replay_capacity = o.replay_capacity;
+  a.min_replay = o.min_replay;
+  a.updates_per_label = static_cast<double>(o.updates_per_step);
+  a.distiller = o.distiller;
+  if (!o.run_dir.empty() && a.metrics_path.empty()) a.metrics_path = o.run_dir + "/metrics.jsonl";
+  return a;
+}
+
 }  // namespace
 
+std::vector<std::string> RunModeNames() {
+  return {"sync", "reflex", "deadline", "gated", "planner", "dagger"};
+}
+
 Status RunOptions::Validate() const {
+  if (mode != "sync") {
+    if (Result<Mode> m = ParseMode(mode); !m.ok()) {
+      return Status::InvalidArgument("unknown mode '" + mode + "' (known: sync, " + ModeNames() +
+                                     ")");
+    }
+  }
+  if (!(std::isfinite(rate_hz) && rate_hz >= 0.0 && rate_hz <= 1e6)) {
+    return Status::InvalidArgument("the loop rate must be in [0, 1000000] Hz");
+  }
+  if (Status s = planner_config.Validate(); !s.ok()) return s;
+  if (mode != "sync") {
+    if (Status s = AgentOptionsFor(*this).Validate(); !s.ok()) return s;
+  }
   if (steps < 1) return Status::InvalidArgument("steps must be >= 1");
   if (!(beta >= 0.0 && beta <= 1.0)) return Status::InvalidArgument("beta must be in [0, 1]");
   if (!(beta_decay >= 0.0 && beta_decay <= 1.0)) {
@@ -84,6 +104,18 @@ Json RunSummary::ToJson() const {
       {"final_loss", final_loss},
       {"executor_latency_us", Percentiles(executor_latency)},
       {"planner_latency_us", Percentiles(planner_latency)},
+      {"act_latency_us", Percentiles(act_latency)},
+      {"acted_by", Json::Object{{"executor", acted_by_executor}, {"planner", acted_by_planner}}},
+      {"deadline_misses", deadline_misses},
+      {"planner_drops", planner_drops},
+      {"planner_timeouts", planner_timeouts},
+      {"planner_errors", planner_errors},
+      {"planner_abandoned", planner_abandoned},
+      {"loop_overruns", loop_overruns},
+      {"rate_hz", rate_hz},
+      {"recent_return", recent_return},
+      {"interrupted", interrupted},
+      {"last_error", last_error},
       {"train_seconds", train_seconds},
       {"total_seconds", total_seconds},
   };
@@ -102,7 +134,118 @@ Status CheckRunnable(const RunOptions& options) {
   return Status::Ok();
 }
 
-RunSummary RunSync(const RunOptions& options, const ProgressCallback& progress) {
+namespace {
+
+// Progress reports at most every options.progress_interval_ns (always when forced).
+class Reporter {
+ public:
+  Reporter(const RunOptions& options, const ProgressCallback& progress)
+      : interval_ns_(options.progress_interval_ns), progress_(progress) {
+    prog.total_steps = options.steps;
+  }
+  bool Due(bool force) const {
+    return progress_ && (force || NowNs() - last_ns_ >= interval_ns_);
+  }
+  void Send(double elapsed_s) {
+    last_ns_ = NowNs();
+    prog.elapsed_s = elapsed_s;
+    progress_(prog);
+  }
+
+  RunProgress prog;
+
+ private:
+  int64_t interval_ns_;
+  const ProgressCallback& progress_;
+  int64_t last_ns_ = 0;
+};
+
+// After training: the executor alone, then the planner alone (and how often the final executor
+// agrees with it), on evaluation seeds.
+void Evaluate(const RunOptions& options, Env& env, Executor& executor, Planner& planner,
+              RunSummary& summary, Reporter& reporter, const Stopwatch& clock) {
+  Rng eval_seeds(options.seed ^ 0xE7A1'5EED'0000'0001ULL);
+  Rng plan_seeds(options.seed ^ 0x9A77'0000'0000'0004ULL);
+  // One evaluation episode on a fresh seed: `choose(observation)` picks every action.
+  auto episode = [&](auto&& choose) {
+    auto o = env.Reset(eval_seeds.Next());
+    double ret = 0.0;
+    for (;;) {
+      Action a = choose(o);
+      env.action_space().Clip(a);
+      const StepResult r = env.Step(a);
+      ret += r.reward;
+      if (r.done()) return ret;
+      o = r.observation;
+    }
+  };
+  auto report = [&](int64_t episodes) {
+    reporter.prog.episodes = episodes;
+    if (reporter.Due(false)) reporter.Send(clock.ElapsedSeconds());
+  };
+
+  reporter.prog.phase = "eval-executor";
+  reporter.prog.agent = nullptr;
+  double return_sum = 0.0;
+  summary.executor_return_min = 1e300;
+  for (int64_t e = 0; e < options.eval_episodes; ++e) {
+    const double ret = episode([&](std::span<const float> o) {
+      const int64_t t0 = NowNs();
+      const Action a = executor.Act(o).action;
+      summary.executor_latency.Record(NowNs() - t0);
+      return a;
+    });
+    return_sum += ret;
+    summary.executor_return_min = std::min(summary.executor_return_min, ret);
+    report(e + 1);
+  }
+  summary.eval_episodes = options.eval_episodes;
+  summary.executor_return = return_sum / static_cast<double>(options.eval_episodes);
+
+  reporter.prog.phase = "eval-planner";
+  return_sum = 0.0;
+  int64_t agree = 0, decisions = 0;
+  for (int64_t e = 0; e < options.planner_eval_episodes; ++e) {
+    return_sum += episode([&](std::span<const float> o) {
+      PlanRequest request;
+      request.observation = o;
+      request.env = &env;
+      request.seed = plan_seeds.Next();
+      const PlanDecision d = planner.Plan(request).ValueOrThrow();
+      summary.planner_latency.Record(d.latency_ns);
+      agree += executor.Act(o).action == d.action;
+      ++decisions;
+      return d.action;
+    });
+    report(e + 1);
+  }
+  summary.planner_eval_episodes = options.planner_eval_episodes;
+  summary.planner_return = options.planner_eval_episodes
+                               ? return_sum / static_cast<double>(options.planner_eval_episodes)
+                               : 0.0;
+  summary.agreement = decisions ? static_cast<double>(agree) / decisions : 0.0;
+}
+
+RunSummary StartSummary(const RunOptions& options) {
+  RunSummary summary;
+  summary.env = options.env;
+  summary.planner = options.planner;
+  summary.mode = options.mode;
+  summary.seed = options.seed;
+  summary.rate_hz = options.rate_hz;
+  return summary;
+}
+
+double Mean(const std::deque<double>& values, double otherwise) {
+  return values.empty() ? otherwise
+                        : std::accumulate(values.begin(), values.end(), 0.0) /
+                              static_cast<double>(values.size());
+}
+
+}  // namespace
+
+RunSummary RunSync(const RunOptions& options, const ProgressCallback& progress,
+                   const std::atomic<bool>* stop) {
   RequireOk(CheckRunnable(options));
   const Stopwatch total_clock;
   std::unique_ptr<Env> env = MakeEnv(options.env).ValueOrThrow();
@@ -117,72 +260,57 @@ RunSummary RunSync(const RunOptions& options, const ProgressCallback& progress) 
   ReplayBuffer replay({options.replay_capacity});
 
   Rng train_seeds(options.seed);
-  Rng eval_seeds(options.seed ^ 0xE7A1'5EED'0000'0001ULL);
   Rng mixture(options.seed ^ 0xB37A'0000'0000'0002ULL);
   Rng sampler(options.seed ^ 0x5A3B'0000'0000'0003ULL);
 
-  RunSummary summary;
-  summary.env = options.env;
-  summary.planner = options.planner;
-  summary.seed = options.seed;
-
+  RunSummary summary = StartSummary(options);
+  summary.mode = "sync";
   RollingRate agreement(kAgreementWindow);
   std::deque<double> recent_returns;
   std::vector<ReplayBuffer::RecordPtr> batch;
-  RunProgress prog;
-  prog.total_steps = options.steps;
-  int64_t last_progress_ns = 0;
+  Reporter reporter(options, progress);
+  RunProgress& prog = reporter.prog;
   auto report = [&](bool force) {
-    if (!progress) return;
-    const int64_t now = NowNs();
-    if (!force && now - last_progress_ns < options.progress_interval_ns) return;
-    last_progress_ns = now;
+    if (!reporter.Due(force)) return;
     prog.agreement = agreement.rate();
     prog.executor_version = slot.version();
-    prog.elapsed_s = total_clock.ElapsedSeconds();
-    progress(prog);
-  };
-
-  int64_t last_act_ns = 0;
-  auto act = [&](std::span<const float> obs) {
-    const int64_t t0 = NowNs();
-    ExecutorDecision d = executor.Act(obs);
-    last_act_ns = NowNs() - t0;
-    summary.executor_latency.Record(last_act_ns);
-    return d;
-  };
-  auto plan = [&](std::span<const float> obs, const Env& state) {
-    PlanRequest request;
-    request.observation = obs;
-    request.env = &state;
-    request.seed = train_seeds.Next();
-    PlanDecision d = planner->Plan(request).ValueOrThrow();
-    summary.planner_latency.Record(d.latency_ns);
-    return d;
+    reporter.Send(total_clock.ElapsedSeconds());
   };
 
   // ---- Training: DAgger with a decaying β-mixture. ----
   const Stopwatch train_clock;
   double beta = options.beta;
-  int64_t episode = 0, episode_step = 0;
+  int64_t episode = 0, episode_step = 0, steps = 0;
   double episode_return = 0.0;
   std::vector<float> obs;
   {
     auto first = env->Reset(train_seeds.Next());
     obs.assign(first.begin(), first.end());
   }
-  for (int64_t step = 0; step < options.steps; ++step) {
+  for (; steps < options.steps; ++steps) {
+    if (stop != nullptr && stop->load(std::memory_order_relaxed)) {
+      summary.interrupted = true;
+      break;
+    }
     DecisionRecord record;
     record.episode = episode;
     record.step = episode_step;
     record.observation = obs;
 
-    const ExecutorDecision exec = act(obs);
+    const int64_t t0 = NowNs();
+    const ExecutorDecision exec = executor.Act(obs);
+    record.executor_latency_ns = NowNs() - t0;
+    summary.executor_latency.Record(record.executor_latency_ns);
+    summary.act_latency.Record(record.executor_latency_ns);
     record.executor_action = exec.action;
     record.executor_version = exec.version;
-    record.executor_latency_ns = last_act_ns;
 
-    PlanDecision label = plan(obs, *env);
+    PlanRequest request;
+    request.observation = obs;
+    request.env = env.get();
+    request.seed = train_seeds.Next();
+    PlanDecision label = planner->Plan(request).ValueOrThrow();
+    summary.planner_latency.Record(label.latency_ns);
     record.has_label = true;
     record.planner = std::move(label.distribution);
     record.planner_action = label.action;
@@ -193,6 +321,7 @@ RunSummary RunSync(const RunOptions& options, const ProgressCallback& progress) 
 
     const bool planner_acts = beta > 0.0 && mixture.Uniform() < beta;
     record.acted_by = planner_acts ? Actor::kPlanner : Actor::kExecutor;
+    ++(planner_acts ? summary.acted_by_planner : summary.acted_by_executor);
     Action action = planner_acts ? label.action : exec.action;
     env->action_space().Clip(action);
     const StepResult result = env->Step(action);
@@ -225,20 +354,17 @@ RunSummary RunSync(const RunOptions& options, const ProgressCallback& progress) 
       obs.assign(result.observation.begin(), result.observation.end());
     }
 
-    prog.step = step + 1;
+    prog.step = steps + 1;
     prog.labels = summary.planner_labels;
     prog.episodes = episode;
     prog.beta = beta;
-    prog.recent_return =
-        recent_returns.empty()
-            ? episode_return
-            : std::accumulate(recent_returns.begin(), recent_returns.end(), 0.0) /
-                  static_cast<double>(recent_returns.size());
+    prog.recent_return = Mean(recent_returns, episode_return);
     report(/*force=*/false);
   }
   report(/*force=*/true);
-  summary.steps = options.steps;
+  summary.steps = steps;
   summary.episodes = episode;
+  summary.recent_return = Mean(recent_returns, 0.0);
   summary.training_agreement = agreement.rate();
   summary.distiller_updates = distiller.updates();
   // The final weights, when updates were made after the last publish.
@@ -248,55 +374,123 @@ RunSummary RunSync(const RunOptions& options, const ProgressCallback& progress) 
   summary.executor_version = slot.version();
   summary.train_seconds = train_clock.ElapsedSeconds();
 
-  // One evaluation episode on a fresh seed: `choose(observation)` picks every action.
-  auto evaluate = [&](auto&& choose) {
-    auto o = env->Reset(eval_seeds.Next());
-    double ret = 0.0;
-    for (;;) {
-      Action a = choose(o);
-      env->action_space().Clip(a);
-      const StepResult r = env->Step(a);
-      ret += r.reward;
-      if (r.done()) return ret;
-      o = r.observation;
-    }
-  };
-
-  // ---- Evaluation: the executor alone. ----
-  prog.phase = "eval-executor";
-  double return_sum = 0.0;
-  summary.executor_return_min = 1e300;
-  for (int64_t e = 0; e < options.eval_episodes; ++e) {
-    const double ret = evaluate([&](std::span<const float> o) { return act(o).action; });
-    return_sum += ret;
-    summary.executor_return_min = std::min(summary.executor_return_min, ret);
-    prog.episodes = e + 1;
-    report(/*force=*/false);
-  }
-  summary.eval_episodes = options.eval_episodes;
-  summary.executor_return = return_sum / static_cast<double>(options.eval_episodes);
-
-  // ---- Evaluation: the planner alone, and how often the final executor agrees with it. ----
-  prog.phase = "eval-planner";
-  return_sum = 0.0;
-  int64_t agree = 0, decisions = 0;
-  for (int64_t e = 0; e < options.planner_eval_episodes; ++e) {
-    return_sum += evaluate([&](std::span<const float> o) {
-      const PlanDecision d = plan(o, *env);
-      agree += act(o).action == d.action;
-      ++decisions;
-      return d.action;
-    });
-    prog.episodes = e + 1;
-    report(/*force=*/false);
-  }
-  summary.planner_eval_episodes = options.planner_eval_episodes;
-  summary.planner_return = options.planner_eval_episodes
-                               ? return_sum / static_cast<double>(options.planner_eval_episodes)
-                               : 0.0;
-  summary.agreement = decisions ? static_cast<double>(agree) / decisions : 0.0;
+  Evaluate(options, *env, executor, *planner, summary, reporter, total_clock);
   summary.total_seconds = total_clock.ElapsedSeconds();
   return summary;
+}
+
+RunSummary RunAgentLoop(const RunOptions& options, const ProgressCallback& progress,
+                        const std::atomic<bool>* stop) {
+  RequireOk(CheckRunnable(options));
+  Require(options.mode != "sync", "RunAgentLoop runs the agent modes; use RunSync for sync");
+  const Stopwatch total_clock;
+  std::unique_ptr<Env> env = MakeEnv(options.env).ValueOrThrow();
+  const PlannerConfig planner_config = options.planner_config;
+  const std::string planner_name = options.planner;
+  Agent agent(AgentOptionsFor(options), *env,
+              [&] { return MakePlanner(planner_name, planner_config); });
+
+  RunSummary summary = StartSummary(options);
+  Reporter reporter(options, progress);
+  RunProgress& prog = reporter.prog;
+  AgentMetrics metrics;
+  auto report = [&](bool force) {
+    if (!reporter.Due(force)) return;
+    metrics = agent.Metrics();
+    prog.labels = metrics.labels;
+    prog.episodes = metrics.episodes;
+    prog.agreement = metrics.agreement;
+    prog.recent_return = metrics.recent_return;
+    prog.executor_version = metrics.executor_version;
+    prog.agent = &metrics;
+    reporter.Send(total_clock.ElapsedSeconds());
+  };
+
+  // The loop sleeps to a fixed schedule: ask for 1 µs timer slack, not the default 50 µs.
+  (void)prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL);
+  Rng train_seeds(options.seed);
+  const Stopwatch train_clock;
+  agent.Start();
+  const int64_t period_ns =
+      options.rate_hz > 0 ? static_cast<int64_t>(std::llround(1e9 / options.rate_hz)) : 0;
+  int64_t next_tick = NowNs();
+  int64_t steps = 0;
+  std::vector<float> obs;
+  {
+    auto first = env->Reset(train_seeds.Next());
+    obs.assign(first.begin(), first.end());
+  }
+  for (; steps < options.steps; ++steps) {
+    if (stop != nullptr && stop->load(std::memory_order_relaxed)) {
+      summary.interrupted = true;
+      break;
+    }
+    if (period_ns > 0) {
+      std::this_thread::sleep_until(std::chrono::steady_clock::time_point(
+          std::chrono::nanoseconds(next_tick)));
+    }
+    const AgentDecision d = agent.Act(obs, env.get());
+    Action action = d.action;
+    env->action_space().Clip(action);
+    const StepResult r = env->Step(action);
+    agent.Observe(r.reward, r.terminated, r.truncated);
+    if (r.done()) {
+      auto next = env->Reset(train_seeds.Next());
+      obs.assign(next.begin(), next.end());
+    } else {
+      obs.assign(r.observation.begin(), r.observation.end());
+    }
+    if (period_ns > 0) {
+      next_tick += period_ns;
+      const int64_t now = NowNs();
+      if (now > next_tick) {  // this step ran past the next tick: skip ahead, count it
+        ++summary.loop_overruns;
+        next_tick = now;
+      }
+    }
+    prog.step = steps + 1;
+    report(/*force=*/false);
+  }
+  report(/*force=*/true);
+  agent.Stop();  // drain, join, flush
+  summary.train_seconds = train_clock.ElapsedSeconds();
+
+  const AgentMetrics m = agent.Metrics();
+  summary.steps = steps;
+  summary.episodes = m.episodes;
+  summary.planner_labels = m.labels;
+  summary.distiller_updates = m.train_steps;
+  summary.executor_version = m.executor_version;
+  summary.training_agreement = m.agreement;
+  summary.recent_return = m.recent_return;
+  summary.final_loss = m.last_loss;
+  summary.act_latency = m.act;
+  summary.acted_by_executor = m.acted_by_executor;
+  summary.acted_by_planner = m.acted_by_planner;
+  summary.deadline_misses = m.deadline_misses;
+  summary.planner_drops = m.planner_drops;
+  summary.planner_timeouts = m.planner_timeouts;
+  summary.planner_errors = m.planner_errors;
+  summary.planner_abandoned = m.planner_abandoned;
+  summary.last_error = m.last_error;
+  const LatencyHistogram training_planner_latency = m.planner;
+
+  // Evaluation: the trained executor alone, and the planner without the artificial delay.
+  PlannerConfig eval_config = options.planner_config;
+  eval_config.delay_ms = 0.0;
+  std::unique_ptr<Planner> planner = MakePlanner(options.planner, eval_config).ValueOrThrow();
+  Executor executor(agent.snapshot_slot(), env->action_space());
+  Evaluate(options, *env, executor, *planner, summary, reporter, total_clock);
+  // The planner latency that matters is the one the loop lived with.
+  summary.planner_latency = training_planner_latency;
+  summary.total_seconds = total_clock.ElapsedSeconds();
+  return summary;
+}
+
+RunSummary Run(const RunOptions& options, const ProgressCallback& progress,
+               const std::atomic<bool>* stop) {
+  return options.mode == "sync" ? RunSync(options, progress, stop)
+                                : RunAgentLoop(options, progress, stop);
 }
 
 }  // namespace apprentice

@@ -9,29 +9,38 @@
 //    │            ▼
 //    │         replay ── sample ──▶ distiller ── every K updates: snapshot vN+1 ──▶ executor
 //
+// The other modes (reflex, deadline, gated, planner, dagger) run the same loop through an Agent
+// (runtime/agent.h): the executor answers on the loop's thread, optionally at a fixed rate, while
+// the planner pool, the collector and the distiller run as actors of their own (RunAgentLoop).
+//
 // After training, the executor is evaluated alone (planner off) and the planner alone, on
 // episodes whose seeds differ from the training ones.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "core/json.h"
 #include "core/latency_histogram.h"
 #include "distiller/distiller.h"
 #include "planner/registry.h"
+#include "runtime/agent.h"
 
 namespace apprentice {
 
 struct RunOptions {
   std::string env = "cartpole";
   std::string planner = "mcts";
+  std::string mode = "sync";     // "sync", or an agent mode: reflex, deadline, gated, planner, dagger
   uint64_t seed = 1;
-  int64_t steps = 4000;          // environment steps of training; each is labelled by the planner
-  double beta = 0.5;             // probability that the planner acts in the first episode
+  int64_t steps = 4000;          // environment steps of training (sync: each is labelled)
+  double rate_hz = 0;            // agent modes: fixed loop rate; 0 = as fast as possible
+  double beta = 0.5;             // probability that the planner acts in the first episode (sync, dagger)
   double beta_decay = 0.8;       // β is multiplied by this after every episode
-  int64_t updates_per_step = 2;  // distiller updates after each labelled step
+  int64_t updates_per_step = 2;  // distiller updates per labelled step (agent modes: the limit)
   int64_t min_replay = 128;      // labels in the replay before training starts
   int64_t replay_capacity = 100'000;
   int64_t eval_episodes = 20;          // executor alone
@@ -39,6 +48,10 @@ struct RunOptions {
   int64_t progress_interval_ns = 500'000'000;  // between progress callbacks
   PlannerConfig planner_config;
   Distiller::Options distiller;
+  // Agent modes: deadline, planner pool, gate, metrics. Its mode, seed, beta, replay, rate limit
+  // and distiller fields are taken from the fields above.
+  AgentOptions agent;
+  std::string run_dir;  // agent modes write metrics.jsonl here; empty = no files
   Status Validate() const;
 };
 
@@ -53,6 +66,7 @@ struct RunProgress {
   double beta = 0.0;            // probability that the planner acts in the current episode
   int64_t executor_version = 0;
   double elapsed_s = 0.0;
+  const AgentMetrics* agent = nullptr;  // agent modes: the live metrics (valid during the call)
 };
 
 struct RunSummary {
@@ -67,6 +81,14 @@ struct RunSummary {
   double training_agreement = 0.0;  // over the last 1000 training labels
   double final_loss = 0.0;
   LatencyHistogram executor_latency, planner_latency;
+  LatencyHistogram act_latency;     // the loop's whole act (sync: the executor's)
+  int64_t acted_by_executor = 0, acted_by_planner = 0;
+  int64_t deadline_misses = 0, planner_drops = 0, planner_timeouts = 0, planner_errors = 0;
+  int64_t planner_abandoned = 0, loop_overruns = 0;
+  double rate_hz = 0.0;
+  double recent_return = 0.0;       // mean of the last 10 training episodes
+  bool interrupted = false;         // stopped early by the stop flag
+  std::string last_error;
   double train_seconds = 0.0, total_seconds = 0.0;
 
   // The stable summary keys (see docs/cli.md).
@@ -79,7 +101,22 @@ using ProgressCallback = std::function<void(const RunProgress&)>;
 // What RunSync checks before it starts; a command line reports a failure here as bad usage.
 Status CheckRunnable(const RunOptions& options);
 
-// Runs training and evaluation. Throws InvalidArgument when CheckRunnable() fails.
-RunSummary RunSync(const RunOptions& options, const ProgressCallback& progress = nullptr);
+// Runs training and evaluation in one thread. Throws InvalidArgument when CheckRunnable() fails.
+// When `stop` becomes true, training ends after the current step and evaluation still runs.
+RunSummary RunSync(const RunOptions& options, const ProgressCallback& progress = nullptr,
+                   const std::atomic<bool>* stop = nullptr);
+
+// The same with an Agent in options.mode (not "sync"): the loop acts at options.rate_hz, then
+// stops the agent (drain, join, flush) and evaluates. The planner's own evaluation runs without
+// planner_config.delay_ms, which does not change its decisions.
+RunSummary RunAgentLoop(const RunOptions& options, const ProgressCallback& progress = nullptr,
+                        const std::atomic<bool>* stop = nullptr);
+
+// RunSync or RunAgentLoop, by options.mode.
+RunSummary Run(const RunOptions& options, const ProgressCallback& progress = nullptr,
+               const std::atomic<bool>* stop = nullptr);
+
+// "sync, reflex, deadline, gated, planner, dagger"
+std::vector<std::string> RunModeNames();
 
 }  // namespace apprentice

@@ -314,6 +314,32 @@ TEST(CartPole, CloneOfAnEndedEpisodeIsEndedToo) {
   EXPECT_THROW(clone->Step(Action::Discrete(1)), InvalidArgument);
 }
 
+TEST(CartPole, CopyStateFromMakesAnExistingCloneContinueIdentically) {
+  CartPole env;
+  env.Reset(5);
+  env.Step(Action::Discrete(0));
+  CartPole copy;  // never reset: the copy brings the episode bookkeeping with it
+  ASSERT_TRUE(copy.CopyStateFrom(env).ok());
+  EXPECT_EQ(copy.state(), env.state());
+  EXPECT_EQ(copy.elapsed_steps(), 1);
+  const StepResult a = env.Step(Action::Discrete(1));
+  const std::vector<float> env_obs(a.observation.begin(), a.observation.end());
+  const StepResult b = copy.Step(Action::Discrete(1));
+  EXPECT_EQ(std::vector<float>(b.observation.begin(), b.observation.end()), env_obs);
+}
+
+TEST(CartPole, CopyStateFromAnotherKindOfEnvFailsAndChangesNothing) {
+  CartPole env;
+  env.Reset(5);
+  const CartPole::State before = env.state();
+  Pendulum other;
+  other.Reset(1);
+  const Status s = env.CopyStateFrom(other);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("pendulum"), std::string::npos) << s.message();
+  EXPECT_EQ(env.state(), before);
+}
+
 TEST(CartPole, SetStateRejectsNonFiniteValues) {
   CartPole env;
   env.Reset(0);

@@ -29,6 +29,10 @@ class ThreeArmedBandit : public Env {
     return {obs_, action.index() == 2 ? 1.0 : 0.0, /*terminated=*/true, /*truncated=*/false};
   }
   std::unique_ptr<Env> Clone() const override { return std::make_unique<ThreeArmedBandit>(*this); }
+  Status CopyStateFrom(const Env& other) override {
+    steps_ = dynamic_cast<const ThreeArmedBandit&>(other).steps_;
+    return Status::Ok();
+  }
   int64_t elapsed_steps() const override { return steps_; }
 
  private:
