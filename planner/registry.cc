@@ -6,13 +6,14 @@
 
 namespace apprentice {
 
-std::vector<std::string> PlannerNames() { return {"mcts"}; }
+std::vector<std::string> PlannerNames() { return {"mcts", "lqr"}; }
 
 Status PlannerConfig::Validate() const {
   if (!(std::isfinite(delay_ms) && delay_ms >= 0.0 && delay_ms <= 3.6e6)) {
     return Status::InvalidArgument("planner delay must be in [0, 3600000] ms");
   }
-  return mcts.Validate();
+  if (Status s = mcts.Validate(); !s.ok()) return s;
+  return lqr.Validate();
 }
 
 Result<std::unique_ptr<Planner>> MakePlanner(const std::string& name,
@@ -20,6 +21,7 @@ Result<std::unique_ptr<Planner>> MakePlanner(const std::string& name,
   if (Status s = config.Validate(); !s.ok()) return s;
   std::unique_ptr<Planner> planner;
   if (name == "mcts") planner = std::make_unique<MctsPlanner>(config.mcts);
+  if (name == "lqr") planner = std::make_unique<LqrPlanner>(config.lqr);
   if (planner != nullptr) {
     if (config.delay_ms > 0.0) {
       planner = std::make_unique<DelayedPlanner>(std::move(planner),

@@ -1,10 +1,12 @@
-// Planners by name, for the command line and configuration files.
+// Planners by name, for the command line and configuration files. "mcts" comes first and is the
+// default; "lqr" teaches on CartPole only.
 #pragma once
 
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "planner/lqr.h"
 #include "planner/mcts.h"
 #include "planner/planner.h"
 
@@ -12,6 +14,7 @@ namespace apprentice {
 
 struct PlannerConfig {
   MctsPlanner::Options mcts;
+  LqrPlanner::Options lqr;
   // > 0: every decision takes at least this long (planner/delayed.h); the decisions themselves
   // are unchanged.
   double delay_ms = 0.0;

@@ -5,6 +5,7 @@
 #include "core/clock.h"
 #include "env/cartpole.h"
 #include "env/pendulum.h"
+#include "planner/lqr.h"
 #include "planner/mcts.h"
 #include "planner/registry.h"
 
@@ -139,13 +140,264 @@ TEST(MctsPlanner, OptionsAreValidated) {
   EXPECT_FALSE(o.Validate().ok());
 }
 
+// ---- LqrPlanner ----
+
+using Vec4 = LqrPlanner::Vec4;
+using Mat4 = LqrPlanner::Mat4;
+
+Vec4 Apply(const Mat4& m, const Vec4& v) {
+  Vec4 out{};
+  for (int i = 0; i < 4; ++i) {
+    for (int j = 0; j < 4; ++j) out[i] += m[i][j] * v[j];
+  }
+  return out;
+}
+
+double Norm(const Vec4& v) {
+  return std::sqrt(v[0] * v[0] + v[1] * v[1] + v[2] * v[2] + v[3] * v[3]);
+}
+
+TEST(LqrPlanner, LinearisationMatchesTheSimulatorNearUpright) {
+  const LqrPlanner::LinearModel model = LqrPlanner::LineariseCartPole();
+  CartPole env;
+  auto step = [&](const CartPole::State& s, int64_t a) {
+    env.set_state(s);
+    env.Step(Action::Discrete(a));
+    return env.state();
+  };
+  // B from the two pushes at rest (the step is linear in the force there).
+  const CartPole::State rest{};
+  const CartPole::State right = step(rest, 1), left = step(rest, 0);
+  for (int i = 0; i < 4; ++i) {
+    EXPECT_NEAR(model.b[i], (right[i] - left[i]) / (2 * CartPole::kForceMag), 1e-12) << i;
+  }
+  // A by central differences, averaging the two pushes to cancel the force.
+  const double eps = 1e-6;
+  for (int j = 0; j < 4; ++j) {
+    CartPole::State plus{}, minus{};
+    plus[j] = eps;
+    minus[j] = -eps;
+    for (int i = 0; i < 4; ++i) {
+      const double d =
+          (step(plus, 0)[i] + step(plus, 1)[i] - step(minus, 0)[i] - step(minus, 1)[i]) / (4 * eps);
+      EXPECT_NEAR(model.a[i][j], d, 1e-7) << "A[" << i << "][" << j << "]";
+    }
+  }
+}
+
+TEST(LqrPlanner, RiccatiSolutionIsSymmetricPositiveDefiniteAndStabilising) {
+  const LqrPlanner planner({});
+  const Mat4& p = planner.riccati().p;
+  for (int i = 0; i < 4; ++i) {
+    for (int j = 0; j < 4; ++j) EXPECT_DOUBLE_EQ(p[i][j], p[j][i]);
+  }
+  // Positive definite: every leading principal minor is positive (Sylvester).
+  const double m1 = p[0][0];
+  const double m2 = p[0][0] * p[1][1] - p[0][1] * p[1][0];
+  auto det3 = [](const Mat4& m) {
+    return m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) -
+           m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0]) +
+           m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]);
+  };
+  double m4 = 0.0;  // Laplace expansion along the first row
+  for (int c = 0; c < 4; ++c) {
+    Mat4 minor{};
+    for (int i = 1; i < 4; ++i) {
+      for (int j = 0, k = 0; j < 4; ++j) {
+        if (j != c) minor[i - 1][k++] = p[i][j];
+      }
+    }
+    m4 += (c % 2 ? -1.0 : 1.0) * p[0][c] * det3(minor);
+  }
+  EXPECT_GT(m1, 0.0);
+  EXPECT_GT(m2, 0.0);
+  EXPECT_GT(det3(p), 0.0);
+  EXPECT_GT(m4, 0.0);
+
+  // The closed loop A - BK is stable: every state decays under it.
+  const auto& model = planner.model();
+  const Vec4& k = planner.riccati().k;
+  Mat4 closed = model.a;
+  for (int i = 0; i < 4; ++i) {
+    for (int j = 0; j < 4; ++j) closed[i][j] -= model.b[i] * k[j];
+  }
+  for (int j = 0; j < 4; ++j) {
+    Vec4 x{};
+    x[j] = 1.0;
+    for (int t = 0; t < 5000; ++t) x = Apply(closed, x);
+    EXPECT_LT(Norm(x), 1e-3) << "unit state " << j;
+  }
+  // P satisfies the Riccati equation it was iterated to.
+  const Vec4 pb = Apply(p, model.b);
+  double bpb = 0.0;
+  for (int i = 0; i < 4; ++i) bpb += model.b[i] * pb[i];
+  const double s = planner.options().r + bpb;
+  for (int i = 0; i < 4; ++i) {
+    for (int j = 0; j < 4; ++j) {
+      double apa = 0.0;
+      for (int u = 0; u < 4; ++u) {
+        for (int v = 0; v < 4; ++v) apa += model.a[u][i] * p[u][v] * model.a[v][j];
+      }
+      double apb_i = 0.0, apb_j = 0.0;
+      for (int u = 0; u < 4; ++u) {
+        apb_i += model.a[u][i] * pb[u];
+        apb_j += model.a[u][j] * pb[u];
+      }
+      const double rhs = (i == j ? planner.options().q[i] : 0.0) + apa - apb_i * apb_j / s;
+      EXPECT_NEAR(p[i][j], rhs, 1e-6 * std::abs(p[i][j]) + 1e-9);
+    }
+  }
+}
+
+TEST(LqrPlanner, BalancesCartPoleFromEverySeed) {
+  LqrPlanner planner({});
+  for (uint64_t seed : {1, 2, 3, 4, 5}) {
+    CartPole env;
+    auto obs = env.Reset(seed);
+    int64_t steps = 0;
+    for (;;) {
+      const PlanDecision d = planner.Plan(RequestFor(env, obs, seed)).ValueOrThrow();
+      const StepResult r = env.Step(d.action);
+      ++steps;
+      EXPECT_FALSE(r.terminated) << "seed " << seed << " fell at step " << steps;
+      if (r.done()) break;
+      obs = r.observation;
+    }
+    EXPECT_EQ(steps, CartPole::kMaxEpisodeSteps) << "seed " << seed;
+  }
+}
+
+TEST(LqrPlanner, SameStateGivesIdenticalDecisionsWhateverTheSeed) {
+  CartPole env;
+  const auto obs = env.Reset(9);
+  LqrPlanner a({}), b({});
+  const PlanDecision x = a.Plan(RequestFor(env, obs, 1)).ValueOrThrow();
+  const PlanDecision y = a.Plan(RequestFor(env, obs, 2)).ValueOrThrow();
+  const PlanDecision z = b.Plan(RequestFor(env, obs, 3)).ValueOrThrow();
+  for (const PlanDecision* other : {&y, &z}) {
+    EXPECT_EQ(x.action, other->action);
+    EXPECT_EQ(x.distribution.logits, other->distribution.logits);
+    EXPECT_EQ(x.value, other->value);
+  }
+}
+
+TEST(LqrPlanner, PushesTowardsTheLeanAndLeavesTheEnvUntouched) {
+  LqrPlanner planner({});
+  CartPole env;
+  env.set_state({0.0, 0.0, 0.1, 0.0});  // leaning right by ~6 degrees
+  const auto before = env.state();
+  const float obs[] = {0.0f, 0.0f, 0.1f, 0.0f};
+  const PlanDecision right = planner.Plan(RequestFor(env, obs, 0)).ValueOrThrow();
+  EXPECT_EQ(right.action.index(), 1);
+  EXPECT_GT(std::exp(right.distribution.logits[1]), 0.99f);
+  EXPECT_EQ(env.state(), before);
+  EXPECT_EQ(env.elapsed_steps(), 0);
+
+  env.set_state({0.0, 0.0, -0.1, 0.0});
+  const PlanDecision left = planner.Plan(RequestFor(env, obs, 0)).ValueOrThrow();
+  EXPECT_EQ(left.action.index(), 0);
+  EXPECT_LE(left.value, 0.0);
+  EXPECT_GT(left.latency_ns, 0);
+}
+
+TEST(LqrPlanner, SoftTargetIsALogisticOfTheLqrForceInNewtons) {
+  // p(push right) ~= sigmoid(f* / temperature) with f* = -K s: near upright the nonlinear step
+  // barely departs from the linear model the identity is exact for.
+  LqrPlanner::Options o;
+  o.temperature = 0.05;
+  LqrPlanner planner(o);
+  const Vec4& k = planner.riccati().k;
+  CartPole env;
+  const float obs[] = {0, 0, 0, 0};
+  for (const CartPole::State& s :
+       {CartPole::State{0.0, 0.0, 0.002, 0.0}, CartPole::State{0.01, -0.02, -0.001, 0.003},
+        CartPole::State{-0.02, 0.0, 0.0, -0.004}}) {
+    env.set_state(s);
+    const double force = -(k[0] * s[0] + k[1] * s[1] + k[2] * s[2] + k[3] * s[3]);
+    const PlanDecision d = planner.Plan(RequestFor(env, obs, 0)).ValueOrThrow();
+    const double log_odds = d.distribution.logits[1] - d.distribution.logits[0];
+    EXPECT_NEAR(log_odds, force / o.temperature, 1e-3 * std::abs(force / o.temperature) + 1e-4);
+    EXPECT_EQ(d.action.index(), force > 0 ? 1 : 0);
+  }
+}
+
+TEST(LqrPlanner, DistributionIsLogProbabilitiesSummingToOne) {
+  LqrPlanner planner({});
+  CartPole env;
+  auto obs = env.Reset(4);
+  for (int t = 0; t < 50; ++t) {
+    const PlanDecision d = planner.Plan(RequestFor(env, obs, 0)).ValueOrThrow();
+    ASSERT_EQ(d.distribution.logits.size(), 2u);
+    EXPECT_NEAR(std::exp(d.distribution.logits[0]) + std::exp(d.distribution.logits[1]), 1.0f,
+                1e-5);
+    EXPECT_EQ(d.distribution.Mode(), d.action);
+    obs = env.Step(d.action).observation;
+  }
+}
+
+TEST(LqrPlanner, RejectsEnvsThatAreNotCartPole) {
+  LqrPlanner planner({});
+  ThreeArmedBandit bandit;
+  const auto obs = bandit.Reset(0);
+  const auto result = planner.Plan(RequestFor(bandit, obs, 0));
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(result.status().message().find("cartpole only"), std::string::npos);
+  EXPECT_NE(result.status().message().find("'bandit'"), std::string::npos);
+
+  PlanRequest no_env;
+  no_env.observation = obs;
+  EXPECT_FALSE(planner.Plan(no_env).ok());
+
+  EXPECT_TRUE(planner.Supports(CartPole().action_space()).ok());
+  EXPECT_FALSE(planner.Supports(Pendulum().action_space()).ok());
+  EXPECT_FALSE(planner.Supports(Space::Discrete(3)).ok());
+}
+
+TEST(LqrPlanner, OptionsAreValidated) {
+  EXPECT_TRUE(LqrPlanner::Options{}.Validate().ok());
+  LqrPlanner::Options o;
+  o.q[2] = 0.0;
+  EXPECT_EQ(o.Validate().code(), StatusCode::kInvalidArgument);
+  EXPECT_THROW(LqrPlanner{o}, InvalidArgument);
+  o = {};
+  o.r = -1.0;
+  EXPECT_FALSE(o.Validate().ok());
+  o = {};
+  o.temperature = 0.0;
+  EXPECT_FALSE(o.Validate().ok());
+  o = {};
+  o.temperature = std::nan("");
+  EXPECT_FALSE(o.Validate().ok());
+  o = {};
+  o.termination_penalty = -1.0;
+  EXPECT_FALSE(o.Validate().ok());
+
+  PlannerConfig config;
+  config.lqr.r = 0.0;
+  const auto p = MakePlanner("lqr", config);
+  ASSERT_FALSE(p.ok());
+  EXPECT_EQ(p.status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(LqrPlanner, RiccatiReportsNonConvergence) {
+  const auto r = LqrPlanner::SolveRiccati(LqrPlanner::LineariseCartPole(), {1, 1, 10, 1}, 0.1,
+                                          /*max_iterations=*/2);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("did not converge"), std::string::npos);
+}
+
 TEST(PlannerRegistry, UnknownNameIsNotFound) {
   const auto p = MakePlanner("oracle", {});
   ASSERT_FALSE(p.ok());
   EXPECT_EQ(p.status().code(), StatusCode::kNotFound);
-  EXPECT_NE(p.status().message().find("unknown planner 'oracle' (known: mcts)"),
+  EXPECT_NE(p.status().message().find("unknown planner 'oracle' (known: mcts, lqr)"),
             std::string::npos);
   EXPECT_TRUE(MakePlanner("mcts", {}).ok());
+  const auto lqr = MakePlanner("lqr", {});
+  ASSERT_TRUE(lqr.ok());
+  EXPECT_EQ((*lqr)->name(), "lqr");
+  EXPECT_EQ(PlannerNames().front(), "mcts");
 }
 
 }  // namespace
