@@ -1,47 +1,213 @@
 #include "replay/replay_buffer.h"
 
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "replay/samplers/uniform.h"
+
 namespace apprentice {
+namespace {
+
+std::unique_ptr<Sampler> MakeSampler(const ReplayBuffer::Options& options) {
+  switch (options.sampler) {
+    case SamplerKind::kUniform:
+      return std::make_unique<UniformSampler>();
+    case SamplerKind::kPrioritized:
+      return std::make_unique<PrioritizedSampler>(options.prioritized, options.capacity);
+    case SamplerKind::kRecent:
+      return std::make_unique<RecentSampler>(options.recent, options.capacity);
+  }
+  throw InvalidArgument("unknown replay sampler kind " +
+                        std::to_string(static_cast<int>(options.sampler)));
+}
+
+// make_shared keeps the record and its control block (vtable pointer, two counts) in one block.
+constexpr int64_t kControlBlockBytes = 16;
+
+ReplayBuffer::Options Validated(ReplayBuffer::Options options) {
+  RequireOk(options.Validate());
+  return options;
+}
+
+// Throws InvalidArgument for a negative count; builds the message only then (hot path).
+void CheckCount(const char* member, int64_t n) {
+  if (n < 0) {
+    throw InvalidArgument(std::string("ReplayBuffer::") + member + ": n must be >= 0, got " +
+                          std::to_string(n));
+  }
+}
+
+int64_t VectorBytes(const std::vector<float>& v) {
+  return static_cast<int64_t>(v.capacity() * sizeof(float));
+}
+
+}  // namespace
 
 Status ReplayBuffer::Options::Validate() const {
   if (capacity < 1) {
     return Status::InvalidArgument("replay capacity must be >= 1, got " + std::to_string(capacity));
   }
-  return Status::Ok();
+  if (sampler != SamplerKind::kUniform && sampler != SamplerKind::kPrioritized &&
+      sampler != SamplerKind::kRecent) {
+    return Status::InvalidArgument("unknown replay sampler kind " +
+                                   std::to_string(static_cast<int>(sampler)));
+  }
+  if (Status s = prioritized.Validate(); !s.ok()) return s;
+  return recent.Validate();
 }
 
-ReplayBuffer::ReplayBuffer(Options options) : options_(options) {
-  RequireOk(options_.Validate());
+ReplayBuffer::ReplayBuffer(Options options)
+    : options_(Validated(std::move(options))),
+      sampler_(MakeSampler(options_)),
+      prioritized_(sampler_->uses_priorities()),
+      sampler_bytes_(sampler_->bytes()),
+      slots_(static_cast<size_t>(options_.capacity)),
+      beta_(options_.prioritized.beta) {}
+
+void ReplayBuffer::CheckPriority(double priority) {
+  if (!(std::isfinite(priority) && priority >= 0.0)) {
+    throw InvalidArgument("replay priority must be finite and >= 0, got " +
+                          std::to_string(priority));
+  }
 }
 
 void ReplayBuffer::Insert(DecisionRecord record) {
   Insert(std::make_shared<const DecisionRecord>(std::move(record)));
 }
 
+void ReplayBuffer::Insert(DecisionRecord record, double priority) {
+  Insert(std::make_shared<const DecisionRecord>(std::move(record)), priority);
+}
+
 void ReplayBuffer::Insert(RecordPtr record) {
+  if (record == nullptr) throw InvalidArgument("ReplayBuffer::Insert: null record");
+  if (prioritized_ && options_.initial_priority) {
+    const double priority = options_.initial_priority(*record);
+    CheckPriority(priority);
+    InsertImpl(std::move(record), priority, /*has_priority=*/true);
+  } else {
+    InsertImpl(std::move(record), 0.0, /*has_priority=*/false);
+  }
+}
+
+void ReplayBuffer::Insert(RecordPtr record, double priority) {
+  if (record == nullptr) throw InvalidArgument("ReplayBuffer::Insert: null record");
+  CheckPriority(priority);
+  InsertImpl(std::move(record), priority, /*has_priority=*/true);
+}
+
+void ReplayBuffer::InsertImpl(RecordPtr record, double priority, bool has_priority) {
+  const int64_t bytes = RecordBytes(*record);
   RecordPtr evicted;  // destroyed after the lock is released
   std::lock_guard lock(mu_);
-  ++inserted_;
-  if (static_cast<int64_t>(ring_.size()) < options_.capacity) {
-    ring_.push_back(std::move(record));
-    return;
+  Slot& slot = slots_[static_cast<size_t>(next_slot_)];
+  evicted = std::move(slot.record);
+  slot.record = std::move(record);
+  slot.key = inserted_;
+  stored_bytes_ += bytes - slot.bytes;
+  slot.bytes = bytes;
+  if (prioritized_) {
+    if (has_priority) {
+      max_priority_ = std::max(max_priority_, priority);
+    } else {
+      priority = max_priority_;
+    }
+    sampler_->OnInsert(next_slot_, priority);
+  } else {
+    sampler_->OnInsert(next_slot_, 0.0);
   }
-  evicted = std::move(ring_[next_]);
-  ring_[next_] = std::move(record);
-  next_ = (next_ + 1) % options_.capacity;
+  ++inserted_;
+  if (++next_slot_ == options_.capacity) next_slot_ = 0;
+}
+
+bool ReplayBuffer::Sample(int64_t n, Rng& rng, SampleBatch& out) const {
+  CheckCount("Sample", n);
+  // Drop the previous batch's references outside the lock: one of them may be the last owner of
+  // an evicted record.
+  out.records.clear();
+  std::lock_guard lock(mu_);
+  const int64_t size = std::min(inserted_, options_.capacity);
+  if (size == 0) {
+    out.keys.clear();
+    out.probabilities.clear();
+    out.weights.clear();
+    return false;
+  }
+  const size_t count = static_cast<size_t>(n);
+  out.keys.resize(count);
+  out.probabilities.resize(count);
+  out.weights.resize(count);
+  out.records.reserve(count);
+  Sampler::Ring ring;
+  ring.size = size;
+  ring.newest_slot = (next_slot_ == 0 ? options_.capacity : next_slot_) - 1;
+  ring.beta = beta_;
+  // The sampler writes slots into `keys`; they are turned into keys below.
+  sampler_->Sample(ring, rng, out.keys, out.probabilities, out.weights);
+  for (int64_t& entry : out.keys) {
+    const Slot& slot = slots_[static_cast<size_t>(entry)];
+    out.records.push_back(slot.record);
+    entry = slot.key;
+  }
+  return true;
 }
 
 bool ReplayBuffer::SampleUniform(int64_t n, Rng& rng, std::vector<RecordPtr>& out) const {
+  CheckCount("SampleUniform", n);
   out.clear();
   std::lock_guard lock(mu_);
-  if (ring_.empty()) return false;
+  const int64_t size = std::min(inserted_, options_.capacity);
+  if (size == 0) return false;
   out.reserve(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) out.push_back(ring_[rng.Below(ring_.size())]);
+  for (int64_t i = 0; i < n; ++i) {
+    out.push_back(slots_[rng.Below(static_cast<uint64_t>(size))].record);
+  }
   return true;
+}
+
+int64_t ReplayBuffer::UpdatePriorities(std::span<const int64_t> keys,
+                                       std::span<const double> priorities) {
+  if (keys.size() != priorities.size()) {
+    throw InvalidArgument("ReplayBuffer::UpdatePriorities: " + std::to_string(keys.size()) +
+                          " keys but " + std::to_string(priorities.size()) + " priorities");
+  }
+  double max_priority = 0.0;
+  for (double p : priorities) {
+    CheckPriority(p);
+    max_priority = std::max(max_priority, p);
+  }
+  int64_t updated = 0;
+  std::lock_guard lock(mu_);
+  for (size_t i = 0; i < keys.size(); ++i) {
+    const int64_t key = keys[i];
+    if (key < 0) continue;
+    const int64_t slot = key % options_.capacity;
+    if (slots_[static_cast<size_t>(slot)].key != key) continue;  // evicted (or never inserted)
+    ++updated;
+    if (prioritized_) sampler_->OnUpdate(slot, priorities[i]);
+  }
+  max_priority_ = std::max(max_priority_, max_priority);
+  return updated;
+}
+
+void ReplayBuffer::SetBeta(double beta) {
+  if (!(beta >= 0.0 && beta <= 1.0)) {
+    throw InvalidArgument("replay importance-sampling beta must be in [0, 1], got " +
+                          std::to_string(beta));
+  }
+  std::lock_guard lock(mu_);
+  beta_ = beta;
+}
+
+double ReplayBuffer::beta() const {
+  std::lock_guard lock(mu_);
+  return beta_;
 }
 
 int64_t ReplayBuffer::size() const {
   std::lock_guard lock(mu_);
-  return static_cast<int64_t>(ring_.size());
+  return std::min(inserted_, options_.capacity);
 }
 
 int64_t ReplayBuffer::inserted() const {
@@ -51,7 +217,38 @@ int64_t ReplayBuffer::inserted() const {
 
 int64_t ReplayBuffer::evicted() const {
   std::lock_guard lock(mu_);
-  return inserted_ - static_cast<int64_t>(ring_.size());
+  return std::max<int64_t>(0, inserted_ - options_.capacity);
+}
+
+int64_t ReplayBuffer::RecordBytes(const DecisionRecord& record) {
+  return kControlBlockBytes + static_cast<int64_t>(sizeof(DecisionRecord)) +
+         VectorBytes(record.observation) + VectorBytes(record.planner.logits) +
+         VectorBytes(record.planner.mean) + VectorBytes(record.planner.log_std);
+}
+
+int64_t ReplayBuffer::slot_bytes() const {
+  const int64_t fixed = options_.capacity * static_cast<int64_t>(sizeof(Slot)) + sampler_bytes_;
+  return (fixed + options_.capacity - 1) / options_.capacity;
+}
+
+int64_t ReplayBuffer::bytes_per_record() const {
+  int64_t stored_bytes, size;
+  {
+    std::lock_guard lock(mu_);
+    stored_bytes = stored_bytes_;
+    size = std::min(inserted_, options_.capacity);
+  }
+  return (size == 0 ? 0 : stored_bytes / size) + slot_bytes();
+}
+
+int64_t ReplayBuffer::approximate_bytes() const {
+  int64_t stored_bytes;
+  {
+    std::lock_guard lock(mu_);
+    stored_bytes = stored_bytes_;
+  }
+  return stored_bytes + options_.capacity * static_cast<int64_t>(sizeof(Slot)) + sampler_bytes_ +
+         static_cast<int64_t>(sizeof(*this));
 }
 
 }  // namespace apprentice
