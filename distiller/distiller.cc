@@ -4,9 +4,14 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <cstring>
 #include <numbers>
+#include <sstream>
+#include <string>
 
+#include "core/crc32c.h"
 #include "core/rng.h"
+#include "executor/atomic_file.h"
 
 namespace apprentice {
 
@@ -29,6 +34,43 @@ namespace {
 
 bool AllFinite(std::span<const float> values) {
   return std::all_of(values.begin(), values.end(), [](float v) { return std::isfinite(v); });
+}
+
+// Checkpoint file: a 24-byte header, then a LibTorch archive (torch::serialize::OutputArchive).
+//   0  "APCK"   4  u32 format version   8  u64 archive length   16  u32 CRC-32C of the archive
+//   20 u32 zero (reserved)              24 the archive
+// All integers little-endian. The checksum is checked before LibTorch reads a byte.
+constexpr char kCheckpointMagic[4] = {'A', 'P', 'C', 'K'};
+constexpr size_t kCheckpointHeaderSize = 24;
+constexpr uint64_t kMaxCheckpointBytes = uint64_t{1} << 34;
+
+void PutLe(uint8_t* p, uint64_t v, int bytes) {
+  for (int i = 0; i < bytes; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
+}
+
+uint64_t GetLe(const uint8_t* p, int bytes) {
+  uint64_t v = 0;
+  for (int i = 0; i < bytes; ++i) v |= uint64_t{p[i]} << (8 * i);
+  return v;
+}
+
+// Archive keys.
+std::string WeightKey(size_t layer) { return "student/" + std::to_string(layer) + "/weight"; }
+std::string BiasKey(size_t layer) { return "student/" + std::to_string(layer) + "/bias"; }
+
+int64_t ReadInt(torch::serialize::InputArchive& archive, const std::string& key) {
+  c10::IValue value;
+  archive.read(key, value);
+  return value.toInt();  // c10::Error if the archive holds something else
+}
+
+// A float tensor of exactly `sizes` with finite values; DataLoss naming `what` otherwise.
+Status CheckTensor(const torch::Tensor& t, at::IntArrayRef sizes, const std::string& what) {
+  if (!t.defined() || t.scalar_type() != torch::kFloat || t.sizes() != sizes) {
+    return Status::DataLoss(what + " is not a float tensor of shape " + c10::str(sizes));
+  }
+  if (!torch::isfinite(t).all().item<bool>()) return Status::DataLoss(what + " is not finite");
+  return Status::Ok();
 }
 
 }  // namespace
@@ -189,6 +231,101 @@ struct Distiller::Impl {
     return Snapshot::Create(spec, params, version).ValueOrThrow();
   }
 
+  // The checkpoint's archive: spec, counters, student weights and Adam's state.
+  std::string SerializeCheckpoint() {
+    torch::serialize::OutputArchive archive;
+    archive.write("spec/input", c10::IValue(spec.input));
+    archive.write("spec/hidden", c10::IValue(spec.hidden));
+    archive.write("spec/actions", c10::IValue(spec.actions));
+    archive.write("spec/head", c10::IValue(static_cast<int64_t>(spec.head)));
+    archive.write("spec/activation", c10::IValue(static_cast<int64_t>(spec.activation)));
+    archive.write("updates", c10::IValue(updates));
+    archive.write("published", c10::IValue(published));
+    for (size_t i = 0; i < layers->size(); ++i) {
+      const auto* linear = layers[i]->as<torch::nn::Linear>();
+      archive.write(WeightKey(i), linear->weight.detach());
+      archive.write(BiasKey(i), linear->bias.detach());
+    }
+    torch::serialize::OutputArchive adam;
+    optimizer->save(adam);
+    archive.write("optimizer", adam);
+    std::ostringstream out;
+    archive.save_to(out);
+    return std::move(out).str();
+  }
+
+  // Reads `archive` into this distiller; on any error (Status or exception) nothing changed.
+  Status RestoreCheckpoint(torch::serialize::InputArchive& archive) {
+    MlpSpec saved;
+    saved.input = ReadInt(archive, "spec/input");
+    {
+      c10::IValue hidden;
+      archive.read("spec/hidden", hidden);
+      saved.hidden = hidden.toIntVector();
+    }
+    saved.actions = ReadInt(archive, "spec/actions");
+    const int64_t head = ReadInt(archive, "spec/head");
+    const int64_t activation = ReadInt(archive, "spec/activation");
+    if (head < 0 || head > 255 || activation < 0 || activation > 255) {
+      return Status::DataLoss("the archive's head kind or activation is out of range");
+    }
+    saved.head = static_cast<HeadKind>(head);
+    saved.activation = static_cast<Activation>(activation);
+    if (Status s = saved.Validate(); !s.ok()) {
+      return Status::DataLoss("the archive's student spec is invalid: " + s.message());
+    }
+    if (saved != spec) {
+      return Status::InvalidArgument("it holds a " + saved.ToString() +
+                                     " student; this distiller's is " + spec.ToString() +
+                                     " (resuming needs the same hidden widths, activation and "
+                                     "observation and action sizes)");
+    }
+    const int64_t saved_updates = ReadInt(archive, "updates");
+    const int64_t saved_published = ReadInt(archive, "published");
+    if (saved_updates < 0 || saved_published < 0 || saved_published > saved_updates) {
+      return Status::DataLoss("the archive's counters are inconsistent (updates " +
+                              std::to_string(saved_updates) + ", published " +
+                              std::to_string(saved_published) + ")");
+    }
+
+    // Everything is read and checked before anything of this distiller changes.
+    std::vector<torch::Tensor> weights(layers->size()), biases(layers->size());
+    for (size_t i = 0; i < layers->size(); ++i) {
+      const auto* linear = layers[i]->as<torch::nn::Linear>();
+      archive.read(WeightKey(i), weights[i]);
+      archive.read(BiasKey(i), biases[i]);
+      Status s = CheckTensor(weights[i], linear->weight.sizes(), WeightKey(i));
+      if (s.ok()) s = CheckTensor(biases[i], linear->bias.sizes(), BiasKey(i));
+      if (!s.ok()) return s;
+    }
+    // A fresh Adam over the same parameter tensors takes the saved state (keyed by position).
+    auto adam = std::make_unique<torch::optim::Adam>(
+        layers->parameters(), torch::optim::AdamOptions(options.learning_rate));
+    torch::serialize::InputArchive adam_archive;
+    archive.read("optimizer", adam_archive);
+    adam->load(adam_archive);
+    for (const torch::Tensor& p : layers->parameters()) {
+      const auto it = adam->state().find(c10::guts::to_string(p.unsafeGetTensorImpl()));
+      if (it == adam->state().end()) continue;  // no update yet
+      const auto& state = static_cast<const torch::optim::AdamParamState&>(*it->second);
+      if (state.step() < 0) return Status::DataLoss("Adam's step count is negative");
+      Status s = CheckTensor(state.exp_avg(), p.sizes(), "Adam's first moment");
+      if (s.ok()) s = CheckTensor(state.exp_avg_sq(), p.sizes(), "Adam's second moment");
+      if (!s.ok()) return s;
+    }
+
+    torch::NoGradGuard no_grad;
+    for (size_t i = 0; i < layers->size(); ++i) {
+      auto* linear = layers[i]->as<torch::nn::Linear>();
+      linear->weight.copy_(weights[i]);
+      linear->bias.copy_(biases[i]);
+    }
+    optimizer = std::move(adam);
+    updates = saved_updates;
+    published = saved_published;
+    return Status::Ok();
+  }
+
   std::vector<float> ReferenceForward(std::span<const float> observation) {
     Require(static_cast<int64_t>(observation.size()) == spec.input,
             "observation has " + std::to_string(observation.size()) +
@@ -220,6 +357,74 @@ std::shared_ptr<const Snapshot> Distiller::MakeSnapshot(int64_t version) const {
 std::vector<float> Distiller::ReferenceForward(std::span<const float> observation) const {
   return impl_->ReferenceForward(observation);
 }
+
+Status Distiller::SaveCheckpoint(const std::string& path) const {
+  std::string archive;
+  try {
+    archive = impl_->SerializeCheckpoint();
+  } catch (const std::exception& e) {
+    return Status::Internal("cannot serialise the distiller checkpoint for " + path + ": " +
+                            e.what());
+  }
+  const std::span<const uint8_t> payload(reinterpret_cast<const uint8_t*>(archive.data()),
+                                         archive.size());
+  std::vector<uint8_t> file(kCheckpointHeaderSize + payload.size());
+  std::memcpy(file.data(), kCheckpointMagic, sizeof kCheckpointMagic);
+  PutLe(file.data() + 4, kCheckpointFormatVersion, 4);
+  PutLe(file.data() + 8, payload.size(), 8);
+  PutLe(file.data() + 16, Crc32c(payload), 4);
+  std::copy(payload.begin(), payload.end(), file.begin() + kCheckpointHeaderSize);
+  return WriteFileAtomically(path, file);
+}
+
+Status Distiller::LoadCheckpoint(const std::string& path) {
+  auto read = ReadFileBytes(path, kMaxCheckpointBytes);
+  if (!read.ok()) return read.status();
+  const std::vector<uint8_t>& bytes = *read;
+  const std::string where = "distiller checkpoint " + path + ": ";
+  if (bytes.size() < sizeof kCheckpointMagic ||
+      std::memcmp(bytes.data(), kCheckpointMagic, sizeof kCheckpointMagic) != 0) {
+    return Status::InvalidArgument(where + "not a distiller checkpoint (no \"APCK\" magic)");
+  }
+  if (bytes.size() < kCheckpointHeaderSize) {
+    return Status::DataLoss(where + "truncated: " + std::to_string(bytes.size()) +
+                            " bytes, less than the " + std::to_string(kCheckpointHeaderSize) +
+                            "-byte header");
+  }
+  const uint64_t version = GetLe(bytes.data() + 4, 4);
+  if (version != kCheckpointFormatVersion) {
+    return Status::InvalidArgument(where + "format version " + std::to_string(version) +
+                                   "; this build reads version " +
+                                   std::to_string(kCheckpointFormatVersion));
+  }
+  if (GetLe(bytes.data() + 20, 4) != 0) {
+    return Status::DataLoss(where + "the header's reserved word is not zero: the file is damaged");
+  }
+  const uint64_t length = GetLe(bytes.data() + 8, 8);
+  const uint64_t held = bytes.size() - kCheckpointHeaderSize;
+  if (length != held) {
+    return Status::DataLoss(where + (held < length ? "truncated" : "trailing bytes") +
+                            ": the header announces " + std::to_string(length) +
+                            " bytes of archive, the file holds " + std::to_string(held));
+  }
+  const std::span<const uint8_t> payload = std::span(bytes).subspan(kCheckpointHeaderSize);
+  if (Crc32c(payload) != GetLe(bytes.data() + 16, 4)) {
+    return Status::DataLoss(where + "checksum mismatch: the file is damaged");
+  }
+  try {
+    torch::serialize::InputArchive archive;
+    archive.load_from(reinterpret_cast<const char*>(payload.data()), payload.size());
+    const Status s = impl_->RestoreCheckpoint(archive);
+    if (!s.ok()) return Status(s.code(), where + s.message());
+    return Status::Ok();
+  } catch (const c10::Error& e) {
+    return Status::DataLoss(where +
+                            "LibTorch cannot read the archive: " + e.what_without_backtrace());
+  } catch (const std::exception& e) {
+    return Status::DataLoss(where + "LibTorch cannot read the archive: " + e.what());
+  }
+}
+
 const MlpSpec& Distiller::spec() const { return impl_->spec; }
 const Distiller::Options& Distiller::options() const { return impl_->options; }
 int64_t Distiller::updates() const { return impl_->updates; }

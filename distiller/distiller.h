@@ -11,6 +11,9 @@
 // optimised with Adam. The student is the executor's MLP (MlpSpec), initialised from `seed`
 // with our own generator, so the same seed gives the same weights bit for bit.
 //
+// Checkpoints (SaveCheckpoint/LoadCheckpoint) hold what resuming needs: the student's weights,
+// Adam's state, updates() and published(). Format: docs/checkpoints.md.
+//
 // Threading: one thread owns a Distiller (not thread-safe). The constructor bounds LibTorch's
 // intra-op threads to `torch_threads` (process-wide), so training never starves the loop.
 #pragma once
@@ -18,10 +21,12 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string>
 #include <vector>
 
 #include "core/decision.h"
 #include "core/space.h"
+#include "core/status.h"
 #include "executor/snapshot.h"
 
 namespace apprentice {
@@ -66,6 +71,26 @@ class Distiller {
 
   // The student's raw output computed by LibTorch (logits, or means then log-stds).
   std::vector<float> ReferenceForward(std::span<const float> observation) const;
+
+  // The checkpoint file layout this build writes and the only one it reads.
+  static constexpr uint32_t kCheckpointFormatVersion = 1;
+
+  // Writes a checkpoint to the file `path`, atomically (path.tmp, fsync, rename: after a crash
+  // the file holds the old checkpoint or the new one). Unavailable when the file cannot be
+  // written, Internal when LibTorch fails to serialise.
+  Status SaveCheckpoint(const std::string& path) const;
+
+  // Resumes from a checkpoint: replaces the weights, Adam's state, updates() and published()
+  // with the file's, so that the same batches then give the same weights, bit for bit, as the
+  // saving distiller would have reached. The training options (temperature, alpha, learning
+  // rate, batch size, publish_every) stay this distiller's own; the seed no longer matters.
+  // On any error the distiller is left exactly as it was. Errors:
+  //   NotFound:        no file at `path`;
+  //   InvalidArgument: not a distiller checkpoint, an unknown format version, or a student of
+  //                    another MlpSpec than spec() (the message names both);
+  //   DataLoss:        a truncated or damaged file (checksum), or contents LibTorch cannot read
+  //                    or that do not fit the student (shapes, non-finite values, counters).
+  Status LoadCheckpoint(const std::string& path);
 
   const MlpSpec& spec() const;
   const Options& options() const;

@@ -13,9 +13,6 @@
 namespace apprentice {
 namespace {
 
-// Widths beyond this are certainly a mistake, and the bound keeps ParameterCount() far from
-// overflowing int64_t.
-constexpr int64_t kMaxWidth = int64_t{1} << 20;
 // Kernel rows are padded to this many floats (64 bytes: one cache line, two AVX vectors).
 constexpr int64_t kRowAlign = 16;
 
@@ -43,15 +40,21 @@ int64_t MlpSpec::ParameterCount() const {
 }
 
 Status MlpSpec::Validate() const {
-  auto width_ok = [](int64_t w) { return w >= 1 && w <= kMaxWidth; };
+  auto width_ok = [](int64_t w) { return w >= 1 && w <= kMaxLayerWidth; };
   if (!width_ok(input)) {
-    return Status::InvalidArgument("MLP input width must be in [1, " + std::to_string(kMaxWidth) +
-                                   "], got " + std::to_string(input));
+    return Status::InvalidArgument("MLP input width must be in [1, " +
+                                   std::to_string(kMaxLayerWidth) + "], got " +
+                                   std::to_string(input));
+  }
+  if (hidden.size() > kMaxHiddenLayers) {
+    return Status::InvalidArgument("MLP has " + std::to_string(hidden.size()) +
+                                   " hidden layers; at most " + std::to_string(kMaxHiddenLayers) +
+                                   " are supported");
   }
   for (size_t i = 0; i < hidden.size(); ++i) {
     if (!width_ok(hidden[i])) {
       return Status::InvalidArgument("MLP hidden layer " + std::to_string(i) +
-                                     " width must be in [1, " + std::to_string(kMaxWidth) +
+                                     " width must be in [1, " + std::to_string(kMaxLayerWidth) +
                                      "], got " + std::to_string(hidden[i]));
     }
   }
@@ -64,7 +67,7 @@ Status MlpSpec::Validate() const {
                                    std::to_string(static_cast<int>(activation)) + " is unknown");
   }
   if (!width_ok(actions)) {
-    return Status::InvalidArgument("MLP head must have [1, " + std::to_string(kMaxWidth) +
+    return Status::InvalidArgument("MLP head must have [1, " + std::to_string(kMaxLayerWidth) +
                                    "] actions, got " + std::to_string(actions));
   }
   if (head == HeadKind::kGaussian && actions > kMaxActionDims) {

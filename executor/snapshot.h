@@ -11,6 +11,7 @@
 //   for each layer: weight [out][in] row-major, then bias [out].
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -26,6 +27,10 @@ enum class HeadKind : uint8_t { kCategorical, kGaussian };
 
 inline constexpr float kMinLogStd = -5.0f;
 inline constexpr float kMaxLogStd = 2.0f;
+// Limits MlpSpec::Validate enforces: far beyond any executor network, and they keep
+// ParameterCount() far from overflowing int64_t.
+inline constexpr int64_t kMaxLayerWidth = int64_t{1} << 20;
+inline constexpr size_t kMaxHiddenLayers = 1024;
 
 struct MlpSpec {
   int64_t input = 0;

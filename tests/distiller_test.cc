@@ -1,10 +1,18 @@
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iterator>
+#include <string>
 
+#include "core/crc32c.h"
 #include "core/rng.h"
 #include "distiller/distiller.h"
 #include "executor/executor.h"
+#include "executor/snapshot_file.h"
 
 namespace apprentice {
 namespace {
@@ -249,6 +257,278 @@ TEST(Distiller, OptionsAreValidated) {
   o.hidden = {64, 0};
   EXPECT_THROW(Distiller(o, kObs4, Space::Discrete(2)), InvalidArgument);
   EXPECT_THROW(Distiller({}, Space::Discrete(3), Space::Discrete(2)), InvalidArgument);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Snapshot files and checkpoints
+// ---------------------------------------------------------------------------------------------
+
+// A path in the test's temporary directory, unique to this process (builds may run the suite
+// concurrently); the file and its .tmp are removed when the TempFile goes out of scope.
+class TempFile {
+ public:
+  explicit TempFile(const std::string& name)
+      : path_(::testing::TempDir() + "apprentice_distiller_test_" + std::to_string(::getpid()) +
+              "_" + name) {
+    Remove();
+  }
+  ~TempFile() { Remove(); }
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  void Remove() const {
+    std::remove(path_.c_str());
+    std::remove((path_ + ".tmp").c_str());
+  }
+  std::string path_;
+};
+
+void WriteBytes(const std::string& path, std::span<const uint8_t> bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
+  ASSERT_TRUE(out.good()) << path;
+}
+
+std::vector<uint8_t> ReadBytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+bool FileExists(const std::string& path) { return std::ifstream(path).good(); }
+
+std::vector<float> Weights(const Distiller& d) { return d.MakeSnapshot(/*version=*/0)->params(); }
+
+// Bit-for-bit equality (== would equate 0.0f and -0.0f).
+bool SameBits(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+// Labelled records for a Gaussian head on kObs4 with `dims` action components.
+Batch GaussianBatch(Rng& rng, int n, int64_t dims) {
+  Batch b;
+  for (int i = 0; i < n; ++i) {
+    auto r = std::make_shared<DecisionRecord>();
+    for (int k = 0; k < 4; ++k) r->observation.push_back(static_cast<float>(rng.Uniform(-1, 1)));
+    std::vector<float> mean, log_std;
+    for (int64_t k = 0; k < dims; ++k) {
+      mean.push_back(static_cast<float>(rng.Uniform(-1, 1)));
+      log_std.push_back(static_cast<float>(rng.Uniform(-1, 0)));
+    }
+    r->has_label = true;
+    r->planner = PolicyOutput::Gaussian(mean, log_std);
+    r->planner_action = Action::Continuous(mean);
+    b.push_back(r);
+  }
+  return b;
+}
+
+TEST(DistillerFiles, SavedSnapshotLoadsWithoutTorchAndMatchesReferenceForward) {
+  for (const Space& action_space : {Space::Discrete(2), Space::Box(-2.0f, 2.0f, {2})}) {
+    SCOPED_TRACE(action_space.ToString());
+    Distiller::Options o;
+    o.activation = action_space.is_discrete() ? Activation::kTanh : Activation::kRelu;
+    Distiller d(o, kObs4, action_space);
+    Rng rng(31);
+    for (int i = 0; i < 10; ++i) {
+      d.Train(action_space.is_discrete() ? SignBatch(rng, 16) : GaussianBatch(rng, 16, 2));
+    }
+    const TempFile temp("distilled.apsnap");
+    const std::string& path = temp.path();
+    const SnapshotFileInfo info{.env = "test",
+                                .observation_space = kObs4.ToString(),
+                                .action_space = action_space.ToString(),
+                                .note = ""};
+    ASSERT_TRUE(SaveSnapshot(*d.MakeSnapshot(/*version=*/4), info, path).ok());
+
+    auto loaded = LoadSnapshot(path);
+    ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+    EXPECT_EQ(loaded->snapshot->version(), 4);
+    EXPECT_EQ(loaded->snapshot->spec(), d.spec());
+    EXPECT_EQ(loaded->info, info);
+    SnapshotSlot slot(loaded->snapshot);
+    Executor exec(slot, action_space);
+    for (int i = 0; i < 100; ++i) {
+      float obs[4];
+      for (float& v : obs) v = static_cast<float>(rng.Uniform(-3, 3));
+      const auto reference = d.ReferenceForward(obs);
+      const ExecutorDecision e = exec.Act(obs);
+      ASSERT_EQ(reference.size(), e.output.size());
+      for (size_t k = 0; k < reference.size(); ++k) EXPECT_NEAR(reference[k], e.output[k], 1e-5);
+    }
+  }
+}
+
+// Train N updates, save, train M more (W1); a fresh distiller loads the checkpoint and trains
+// on the same M batches (W2): W1 and W2 agree bit for bit, and so do the losses and publishes.
+TEST(DistillerFiles, ResumingFromACheckpointIsBitIdentical) {
+  struct Case {
+    Space action_space;
+    int n;  // updates before the checkpoint (0: Adam has no state yet)
+  };
+  for (const Case& c : {Case{Space::Discrete(2), 11}, Case{Space::Discrete(2), 0},
+                        Case{Space::Box(-2.0f, 2.0f, {2}), 9}}) {
+    SCOPED_TRACE(c.action_space.ToString() + ", N = " + std::to_string(c.n));
+    Distiller::Options o;
+    o.publish_every = 4;
+    o.seed = 5;
+    Rng rng(32);
+    auto batch = [&] {
+      return c.action_space.is_discrete() ? SignBatch(rng, 16) : GaussianBatch(rng, 16, 2);
+    };
+    Distiller first(o, kObs4, c.action_space);
+    for (int i = 0; i < c.n; ++i) first.Train(batch());
+    const TempFile temp("resume.apck");
+    const std::string& path = temp.path();
+    ASSERT_TRUE(first.SaveCheckpoint(path).ok());
+    EXPECT_FALSE(FileExists(path + ".tmp"));
+    const std::vector<float> at_save = Weights(first);
+
+    std::vector<Batch> later;
+    for (int i = 0; i < 7; ++i) later.push_back(batch());
+    std::vector<double> losses1, losses2;
+    std::vector<int64_t> versions1, versions2;
+    for (const Batch& b : later) {
+      const auto stats = first.Train(b);
+      losses1.push_back(stats.loss);
+      if (stats.snapshot) versions1.push_back(stats.snapshot->version());
+    }
+
+    Distiller::Options fresh_options = o;
+    fresh_options.seed = 99;  // a different initialisation, overwritten by the checkpoint
+    Distiller second(fresh_options, kObs4, c.action_space);
+    const Status loaded = second.LoadCheckpoint(path);
+    ASSERT_TRUE(loaded.ok()) << loaded.message();
+    EXPECT_EQ(second.updates(), c.n);
+    EXPECT_EQ(second.published(), c.n / o.publish_every);
+    EXPECT_TRUE(SameBits(Weights(second), at_save));
+    for (const Batch& b : later) {
+      const auto stats = second.Train(b);
+      losses2.push_back(stats.loss);
+      if (stats.snapshot) versions2.push_back(stats.snapshot->version());
+    }
+    EXPECT_TRUE(SameBits(Weights(second), Weights(first)));
+    EXPECT_EQ(losses2, losses1);
+    EXPECT_EQ(versions2, versions1);
+    EXPECT_EQ(second.updates(), first.updates());
+    EXPECT_EQ(second.published(), first.published());
+  }
+}
+
+TEST(DistillerFiles, CheckpointOfAnotherSpecIsRejectedAndChangesNothing) {
+  Distiller::Options o;
+  Distiller saver(o, kObs4, Space::Discrete(2));
+  Rng rng(33);
+  saver.Train(SignBatch(rng, 8));
+  const TempFile temp("other_spec.apck");
+  const std::string& path = temp.path();
+  ASSERT_TRUE(saver.SaveCheckpoint(path).ok());
+
+  Distiller::Options narrow = o;
+  narrow.hidden = {32};
+  Distiller other(narrow, kObs4, Space::Discrete(2));
+  const std::vector<float> before = Weights(other);
+  const Status s = other.LoadCheckpoint(path);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(s.message().find("4-64-64-2 tanh categorical"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("4-32-2 tanh categorical"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find(path), std::string::npos) << s.message();
+  EXPECT_TRUE(SameBits(Weights(other), before));
+  EXPECT_EQ(other.updates(), 0);
+
+  Distiller relu_student(
+      [&] {
+        Distiller::Options relu = o;
+        relu.activation = Activation::kRelu;
+        return relu;
+      }(),
+      kObs4, Space::Discrete(2));
+  EXPECT_EQ(relu_student.LoadCheckpoint(path).code(), StatusCode::kInvalidArgument);
+  Distiller three_actions(o, kObs4, Space::Discrete(3));
+  EXPECT_EQ(three_actions.LoadCheckpoint(path).code(), StatusCode::kInvalidArgument);
+  Distiller gaussian(o, kObs4, Space::Box(-1.0f, 1.0f, {2}));
+  EXPECT_EQ(gaussian.LoadCheckpoint(path).code(), StatusCode::kInvalidArgument);
+}
+
+TEST(DistillerFiles, DamagedMissingOrForeignCheckpointsAreErrorsAndChangeNothing) {
+  Distiller::Options o;
+  o.hidden = {8};
+  Distiller saver(o, kObs4, Space::Discrete(2));
+  Rng rng(34);
+  for (int i = 0; i < 3; ++i) saver.Train(SignBatch(rng, 8));
+  const TempFile good_temp("good.apck");
+  const std::string& good = good_temp.path();
+  ASSERT_TRUE(saver.SaveCheckpoint(good).ok());
+  const std::vector<uint8_t> file = ReadBytes(good);
+  ASSERT_GT(file.size(), 24u);
+
+  Distiller d(o, kObs4, Space::Discrete(2));
+  d.Train(SignBatch(rng, 8));
+  const std::vector<float> before = Weights(d);
+  auto unchanged = [&] { return SameBits(Weights(d), before) && d.updates() == 1; };
+
+  const Status missing = d.LoadCheckpoint(TempFile("missing.apck").path());
+  EXPECT_EQ(missing.code(), StatusCode::kNotFound);
+
+  // A snapshot file is not a checkpoint.
+  const TempFile snapshot_temp("snapshot.apsnap");
+  const std::string& snapshot_path = snapshot_temp.path();
+  ASSERT_TRUE(SaveSnapshot(*saver.MakeSnapshot(1), {}, snapshot_path).ok());
+  const Status foreign = d.LoadCheckpoint(snapshot_path);
+  EXPECT_EQ(foreign.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(foreign.message().find("not a distiller checkpoint"), std::string::npos)
+      << foreign.message();
+
+  const TempFile temp("damaged.apck");
+  const std::string& path = temp.path();
+  // Truncations: every length through the header, then spread over the archive.
+  for (size_t size = 0; size < file.size(); size += size < 64 ? 1 : 97) {
+    WriteBytes(path, std::span<const uint8_t>(file).first(size));
+    EXPECT_FALSE(d.LoadCheckpoint(path).ok()) << "truncated to " << size;
+  }
+  // Flips: every header byte, then spread over the archive, and the last byte.
+  for (size_t i = 0; i < file.size(); i += i < 24 ? 1 : 61) {
+    std::vector<uint8_t> damaged = file;
+    damaged[i] ^= static_cast<uint8_t>(1u << (i % 8));
+    WriteBytes(path, damaged);
+    EXPECT_FALSE(d.LoadCheckpoint(path).ok()) << "byte " << i;
+  }
+  std::vector<uint8_t> last = file;
+  last.back() ^= 0xFF;
+  WriteBytes(path, last);
+  EXPECT_NE(d.LoadCheckpoint(path).message().find("checksum mismatch"), std::string::npos);
+  std::vector<uint8_t> version2 = file;
+  version2[4] = 2;
+  WriteBytes(path, version2);
+  EXPECT_NE(d.LoadCheckpoint(path).message().find("format version 2"), std::string::npos);
+
+  // An archive LibTorch cannot read, behind a valid header and checksum.
+  std::vector<uint8_t> garbage(file.begin(), file.begin() + 24);
+  for (int i = 0; i < 1000; ++i) garbage.push_back(static_cast<uint8_t>(rng.Next()));
+  const uint64_t length = garbage.size() - 24;
+  for (int i = 0; i < 8; ++i)
+    garbage[8 + static_cast<size_t>(i)] = static_cast<uint8_t>(length >> (8 * i));
+  const uint32_t crc = Crc32c(std::span<const uint8_t>(garbage).subspan(24));
+  for (int i = 0; i < 4; ++i)
+    garbage[16 + static_cast<size_t>(i)] = static_cast<uint8_t>(crc >> (8 * i));
+  WriteBytes(path, garbage);
+  const Status unreadable = d.LoadCheckpoint(path);
+  EXPECT_EQ(unreadable.code(), StatusCode::kDataLoss);
+  EXPECT_NE(unreadable.message().find("LibTorch cannot read"), std::string::npos)
+      << unreadable.message();
+
+  EXPECT_TRUE(unchanged());
+  ASSERT_TRUE(d.LoadCheckpoint(good).ok());
+  EXPECT_TRUE(SameBits(Weights(d), Weights(saver)));
+  EXPECT_EQ(d.updates(), 3);
+}
+
+TEST(DistillerFiles, SaveCheckpointReportsAnUnwritablePath) {
+  Distiller d({}, kObs4, Space::Discrete(2));
+  const Status s = d.SaveCheckpoint(::testing::TempDir() + "no_such_directory_4712/c.apck");
+  EXPECT_EQ(s.code(), StatusCode::kUnavailable);
 }
 
 }  // namespace

@@ -1,9 +1,14 @@
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <iterator>
 #include <limits>
 #include <memory>
 #include <new>
@@ -11,11 +16,13 @@
 #include <thread>
 #include <vector>
 
+#include "core/crc32c.h"
 #include "core/rng.h"
 #include "core/space.h"
 #include "core/status.h"
 #include "executor/executor.h"
 #include "executor/snapshot.h"
+#include "executor/snapshot_file.h"
 
 // Counts this thread's heap allocations, to check that Act() makes none. (noinline: inlined
 // into the standard library, these pairings trip GCC's -Wmismatched-new-delete.)
@@ -147,6 +154,10 @@ TEST(MlpSpec, ValidateNamesWhatIsWrong) {
   EXPECT_FALSE(too_wide.ok());
   EXPECT_TRUE(
       Spec(4, {8}, kMaxActionDims + 1, HeadKind::kCategorical, Activation::kTanh).Validate().ok());
+
+  const std::vector<int64_t> deep(kMaxHiddenLayers + 1, 2);
+  const Status too_deep = Spec(4, deep, 2, HeadKind::kCategorical, Activation::kTanh).Validate();
+  EXPECT_NE(too_deep.message().find("hidden layers"), std::string::npos) << too_deep.message();
 }
 
 TEST(Snapshot, CreateRejectsBadSpecsCountsAndValues) {
@@ -485,6 +496,331 @@ TEST(SnapshotSlot, HotSwapUnderConcurrentReaders) {
   // With no reader left, one more publish frees every retired snapshot.
   ASSERT_TRUE(slot.Publish(ConstantSnapshot(spec, logits_of(kPublishes + 1), kPublishes + 1)).ok());
   for (const auto& w : weak) EXPECT_TRUE(w.expired());
+}
+
+// ---------------------------------------------------------------------------------------------
+// CRC-32C
+// ---------------------------------------------------------------------------------------------
+
+std::vector<uint8_t> Bytes(std::string_view s) { return {s.begin(), s.end()}; }
+
+TEST(Crc32c, MatchesTheStandardCheckValues) {
+  EXPECT_EQ(Crc32c(Bytes("123456789")), 0xE3069283u);
+  EXPECT_EQ(Crc32c({}), 0u);
+  // RFC 3720 (iSCSI), appendix B.4: 32 bytes of zeros, of ones, and ascending.
+  EXPECT_EQ(Crc32c(std::vector<uint8_t>(32, 0x00)), 0x8A9136AAu);
+  EXPECT_EQ(Crc32c(std::vector<uint8_t>(32, 0xFF)), 0x62A8AB43u);
+  std::vector<uint8_t> ascending(32);
+  for (size_t i = 0; i < ascending.size(); ++i) ascending[i] = static_cast<uint8_t>(i);
+  EXPECT_EQ(Crc32c(ascending), 0x46DD794Eu);
+}
+
+TEST(Crc32c, SeedContinuesARunningChecksumAtEverySplit) {
+  Rng rng(8);
+  std::vector<uint8_t> data(100);
+  for (uint8_t& b : data) b = static_cast<uint8_t>(rng.Next());
+  const uint32_t whole = Crc32c(data);
+  const std::span<const uint8_t> all(data);
+  for (size_t split = 0; split <= data.size(); ++split) {
+    EXPECT_EQ(Crc32c(all.subspan(split), Crc32c(all.first(split))), whole) << split;
+  }
+  // Unaligned starts take the same path as aligned ones.
+  EXPECT_EQ(Crc32c(all.subspan(3)), Crc32c(std::vector<uint8_t>(data.begin() + 3, data.end())));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Snapshot files
+// ---------------------------------------------------------------------------------------------
+
+// A path in the test's temporary directory, unique to this process (builds may run the suite
+// concurrently); the file and its .tmp are removed when the TempFile goes out of scope.
+class TempFile {
+ public:
+  explicit TempFile(const std::string& name)
+      : path_(::testing::TempDir() + "apprentice_executor_test_" + std::to_string(::getpid()) +
+              "_" + name) {
+    Remove();
+  }
+  ~TempFile() { Remove(); }
+  TempFile(const TempFile&) = delete;
+  TempFile& operator=(const TempFile&) = delete;
+  const std::string& path() const { return path_; }
+
+ private:
+  void Remove() const {
+    std::remove(path_.c_str());
+    std::remove((path_ + ".tmp").c_str());
+  }
+  std::string path_;
+};
+
+void WriteBytes(const std::string& path, std::span<const uint8_t> bytes) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
+  ASSERT_TRUE(out.good()) << path;
+}
+
+std::vector<uint8_t> ReadBytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+}
+
+bool FileExists(const std::string& path) { return std::ifstream(path).good(); }
+
+// Rewrites the header's checksum so that it matches the (modified) FlatBuffer.
+void FixChecksum(std::vector<uint8_t>& file) {
+  const uint32_t crc = Crc32c(std::span<const uint8_t>(file).subspan(kSnapshotFileHeaderSize));
+  for (int i = 0; i < 4; ++i)
+    file[12 + static_cast<size_t>(i)] = static_cast<uint8_t>(crc >> (8 * i));
+}
+
+const SnapshotFileInfo kInfo{.env = "CartPole-v1",
+                             .observation_space = "Box(4)",
+                             .action_space = "Discrete(3)",
+                             .note = "run 7, 1200 labels"};
+
+TEST(SnapshotFile, RoundTripGivesBitIdenticalExecutorOutputs) {
+  Rng rng(21);
+  for (const MlpSpec& spec : {Spec(4, {64, 64}, 3, HeadKind::kCategorical, Activation::kTanh),
+                              Spec(5, {33, 7}, 2, HeadKind::kGaussian, Activation::kRelu),
+                              Spec(2, {}, 1, HeadKind::kGaussian, Activation::kTanh)}) {
+    SCOPED_TRACE(spec.ToString());
+    const auto original = MakeSnapshot(spec, RandomParams(spec, rng), /*version=*/17);
+    const TempFile temp("round_trip.apsnap");
+    const std::string& path = temp.path();
+    ASSERT_TRUE(SaveSnapshot(*original, kInfo, path).ok());
+    EXPECT_FALSE(FileExists(path + ".tmp"));
+    EXPECT_EQ(ReadBytes(path), EncodeSnapshotFile(*original, kInfo));
+
+    auto loaded = LoadSnapshot(path);
+    ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+    const Snapshot& copy = *loaded->snapshot;
+    EXPECT_EQ(copy.spec(), spec);
+    EXPECT_EQ(copy.version(), 17);
+    EXPECT_EQ(copy.params(), original->params());
+    EXPECT_EQ(loaded->info, kInfo);
+
+    SnapshotSlot slot_a(original);
+    SnapshotSlot slot_b(loaded->snapshot);
+    Executor a(slot_a, ActionSpaceFor(spec));
+    Executor b(slot_b, ActionSpaceFor(spec));
+    for (int trial = 0; trial < 50; ++trial) {
+      std::vector<float> x(static_cast<size_t>(spec.input));
+      for (float& v : x) v = static_cast<float>(rng.Uniform(-3.0, 3.0));
+      const ExecutorDecision da = a.Act(x);
+      const ExecutorDecision db = b.Act(x);
+      ASSERT_EQ(da.output.size(), db.output.size());
+      for (size_t k = 0; k < da.output.size(); ++k) {
+        EXPECT_EQ(std::memcmp(&da.output[k], &db.output[k], sizeof(float)), 0) << k;
+      }
+      EXPECT_EQ(da.action, db.action);
+      EXPECT_EQ(db.version, 17);
+    }
+  }
+}
+
+TEST(SnapshotFile, EmptyMetadataAndOverwritesRoundTrip) {
+  const MlpSpec spec = Spec(3, {4}, 2, HeadKind::kCategorical, Activation::kRelu);
+  Rng rng(22);
+  const TempFile temp("overwrite.apsnap");
+  const std::string& path = temp.path();
+  ASSERT_TRUE(SaveSnapshot(*MakeSnapshot(spec, RandomParams(spec, rng), 1), kInfo, path).ok());
+  const auto second = MakeSnapshot(spec, RandomParams(spec, rng), 2);
+  ASSERT_TRUE(SaveSnapshot(*second, {}, path).ok());
+  auto loaded = LoadSnapshot(path);
+  ASSERT_TRUE(loaded.ok()) << loaded.status().message();
+  EXPECT_EQ(loaded->snapshot->version(), 2);
+  EXPECT_EQ(loaded->snapshot->params(), second->params());
+  EXPECT_EQ(loaded->info, SnapshotFileInfo{});
+}
+
+TEST(SnapshotFile, DecodesFromAnUnalignedBuffer) {
+  const MlpSpec spec = Spec(3, {4}, 2, HeadKind::kGaussian, Activation::kTanh);
+  Rng rng(23);
+  const auto snapshot = MakeSnapshot(spec, RandomParams(spec, rng), 3);
+  const std::vector<uint8_t> file = EncodeSnapshotFile(*snapshot, kInfo);
+  std::vector<uint8_t> shifted(file.size() + 1);
+  std::copy(file.begin(), file.end(), shifted.begin() + 1);
+  auto decoded = DecodeSnapshotFile(std::span<const uint8_t>(shifted).subspan(1));
+  ASSERT_TRUE(decoded.ok()) << decoded.status().message();
+  EXPECT_EQ(decoded->snapshot->params(), snapshot->params());
+}
+
+TEST(SnapshotFile, SaveReportsAnUnwritablePath) {
+  const MlpSpec spec = Spec(1, {}, 2, HeadKind::kCategorical, Activation::kTanh);
+  const auto snapshot = ConstantSnapshot(spec, {0.0f, 1.0f}, 1);
+  const std::string path = ::testing::TempDir() + "no_such_directory_4711/s.apsnap";
+  const Status s = SaveSnapshot(*snapshot, {}, path);
+  EXPECT_EQ(s.code(), StatusCode::kUnavailable);
+  EXPECT_NE(s.message().find("no_such_directory_4711"), std::string::npos) << s.message();
+}
+
+TEST(SnapshotFile, LoadReportsMissingFilesDirectoriesAndForeignFiles) {
+  const auto missing = LoadSnapshot(TempFile("missing.apsnap").path());
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(missing.status().message().find("missing.apsnap"), std::string::npos);
+
+  EXPECT_EQ(LoadSnapshot(::testing::TempDir()).status().code(), StatusCode::kInvalidArgument);
+
+  const TempFile temp("foreign.apsnap");
+  const std::string& path = temp.path();
+  WriteBytes(path, {});
+  const auto empty = LoadSnapshot(path);
+  EXPECT_EQ(empty.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(empty.status().message().find("not an apprentice snapshot file"), std::string::npos)
+      << empty.status().message();
+  EXPECT_NE(empty.status().message().find(path), std::string::npos) << empty.status().message();
+
+  Rng rng(24);
+  for (size_t size : {1, 3, 16, 17, 100, 4096}) {
+    std::vector<uint8_t> garbage(size);
+    for (uint8_t& b : garbage) b = static_cast<uint8_t>(rng.Next());
+    WriteBytes(path, garbage);
+    EXPECT_FALSE(LoadSnapshot(path).ok()) << size;
+    // Garbage behind a valid magic, version and length.
+    if (size >= kSnapshotFileHeaderSize) {
+      std::memcpy(garbage.data(), "APSN\x01\0\0\0", 8);
+      const auto body = static_cast<uint32_t>(size - kSnapshotFileHeaderSize);
+      std::memcpy(garbage.data() + 8, &body, 4);  // (little-endian hosts)
+      EXPECT_FALSE(DecodeSnapshotFile(garbage).ok()) << size;
+      FixChecksum(garbage);
+      const auto decoded = DecodeSnapshotFile(garbage);
+      ASSERT_FALSE(decoded.ok()) << size;
+      EXPECT_EQ(decoded.status().code(), StatusCode::kDataLoss);
+    }
+  }
+}
+
+// A small file, damaged every way a disk or a transfer can damage it: each must be an error.
+TEST(SnapshotFile, EveryTruncationAndEveryByteFlipIsAnError) {
+  const MlpSpec spec = Spec(3, {4}, 2, HeadKind::kCategorical, Activation::kTanh);
+  Rng rng(25);
+  const auto snapshot = MakeSnapshot(spec, RandomParams(spec, rng), 9);
+  const std::vector<uint8_t> file = EncodeSnapshotFile(*snapshot, kInfo);
+  ASSERT_TRUE(DecodeSnapshotFile(file).ok());
+  const TempFile temp("damaged.apsnap");
+  const std::string& path = temp.path();
+
+  for (size_t size = 0; size < file.size(); ++size) {
+    WriteBytes(path, std::span<const uint8_t>(file).first(size));
+    const auto loaded = LoadSnapshot(path);
+    ASSERT_FALSE(loaded.ok()) << "truncated to " << size << " of " << file.size() << " bytes";
+    if (size >= kSnapshotFileHeaderSize) {
+      EXPECT_NE(loaded.status().message().find("truncated"), std::string::npos)
+          << loaded.status().message();
+    }
+  }
+  std::vector<uint8_t> longer = file;
+  longer.push_back(0);
+  const auto trailing = DecodeSnapshotFile(longer);
+  EXPECT_EQ(trailing.status().code(), StatusCode::kDataLoss);
+  EXPECT_NE(trailing.status().message().find("trailing bytes"), std::string::npos);
+
+  for (size_t i = 0; i < file.size(); ++i) {
+    for (uint8_t mask : {uint8_t{0xFF}, static_cast<uint8_t>(1u << (i % 8))}) {
+      std::vector<uint8_t> damaged = file;
+      damaged[i] ^= mask;
+      WriteBytes(path, damaged);
+      EXPECT_FALSE(LoadSnapshot(path).ok()) << "byte " << i << " ^ " << int{mask};
+    }
+  }
+  std::vector<uint8_t> flipped = file;
+  flipped.back() ^= 1;
+  EXPECT_NE(DecodeSnapshotFile(flipped).status().message().find("checksum mismatch"),
+            std::string::npos);
+}
+
+// Damage behind a valid checksum (a buggy or hostile writer) reaches the FlatBuffer verifier
+// and the content checks: the result is an error or a fully valid snapshot, never a crash.
+TEST(SnapshotFile, DamageBehindAValidChecksumIsVerified) {
+  const MlpSpec spec = Spec(3, {4}, 2, HeadKind::kGaussian, Activation::kRelu);
+  Rng rng(26);
+  const auto snapshot = MakeSnapshot(spec, RandomParams(spec, rng), 9);
+  const std::vector<uint8_t> file = EncodeSnapshotFile(*snapshot, kInfo);
+  int errors = 0;
+  for (size_t i = kSnapshotFileHeaderSize; i < file.size(); ++i) {
+    for (uint8_t mask : {uint8_t{0xFF}, uint8_t{0x80}, uint8_t{0x01}}) {
+      std::vector<uint8_t> damaged = file;
+      damaged[i] ^= mask;
+      FixChecksum(damaged);
+      const auto decoded = DecodeSnapshotFile(damaged);
+      if (!decoded.ok()) {
+        ++errors;
+        EXPECT_EQ(decoded.status().code(), StatusCode::kDataLoss) << decoded.status().message();
+        continue;
+      }
+      // A flip inside a weight or a metadata string can leave a valid file.
+      const Snapshot& s = *decoded->snapshot;
+      EXPECT_TRUE(s.spec().Validate().ok());
+      EXPECT_EQ(static_cast<int64_t>(s.params().size()), s.spec().ParameterCount());
+      for (float p : s.params()) EXPECT_TRUE(std::isfinite(p));
+    }
+  }
+  EXPECT_GT(errors, 0);
+
+  // Several bytes at once, anywhere in the FlatBuffer.
+  for (int trial = 0; trial < 20000; ++trial) {
+    std::vector<uint8_t> damaged = file;
+    for (uint64_t k = 1 + rng.Next() % 8; k > 0; --k) {
+      damaged[kSnapshotFileHeaderSize + rng.Next() % (file.size() - kSnapshotFileHeaderSize)] =
+          static_cast<uint8_t>(rng.Next());
+    }
+    FixChecksum(damaged);
+    const auto decoded = DecodeSnapshotFile(damaged);
+    if (decoded.ok()) {
+      EXPECT_TRUE(decoded->snapshot->spec().Validate().ok());
+      EXPECT_EQ(static_cast<int64_t>(decoded->snapshot->params().size()),
+                decoded->snapshot->spec().ParameterCount());
+    }
+  }
+
+  // Random bodies of every size up to the real one, with a valid header.
+  for (size_t size = 0; size < file.size(); ++size) {
+    std::vector<uint8_t> garbage(kSnapshotFileHeaderSize + size);
+    std::copy(file.begin(), file.begin() + 8, garbage.begin());
+    for (size_t i = kSnapshotFileHeaderSize; i < garbage.size(); ++i) {
+      garbage[i] = static_cast<uint8_t>(rng.Next());
+    }
+    for (int i = 0; i < 4; ++i)
+      garbage[8 + static_cast<size_t>(i)] = static_cast<uint8_t>(size >> (8 * i));
+    FixChecksum(garbage);
+    EXPECT_FALSE(DecodeSnapshotFile(garbage).ok()) << size;
+  }
+}
+
+TEST(SnapshotFile, RejectsNonFiniteWeightsEvenWithAValidChecksum) {
+  const MlpSpec spec = Spec(2, {3}, 2, HeadKind::kCategorical, Activation::kTanh);
+  std::vector<float> params(static_cast<size_t>(spec.ParameterCount()), 0.25f);
+  params[5] = 1234.5f;  // a marker to find in the file
+  const std::vector<uint8_t> file = EncodeSnapshotFile(*MakeSnapshot(spec, params), {});
+  uint8_t marker[4];
+  std::memcpy(marker, &params[5], 4);  // FlatBuffers stores floats little-endian, as the host
+  const auto at = std::search(file.begin(), file.end(), marker, marker + 4);
+  ASSERT_NE(at, file.end());
+  for (float bad :
+       {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity()}) {
+    std::vector<uint8_t> damaged = file;
+    std::memcpy(&damaged[static_cast<size_t>(at - file.begin())], &bad, 4);
+    FixChecksum(damaged);
+    const auto decoded = DecodeSnapshotFile(damaged);
+    ASSERT_FALSE(decoded.ok());
+    EXPECT_EQ(decoded.status().code(), StatusCode::kDataLoss);
+    EXPECT_NE(decoded.status().message().find("parameter 5"), std::string::npos)
+        << decoded.status().message();
+  }
+}
+
+TEST(SnapshotFile, RejectsOtherFormatVersions) {
+  const MlpSpec spec = Spec(1, {}, 2, HeadKind::kCategorical, Activation::kTanh);
+  std::vector<uint8_t> file = EncodeSnapshotFile(*ConstantSnapshot(spec, {0.0f, 1.0f}, 1), {});
+  EXPECT_EQ(file[4], kSnapshotFileFormatVersion);
+  file[4] = 2;
+  const auto decoded = DecodeSnapshotFile(file);
+  EXPECT_EQ(decoded.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(decoded.status().message().find("format version 2; this build reads version 1"),
+            std::string::npos)
+      << decoded.status().message();
 }
 
 }  // namespace

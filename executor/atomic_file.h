@@ -1,0 +1,27 @@
+// Whole-file reads and crash-safe whole-file writes, for snapshot files and distiller
+// checkpoints.
+//
+// WriteFileAtomically writes `path`.tmp, fsyncs it, renames it over `path` and fsyncs the
+// directory: after a crash, `path` holds either its old contents or the new ones, never a mix
+// (a stale `path`.tmp may be left behind; the next write replaces it). Writers of the same path
+// must not run concurrently. Any thread; blocks on the disk.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+
+namespace apprentice {
+
+// Unavailable (with the system's reason) when a step fails; the tmp file is then removed and
+// `path` is untouched.
+Status WriteFileAtomically(const std::string& path, std::span<const uint8_t> bytes);
+
+// The whole file. NotFound when it does not exist, InvalidArgument when it is not a regular
+// file, DataLoss when it is larger than `max_bytes`, Unavailable when reading fails.
+Result<std::vector<uint8_t>> ReadFileBytes(const std::string& path, uint64_t max_bytes);
+
+}  // namespace apprentice
