@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "core/rng.h"
-#include "replay/crc32c.h"
+#include "core/crc32c.h"
 #include "replay/episode_log.h"
 
 namespace apprentice {

@@ -15,7 +15,7 @@
 #include <unordered_map>
 #include <utility>
 
-#include "replay/crc32c.h"
+#include "core/crc32c.h"
 #include "replay/episode_log_codec.h"
 
 namespace apprentice {

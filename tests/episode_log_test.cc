@@ -16,7 +16,7 @@
 #include <vector>
 
 #include "core/rng.h"
-#include "replay/crc32c.h"
+#include "core/crc32c.h"
 #include "replay/episode_log.h"
 
 // Counts heap allocations, for the test that Append() does not allocate once warm.
