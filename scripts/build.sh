@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Configures and builds apprentice (Release) into build/, with two jobs.
 # Extra arguments go to CMake's configure step, e.g. -DAPPRENTICE_SANITIZE=thread.
-# BUILD_DIR overrides the build folder.
+# BUILD_DIR overrides the build folder; TARGETS (space-separated) builds only those targets.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build_dir=${BUILD_DIR:-build}
 generator=()
 if command -v ninja >/dev/null 2>&1 && [ ! -f "$build_dir/Makefile" ]; then generator=(-G Ninja); fi
 cmake -S . -B "$build_dir" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release "$@"
-cmake --build "$build_dir" -j "${JOBS:-2}"
+targets=()
+for t in ${TARGETS:-}; do targets+=(--target "$t"); done
+cmake --build "$build_dir" -j "${JOBS:-2}" "${targets[@]}"
