@@ -160,7 +160,7 @@ int RunCommand(const std::vector<std::string>& args) {
   std::string summary_json;
   bool json = false, quiet = false;
   std::string hidden = "64,64";
-  std::string run_dir;
+  std::string run_dir, resume_dir;
   int64_t seed = static_cast<int64_t>(o.seed);
 
   FlagSet flags(kUsage);
@@ -184,7 +184,11 @@ int RunCommand(const std::vector<std::string>& args) {
                "make every planner decision take at least this long (same decisions)", 0,
                3'600'000);
   flags.String("run-dir", &run_dir,
-               "agent modes: directory for metrics.jsonl (default runs/<time>-<env>-<mode>-seed<N>)");
+               "directory for the run's logs, snapshot, checkpoint and metrics (default "
+               "runs/<time>-<env>-<mode>-seed<N>)");
+  flags.String("resume", &resume_dir,
+               "continue the run in this directory: its logs refill the replay, its checkpoint "
+               "restores the distiller; new records are appended to its logs");
   flags.Int("seed", &seed, "seed of everything random; same seed, same result", 0, INT64_MAX);
   flags.Int("steps", &o.steps, "training steps; each visited state is labelled by the planner", 1,
             100'000'000);
@@ -234,9 +238,19 @@ int RunCommand(const std::vector<std::string>& args) {
     std::fprintf(stderr, "apprentice run: %s\n", s.message().c_str());
     return 2;
   }
-  if (o.mode != "sync") {
-    o.run_dir = flags.WasSet("run-dir") ? run_dir : DefaultRunDir(o);
+  if (flags.WasSet("resume") && flags.WasSet("run-dir")) {
+    std::fprintf(stderr, "apprentice run: give --resume DIR or --run-dir DIR, not both\n");
+    return 2;
+  }
+  {
+    o.resume = flags.WasSet("resume");
+    o.run_dir = o.resume ? resume_dir : flags.WasSet("run-dir") ? run_dir : DefaultRunDir(o);
     std::error_code ec;
+    if (o.resume && !std::filesystem::is_directory(o.run_dir + "/logs", ec)) {
+      std::fprintf(stderr, "apprentice run: --resume: %s has no logs/ to continue from\n",
+                   o.run_dir.c_str());
+      return 2;
+    }
     std::filesystem::create_directories(o.run_dir, ec);
     if (ec) {
       std::fprintf(stderr, "apprentice run: --run-dir: cannot create %s: %s\n", o.run_dir.c_str(),
@@ -271,14 +285,16 @@ int RunCommand(const std::vector<std::string>& args) {
                  static_cast<long long>(o.distiller.batch_size),
                  static_cast<long long>(o.distiller.publish_every),
                  static_cast<long long>(o.updates_per_step));
+    std::fprintf(stderr, "apprentice run: run-dir=%s%s\n", o.run_dir.c_str(),
+                 o.resume ? " (resuming)" : "");
     if (o.mode != "sync") {
       std::fprintf(stderr,
                    "apprentice run: rate-hz=%g deadline-us=%lld planner-threads=%lld "
-                   "planner-queue=%lld planner-delay-ms=%g gate-confidence=%g run-dir=%s\n",
+                   "planner-queue=%lld planner-delay-ms=%g gate-confidence=%g\n",
                    o.rate_hz, static_cast<long long>(o.agent.deadline_us),
                    static_cast<long long>(o.agent.planner_threads),
                    static_cast<long long>(o.agent.planner_queue), o.planner_config.delay_ms,
-                   o.agent.gate_confidence, o.run_dir.c_str());
+                   o.agent.gate_confidence);
     }
   }
   ProgressCallback progress;

@@ -6,7 +6,9 @@
 //   build/examples/agent_1khz [--seconds 30] [--rate-hz 1000] [--planner lqr] [--delay-ms 20]
 #include <chrono>
 #include <cstdio>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "core/clock.h"
 #include "core/flags.h"
@@ -27,7 +29,8 @@ int main(int argc, char** argv) {
   flags.Double("rate-hz", &rate_hz, "control loop rate", 1, 100000);
   flags.String("planner", &planner_name, "teacher", PlannerNames());
   flags.Double("delay-ms", &delay_ms, "every planner decision takes at least this long", 0, 10000);
-  if (Status s = flags.Parse({argv + 1, argv + argc}); !s.ok()) {
+  const std::vector<std::string> args(argv + 1, argv + argc);
+  if (Status s = flags.Parse(args); !s.ok()) {
     std::fprintf(stderr, "agent_1khz: %s\n", s.message().c_str());
     return 2;
   }

@@ -14,12 +14,15 @@
 #include <condition_variable>
 #include <deque>
 #include <fstream>
+#include <optional>
 #include <thread>
 #include <typeinfo>
 #include <unordered_map>
 #include <vector>
 
 #include "core/clock.h"
+#include "executor/snapshot_file.h"
+#include "replay/episode_log.h"
 #include "runtime/rolling_rate.h"
 
 namespace apprentice {
@@ -159,6 +162,7 @@ Status AgentOptions::Validate() const {
     return bad("the background nice value must be in [0, 19]");
   }
   if (metrics_interval_ms < 1) return bad("the metrics interval must be >= 1 ms");
+  if (checkpoint_every_ms < 1) return bad("the checkpoint interval must be >= 1 ms");
   return distiller.Validate();
 }
 
@@ -190,6 +194,8 @@ Json AgentMetrics::ToJson(const AgentMetrics* previous) const {
       {"last_loss", last_loss},
       {"executor_version", executor_version},
       {"step_drops", step_drops},
+      {"logged", logged},
+      {"log_errors", log_errors},
       {"last_error", last_error},
   };
   if (previous != nullptr && elapsed_s > previous->elapsed_s) {
@@ -318,6 +324,7 @@ struct Agent::Collector {
 
   void MetricsTick() {
     if (stopping) return;
+    if (episode_log) Check(episode_log->Flush(), "episode log");
     WriteMetricsLine();
     metrics_timer.expires_after(std::chrono::milliseconds(agent.options_.metrics_interval_ms));
     metrics_timer.async_wait([this](const boost::system::error_code& ec) {
@@ -401,8 +408,19 @@ struct Agent::Collector {
     }
   }
 
+  void Check(const Status& s, const char* what) {
+    if (s.ok()) return;
+    log_errors.fetch_add(1, std::memory_order_relaxed);
+    std::lock_guard lock(error_mu);
+    last_error = std::string(what) + ": " + s.message();
+  }
+
   // Every observed step ends here, labelled or not.
   void Finish(DecisionRecord record) {
+    if (episode_log) {
+      Check(episode_log->Append(record), "episode log");
+      logged.fetch_add(1, std::memory_order_relaxed);
+    }
     if (!record.has_label) return;
     agreement_window.Push(record.executor_action == record.planner_action);
     agreement.store(agreement_window.rate(), std::memory_order_relaxed);
@@ -432,13 +450,16 @@ struct Agent::Collector {
   std::unordered_map<uint64_t, Label> early;             // labelled, step not seen yet
   RollingRate agreement_window;
   std::ofstream metrics_file;
+  std::optional<EpisodeLogWriter> episode_log;
   AgentMetrics previous;
   bool have_previous = false;
 
   // Written by the collector thread, read by any.
   SharedLatencyHistogram planner_latency;
-  std::atomic<int64_t> labels{0}, agreement_samples{0};
+  std::atomic<int64_t> labels{0}, agreement_samples{0}, logged{0}, log_errors{0};
   std::atomic<double> agreement{0.0};
+  mutable std::mutex error_mu;
+  std::string last_error;  // guarded by error_mu
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -480,7 +501,32 @@ struct Agent::Trainer {
       last_error = std::string("distiller: ") + e.what();
     }
     steps.fetch_add(1, std::memory_order_relaxed);
+    if (!agent.options_.checkpoint_path.empty() &&
+        NowNs() - last_checkpoint_ns > agent.options_.checkpoint_every_ms * 1'000'000) {
+      SaveFiles();
+    }
     asio::post(io, [this] { TrainSome(); });
+  }
+
+  // The distiller checkpoint and the executor snapshot file, when configured.
+  void SaveFiles() {
+    last_checkpoint_ns = NowNs();
+    const AgentOptions& o = agent.options_;
+    Status s = Status::Ok();
+    if (!o.checkpoint_path.empty()) s = distiller->SaveCheckpoint(o.checkpoint_path);
+    if (s.ok() && !o.snapshot_path.empty()) {
+      SnapshotFileInfo info;
+      info.env = o.env_name;
+      info.observation_space = agent.observation_space_.ToString();
+      info.action_space = agent.action_space_.ToString();
+      info.note = "apprentice agent, mode " + std::string(ModeName(o.mode));
+      s = SaveSnapshot(*agent.slot_->Current(), info, o.snapshot_path);
+    }
+    if (!s.ok()) {
+      errors.fetch_add(1);
+      std::lock_guard lock(error_mu);
+      last_error = "checkpoint: " + s.message();
+    }
   }
 
   // The final weights, when updates were made after the last publish.
@@ -500,6 +546,7 @@ struct Agent::Trainer {
   asio::steady_timer timer;
   std::thread thread;
   bool stopping = false;  // trainer thread
+  int64_t last_checkpoint_ns = NowNs();  // trainer thread
   Rng sampler;            // trainer thread
   std::vector<ReplayBuffer::RecordPtr> batch;  // trainer thread
 
@@ -633,6 +680,15 @@ Agent::Agent(AgentOptions options, const Space& observation_space, const Space& 
   trainer_ = std::make_unique<Trainer>(*this, std::move(distiller));
   pending_->record.observation.reserve(obs_size);
 
+  if (!options_.log_dir.empty()) {
+    EpisodeLogWriter::Options log_options;
+    log_options.directory = options_.log_dir;
+    Result<EpisodeLogWriter> log = EpisodeLogWriter::Open(
+        log_options, {options_.env_name, observation_space_.ToString(), action_space_.ToString(),
+                      std::string(ModeName(options_.mode))});
+    if (!log.ok()) throw InvalidArgument("Agent: " + log.status().message());
+    collector_->episode_log.emplace(std::move(log).value());
+  }
   if (!options_.metrics_path.empty()) {
     collector_->metrics_file.open(options_.metrics_path, std::ios::out | std::ios::trunc);
     Require(collector_->metrics_file.is_open(),
@@ -641,6 +697,23 @@ Agent::Agent(AgentOptions options, const Space& observation_space, const Space& 
 }
 
 Agent::~Agent() { Stop(); }
+
+Status Agent::Restore(const std::string& checkpoint_path,
+                      std::span<const std::shared_ptr<const DecisionRecord>> labelled,
+                      int64_t first_episode) {
+  Require(phase_ == Phase::kCreated, "Agent::Restore: call it before Start()");
+  if (first_episode < 0) return Status::InvalidArgument("the first episode must be >= 0");
+  Distiller& distiller = *trainer_->distiller;
+  if (!checkpoint_path.empty()) {
+    if (Status s = distiller.LoadCheckpoint(checkpoint_path); !s.ok()) return s;
+    if (Status s = slot_->Publish(distiller.MakeSnapshot(distiller.published())); !s.ok()) {
+      return s;
+    }
+  }
+  for (const auto& record : labelled) replay_->Insert(record);
+  episode_ = first_episode;
+  return Status::Ok();
+}
 
 void Agent::Start() {
   Require(phase_ == Phase::kCreated, "Agent::Start: the agent was started already");
@@ -857,6 +930,7 @@ void Agent::Stop() {
   // 2. Collector: every step and label still held becomes a record; then it stops.
   asio::post(collector_->io, [this] {
     collector_->FinalDrain();
+    if (collector_->episode_log) collector_->Check(collector_->episode_log->Close(), "episode log");
     collector_->stopping = true;
     collector_->poll_timer.cancel();
     collector_->metrics_timer.cancel();
@@ -869,6 +943,9 @@ void Agent::Stop() {
     trainer_->stopping = true;
     trainer_->timer.cancel();
     trainer_->PublishFinal();
+    if (!options_.checkpoint_path.empty() || !options_.snapshot_path.empty()) {
+      trainer_->SaveFiles();
+    }
     trainer_->work.reset();
   });
   trainer_->thread.join();
@@ -909,6 +986,8 @@ AgentMetrics Agent::Metrics() const {
   m.planner_abandoned = abandoned_.load(std::memory_order_relaxed);
 
   m.labels = collector_->labels.load(std::memory_order_relaxed);
+  m.logged = collector_->logged.load(std::memory_order_relaxed);
+  m.log_errors = collector_->log_errors.load(std::memory_order_relaxed);
   m.agreement = collector_->agreement.load(std::memory_order_relaxed);
   m.agreement_samples = collector_->agreement_samples.load(std::memory_order_relaxed);
   m.planner = collector_->planner_latency.Snapshot();
@@ -921,6 +1000,10 @@ AgentMetrics Agent::Metrics() const {
   {
     std::lock_guard lock(trainer_->error_mu);
     m.last_error = trainer_->last_error;
+  }
+  {
+    std::lock_guard lock(collector_->error_mu);
+    if (!collector_->last_error.empty()) m.last_error = collector_->last_error;
   }
   {
     std::lock_guard lock(pool.error_mu);

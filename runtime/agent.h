@@ -101,6 +101,15 @@ struct AgentOptions {
   int background_nice = 10;
   std::string metrics_path;       // JSON lines, one per metrics_interval_ms; empty = none
   int64_t metrics_interval_ms = 1'000;
+  // Every decision (labelled or not) is appended to episode-log segments in this directory,
+  // flushed every metrics interval and at Stop(); empty = no log.
+  std::string log_dir;
+  std::string env_name = "custom";  // recorded in the log and snapshot headers
+  // The distiller's checkpoint and the executor's snapshot file, saved every
+  // checkpoint_every_ms by the distiller's thread and at Stop(); empty = not saved.
+  std::string checkpoint_path;
+  std::string snapshot_path;
+  int64_t checkpoint_every_ms = 30'000;
 
   Status Validate() const;
 };
@@ -134,6 +143,8 @@ struct AgentMetrics {
   int64_t train_steps = 0, train_errors = 0;
   int64_t executor_version = 0;
   int64_t step_drops = 0;        // steps lost because the collector fell behind
+  int64_t logged = 0;            // records appended to the episode log
+  int64_t log_errors = 0;        // appends, flushes or checkpoints that failed
   double agreement = 0.0;        // executor == planner over the last 1000 labels
   int64_t agreement_samples = 0;
   double recent_return = 0.0;    // mean of the last 10 episodes' returns
@@ -161,6 +172,13 @@ class Agent {
   ~Agent();
   Agent(const Agent&) = delete;
   Agent& operator=(const Agent&) = delete;
+
+  // Before Start(): continue a run. Loads the distiller checkpoint at `checkpoint_path` (if not
+  // empty) and publishes its weights, refills the replay with `labelled`, and numbers episodes
+  // from `first_episode`. An error leaves the agent as it was.
+  Status Restore(const std::string& checkpoint_path,
+                 std::span<const std::shared_ptr<const DecisionRecord>> labelled,
+                 int64_t first_episode);
 
   // Starts the planner workers, the collector and the distiller. Once.
   void Start();

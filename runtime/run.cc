@@ -7,6 +7,7 @@
 #include <cmath>
 #include <deque>
 #include <numeric>
+#include <optional>
 #include <thread>
 
 #include "core/clock.h"
@@ -15,6 +16,9 @@
 #include "executor/executor.h"
 #include "replay/replay_buffer.h"
 #include "runtime/rolling_rate.h"
+#include "runtime/run_store.h"
+#include "executor/snapshot_file.h"
+#include "replay/episode_log.h"
 
 namespace apprentice {
 namespace {
@@ -39,7 +43,13 @@ AgentOptions AgentOptionsFor(const RunOptions& o) {
   a.min_replay = o.min_replay;
   a.updates_per_label = static_cast<double>(o.updates_per_step);
   a.distiller = o.distiller;
-  if (!o.run_dir.empty() && a.metrics_path.empty()) a.metrics_path = o.run_dir + "/metrics.jsonl";
+  a.env_name = o.env;
+  if (!o.run_dir.empty()) {
+    if (a.metrics_path.empty()) a.metrics_path = o.run_dir + "/metrics.jsonl";
+    a.log_dir = RunLogDir(o.run_dir);
+    a.checkpoint_path = RunCheckpointPath(o.run_dir);
+    a.snapshot_path = RunSnapshotPath(o.run_dir);
+  }
   return a;
 }
 
@@ -64,6 +74,7 @@ Status RunOptions::Validate() const {
     if (Status s = AgentOptionsFor(*this).Validate(); !s.ok()) return s;
   }
   if (steps < 1) return Status::InvalidArgument("steps must be >= 1");
+  if (resume && run_dir.empty()) return Status::InvalidArgument("resume needs a run directory");
   if (!(beta >= 0.0 && beta <= 1.0)) return Status::InvalidArgument("beta must be in [0, 1]");
   if (!(beta_decay >= 0.0 && beta_decay <= 1.0)) {
     return Status::InvalidArgument("beta decay must be in [0, 1]");
@@ -115,6 +126,8 @@ Json RunSummary::ToJson() const {
       {"rate_hz", rate_hz},
       {"recent_return", recent_return},
       {"interrupted", interrupted},
+      {"resumed_records", resumed_records},
+      {"logged", logged},
       {"last_error", last_error},
       {"train_seconds", train_seconds},
       {"total_seconds", total_seconds},
@@ -236,6 +249,28 @@ RunSummary StartSummary(const RunOptions& options) {
   return summary;
 }
 
+constexpr int64_t kSyncCheckpointEvery = 1000;  // distiller updates between sync checkpoints
+
+// The resumed state of options.run_dir, or an empty one when not resuming.
+ResumeState LoadResume(const RunOptions& options) {
+  if (!options.resume) return {};
+  return LoadResumeState(options.run_dir, options.replay_capacity).ValueOrThrow();
+}
+
+// Training episodes of a resumed run draw new seeds: the stream depends on what was logged.
+uint64_t TrainSeed(const RunOptions& options, const ResumeState& resumed) {
+  return options.seed ^ (static_cast<uint64_t>(resumed.records) * 0x9E3779B97F4A7C15ULL);
+}
+
+Status SaveRunSnapshot(const RunOptions& options, const Snapshot& snapshot, const Env& env) {
+  SnapshotFileInfo info;
+  info.env = options.env;
+  info.observation_space = env.observation_space().ToString();
+  info.action_space = env.action_space().ToString();
+  info.note = "apprentice run, mode " + options.mode + ", seed " + std::to_string(options.seed);
+  return SaveSnapshot(snapshot, info, RunSnapshotPath(options.run_dir));
+}
+
 double Mean(const std::deque<double>& values, double otherwise) {
   return values.empty() ? otherwise
                         : std::accumulate(values.begin(), values.end(), 0.0) /
@@ -255,16 +290,31 @@ RunSummary RunSync(const RunOptions& options, const ProgressCallback& progress,
   Distiller::Options distiller_options = options.distiller;
   distiller_options.seed = options.seed;
   Distiller distiller(distiller_options, env->observation_space(), env->action_space());
-  SnapshotSlot slot(distiller.MakeSnapshot(/*version=*/0));
+  const ResumeState resumed = LoadResume(options);
+  if (resumed.has_checkpoint) {
+    RequireOk(distiller.LoadCheckpoint(RunCheckpointPath(options.run_dir)));
+  }
+  SnapshotSlot slot(distiller.MakeSnapshot(/*version=*/distiller.published()));
   Executor executor(slot, env->action_space());
   ReplayBuffer replay({options.replay_capacity});
+  for (const auto& record : resumed.labelled) replay.Insert(record);
+  std::optional<EpisodeLogWriter> log;
+  if (!options.run_dir.empty()) {
+    EpisodeLogWriter::Options log_options;
+    log_options.directory = RunLogDir(options.run_dir);
+    log.emplace(EpisodeLogWriter::Open(log_options, RunLogMetadata(options.env,
+                                                                   env->observation_space(),
+                                                                   env->action_space(), "sync"))
+                    .ValueOrThrow());
+  }
 
-  Rng train_seeds(options.seed);
+  Rng train_seeds(TrainSeed(options, resumed));
   Rng mixture(options.seed ^ 0xB37A'0000'0000'0002ULL);
   Rng sampler(options.seed ^ 0x5A3B'0000'0000'0003ULL);
 
   RunSummary summary = StartSummary(options);
   summary.mode = "sync";
+  summary.resumed_records = resumed.records;
   RollingRate agreement(kAgreementWindow);
   std::deque<double> recent_returns;
   std::vector<ReplayBuffer::RecordPtr> batch;
@@ -280,7 +330,7 @@ RunSummary RunSync(const RunOptions& options, const ProgressCallback& progress,
   // ---- Training: DAgger with a decaying β-mixture. ----
   const Stopwatch train_clock;
   double beta = options.beta;
-  int64_t episode = 0, episode_step = 0, steps = 0;
+  int64_t episode = resumed.next_episode, episode_step = 0, steps = 0;
   double episode_return = 0.0;
   std::vector<float> obs;
   {
@@ -328,6 +378,10 @@ RunSummary RunSync(const RunOptions& options, const ProgressCallback& progress,
     record.reward = static_cast<float>(result.reward);
     record.terminated = result.terminated;
     record.truncated = result.truncated;
+    if (log) {
+      RequireOk(log->Append(record));
+      ++summary.logged;
+    }
     replay.Insert(std::move(record));
     episode_return += result.reward;
     ++episode_step;
@@ -338,6 +392,10 @@ RunSummary RunSync(const RunOptions& options, const ProgressCallback& progress,
         Distiller::TrainStats stats = distiller.Train(batch);
         summary.final_loss = stats.loss;
         if (stats.snapshot) RequireOk(slot.Publish(std::move(stats.snapshot)));
+        if (log && distiller.updates() % kSyncCheckpointEvery == 0) {
+          RequireOk(log->Flush());
+          RequireOk(distiller.SaveCheckpoint(RunCheckpointPath(options.run_dir)));
+        }
       }
     }
 
@@ -373,6 +431,11 @@ RunSummary RunSync(const RunOptions& options, const ProgressCallback& progress,
   }
   summary.executor_version = slot.version();
   summary.train_seconds = train_clock.ElapsedSeconds();
+  if (log) {
+    RequireOk(log->Close());
+    RequireOk(distiller.SaveCheckpoint(RunCheckpointPath(options.run_dir)));
+    RequireOk(SaveRunSnapshot(options, *slot.Current(), *env));
+  }
 
   Evaluate(options, *env, executor, *planner, summary, reporter, total_clock);
   summary.total_seconds = total_clock.ElapsedSeconds();
@@ -390,7 +453,13 @@ RunSummary RunAgentLoop(const RunOptions& options, const ProgressCallback& progr
   Agent agent(AgentOptionsFor(options), *env,
               [&] { return MakePlanner(planner_name, planner_config); });
 
+  const ResumeState resumed = LoadResume(options);
+  if (options.resume) {
+    RequireOk(agent.Restore(resumed.has_checkpoint ? RunCheckpointPath(options.run_dir) : "",
+                            resumed.labelled, resumed.next_episode));
+  }
   RunSummary summary = StartSummary(options);
+  summary.resumed_records = resumed.records;
   Reporter reporter(options, progress);
   RunProgress& prog = reporter.prog;
   AgentMetrics metrics;
@@ -408,7 +477,7 @@ RunSummary RunAgentLoop(const RunOptions& options, const ProgressCallback& progr
 
   // The loop sleeps to a fixed schedule: ask for 1 µs timer slack, not the default 50 µs.
   (void)prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL);
-  Rng train_seeds(options.seed);
+  Rng train_seeds(TrainSeed(options, resumed));
   const Stopwatch train_clock;
   agent.Start();
   const int64_t period_ns =
@@ -473,6 +542,7 @@ RunSummary RunAgentLoop(const RunOptions& options, const ProgressCallback& progr
   summary.planner_errors = m.planner_errors;
   summary.planner_abandoned = m.planner_abandoned;
   summary.last_error = m.last_error;
+  summary.logged = m.logged;
   const LatencyHistogram training_planner_latency = m.planner;
 
   // Evaluation: the trained executor alone, and the planner without the artificial delay.

@@ -51,7 +51,10 @@ struct RunOptions {
   // Agent modes: deadline, planner pool, gate, metrics. Its mode, seed, beta, replay, rate limit
   // and distiller fields are taken from the fields above.
   AgentOptions agent;
-  std::string run_dir;  // agent modes write metrics.jsonl here; empty = no files
+  // Where the run keeps its files (runtime/run_store.h): episode logs, executor snapshot,
+  // distiller checkpoint, metrics.jsonl (agent modes). Empty = no files.
+  std::string run_dir;
+  bool resume = false;  // continue the run in run_dir (its logs and checkpoint)
   Status Validate() const;
 };
 
@@ -88,6 +91,8 @@ struct RunSummary {
   double rate_hz = 0.0;
   double recent_return = 0.0;       // mean of the last 10 training episodes
   bool interrupted = false;         // stopped early by the stop flag
+  int64_t resumed_records = 0;      // records read back from run_dir when resuming
+  int64_t logged = 0;               // records written to the episode log
   std::string last_error;
   double train_seconds = 0.0, total_seconds = 0.0;
 
