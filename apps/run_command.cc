@@ -238,6 +238,17 @@ int RunCommand(const std::vector<std::string>& args) {
     std::fprintf(stderr, "apprentice run: %s\n", s.message().c_str());
     return 2;
   }
+  // Opened before the run, so that a bad path is found before minutes of work, not after.
+  std::ofstream summary_file;
+  if (!summary_json.empty()) {
+    summary_file.open(summary_json);
+    if (!summary_file) {
+      std::fprintf(stderr, "apprentice run: --summary-json: cannot write %s\n",
+                   summary_json.c_str());
+      return 2;
+    }
+  }
+
   if (flags.WasSet("resume") && flags.WasSet("run-dir")) {
     std::fprintf(stderr, "apprentice run: give --resume DIR or --run-dir DIR, not both\n");
     return 2;
@@ -258,17 +269,6 @@ int RunCommand(const std::vector<std::string>& args) {
       return 2;
     }
   }
-  // Opened before the run, so that a bad path is found before minutes of work, not after.
-  std::ofstream summary_file;
-  if (!summary_json.empty()) {
-    summary_file.open(summary_json);
-    if (!summary_file) {
-      std::fprintf(stderr, "apprentice run: --summary-json: cannot write %s\n",
-                   summary_json.c_str());
-      return 2;
-    }
-  }
-
   const bool tty = isatty(STDERR_FILENO) != 0;
   o.progress_interval_ns = tty ? 250'000'000 : 2'000'000'000;
   if (!quiet) {

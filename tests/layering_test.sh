@@ -26,7 +26,7 @@ for layer in "${order[@]}"; do
       echo "layering: $file includes $inc/, above or beside $layer/"
       failures=$((failures + 1))
     fi
-  done < <(grep -HnE '^#include "[a-z_]+/' "$layer"/*.h "$layer"/*.cc 2>/dev/null)
+  done < <(grep -rHnE --include='*.h' --include='*.cc' '^#include "[a-z_]+/' "$layer" 2>/dev/null)
 done
 while IFS= read -r file; do
   case "$file" in
