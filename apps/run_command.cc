@@ -199,6 +199,9 @@ int RunCommand(const std::vector<std::string>& args) {
   flags.Double("beta-decay", &o.beta_decay, "beta is multiplied by this after each episode", 0, 1);
   flags.Int("updates-per-step", &o.updates_per_step, "distiller updates per labelled step", 0,
             1000);
+  flags.String("replay-sampler", &o.replay_sampler,
+               "how the distiller draws from the replay (prioritized: by executor-planner "
+               "disagreement)", {"uniform", "prioritized", "recent"});
   flags.Int("min-replay", &o.min_replay, "labels needed before training starts", 1, 100'000'000);
   flags.Int("eval-episodes", &o.eval_episodes, "episodes to evaluate the executor alone", 1,
             100000);

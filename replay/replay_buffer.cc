@@ -251,4 +251,12 @@ int64_t ReplayBuffer::approximate_bytes() const {
          static_cast<int64_t>(sizeof(*this));
 }
 
+ReplayBuffer::Options ReplayOptionsFor(int64_t capacity, SamplerKind sampler) {
+  ReplayBuffer::Options options;
+  options.capacity = capacity;
+  options.sampler = sampler;
+  if (sampler == SamplerKind::kPrioritized) options.initial_priority = PlannerExecutorDisagreement;
+  return options;
+}
+
 }  // namespace apprentice

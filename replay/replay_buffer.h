@@ -135,4 +135,8 @@ class ReplayBuffer {
   double beta_;                // guarded by mu_
 };
 
+// Options for a buffer of `capacity` records drawn by `sampler`; the prioritised sampler starts
+// every record at its executor-planner disagreement (PlannerExecutorDisagreement).
+ReplayBuffer::Options ReplayOptionsFor(int64_t capacity, SamplerKind sampler);
+
 }  // namespace apprentice

@@ -488,7 +488,8 @@ struct Agent::Trainer {
       });
       return;
     }
-    agent.replay_->SampleUniform(distiller->options().batch_size, sampler, batch);
+    agent.replay_->Sample(distiller->options().batch_size, sampler, drawn);
+    batch.assign(drawn.records.begin(), drawn.records.end());
     const int64_t t0 = NowNs();
     try {
       Distiller::TrainStats stats = distiller->Train(batch);
@@ -548,6 +549,7 @@ struct Agent::Trainer {
   bool stopping = false;  // trainer thread
   int64_t last_checkpoint_ns = NowNs();  // trainer thread
   Rng sampler;            // trainer thread
+  ReplayBuffer::SampleBatch drawn;              // trainer thread
   std::vector<ReplayBuffer::RecordPtr> batch;  // trainer thread
 
   SharedLatencyHistogram latency;
@@ -658,7 +660,8 @@ Agent::Agent(AgentOptions options, const Space& observation_space, const Space& 
       std::make_unique<Distiller>(distiller_options, observation_space_, action_space_);
   slot_ = std::make_unique<SnapshotSlot>(distiller->MakeSnapshot(/*version=*/0));
   executor_ = std::make_unique<Executor>(*slot_, action_space_);
-  replay_ = std::make_unique<ReplayBuffer>(ReplayBuffer::Options{options_.replay_capacity});
+  replay_ = std::make_unique<ReplayBuffer>(
+      ReplayOptionsFor(options_.replay_capacity, options_.replay_sampler));
 
   const auto obs_size = static_cast<size_t>(observation_space_.flat_size());
   auto init_task = [&](PlanTask& t) {

@@ -91,6 +91,7 @@ struct AgentOptions {
 
   int64_t step_buffer = 16'384;   // observed steps waiting for the collector
   int64_t replay_capacity = 100'000;
+  SamplerKind replay_sampler = SamplerKind::kUniform;  // prioritised: by executor-planner disagreement
   int64_t min_replay = 128;       // labels in the replay before the distiller starts
   double updates_per_label = 2.0; // distiller rate limit: updates <= labels * this
   Distiller::Options distiller;

@@ -40,6 +40,7 @@ AgentOptions AgentOptionsFor(const RunOptions& o) {
   a.beta = o.beta;
   a.beta_decay = o.beta_decay;
   a.replay_capacity = o.replay_capacity;
+  a.replay_sampler = ParseSamplerKind(o.replay_sampler).ValueOrThrow();
   a.min_replay = o.min_replay;
   a.updates_per_label = static_cast<double>(o.updates_per_step);
   a.distiller = o.distiller;
@@ -70,6 +71,7 @@ Status RunOptions::Validate() const {
     return Status::InvalidArgument("the loop rate must be in [0, 1000000] Hz");
   }
   if (Status s = planner_config.Validate(); !s.ok()) return s;
+  if (Result<SamplerKind> k = ParseSamplerKind(replay_sampler); !k.ok()) return k.status();
   if (mode != "sync") {
     if (Status s = AgentOptionsFor(*this).Validate(); !s.ok()) return s;
   }
@@ -296,8 +298,10 @@ RunSummary RunSync(const RunOptions& options, const ProgressCallback& progress,
   }
   SnapshotSlot slot(distiller.MakeSnapshot(/*version=*/distiller.published()));
   Executor executor(slot, env->action_space());
-  ReplayBuffer replay({options.replay_capacity});
+  const SamplerKind sampler_kind = ParseSamplerKind(options.replay_sampler).ValueOrThrow();
+  ReplayBuffer replay(ReplayOptionsFor(options.replay_capacity, sampler_kind));
   for (const auto& record : resumed.labelled) replay.Insert(record);
+  ReplayBuffer::SampleBatch drawn;
   std::optional<EpisodeLogWriter> log;
   if (!options.run_dir.empty()) {
     EpisodeLogWriter::Options log_options;
@@ -388,7 +392,12 @@ RunSummary RunSync(const RunOptions& options, const ProgressCallback& progress,
 
     if (replay.size() >= options.min_replay) {
       for (int64_t u = 0; u < options.updates_per_step; ++u) {
-        replay.SampleUniform(distiller.options().batch_size, sampler, batch);
+        if (sampler_kind == SamplerKind::kUniform) {  // the stream every earlier run drew
+          replay.SampleUniform(distiller.options().batch_size, sampler, batch);
+        } else {
+          replay.Sample(distiller.options().batch_size, sampler, drawn);
+          batch.assign(drawn.records.begin(), drawn.records.end());
+        }
         Distiller::TrainStats stats = distiller.Train(batch);
         summary.final_loss = stats.loss;
         if (stats.snapshot) RequireOk(slot.Publish(std::move(stats.snapshot)));

@@ -43,6 +43,7 @@ struct RunOptions {
   int64_t updates_per_step = 2;  // distiller updates per labelled step (agent modes: the limit)
   int64_t min_replay = 128;      // labels in the replay before training starts
   int64_t replay_capacity = 100'000;
+  std::string replay_sampler = "uniform";  // uniform, prioritized (by disagreement), recent
   int64_t eval_episodes = 20;          // executor alone
   int64_t planner_eval_episodes = 10;  // planner alone
   int64_t progress_interval_ns = 500'000'000;  // between progress callbacks

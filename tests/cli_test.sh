@@ -58,6 +58,7 @@ expect 2 "exceeds the replay capacity" -- run --min-replay 200000 --quiet
 
 # Agent modes, run directories, resume.
 expect 2 "--mode: unknown value 'warp'" -- run --mode warp
+expect 2 "--replay-sampler: unknown value 'best'" -- run --replay-sampler best
 expect 2 "has no logs/ to continue from" -- run --resume "$tmp/nothing" --quiet
 expect 2 "not both" -- run --resume "$tmp/r0" --run-dir "$tmp/r9" --quiet
 expect 2 "--deadline-us: 0 is out of range" -- run --mode deadline --deadline-us 0
