@@ -257,7 +257,8 @@ struct OfflineDistillResult {
 // loss: docs/cli.md), in epochs of shuffled mini-batches, then scores it on both splits.
 // `progress` (if set) is called every progress_interval_ns and once at the end. When `stop`
 // becomes true, training ends after the current update and the result holds what was reached.
-// InvalidArgument for invalid options or a split that leaves nothing to train on.
+// InvalidArgument for invalid options, a holdout > 0 on a log whose labels come from one
+// episode, or a split that leaves nothing to train on.
 Result<OfflineDistillResult> DistillOffline(const LabelledLog& log,
                                             const OfflineDistillOptions& options,
                                             const OfflineDistillCallback& progress = nullptr,
