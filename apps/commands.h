@@ -8,5 +8,9 @@
 namespace apprentice {
 
 int RunCommand(const std::vector<std::string>& args);
+// Offline commands on episode logs (runtime/offline.h).
+int InspectCommand(const std::vector<std::string>& args);
+int EvalCommand(const std::vector<std::string>& args);
+int DistillCommand(const std::vector<std::string>& args);
 
 }  // namespace apprentice

@@ -16,6 +16,9 @@ constexpr const char* kHelp =
     "\n"
     "Commands:\n"
     "  run       live distillation on an environment, then evaluation (default: cartpole + mcts)\n"
+    "  inspect   what an episode log holds: records, episodes, returns, damage\n"
+    "  eval      score an executor snapshot against the planner labels of a log; roll it out\n"
+    "  distill   train an executor offline from a log, with held-out episodes\n"
     "  version   print the version\n"
     "\n"
     "Run 'apprentice <command> --help' for a command's flags.\n";
@@ -32,6 +35,9 @@ int main(int argc, char** argv) {
   args.erase(args.begin());
   try {
     if (command == "run") return apprentice::RunCommand(args);
+    if (command == "inspect") return apprentice::InspectCommand(args);
+    if (command == "eval") return apprentice::EvalCommand(args);
+    if (command == "distill") return apprentice::DistillCommand(args);
     if (command == "version" || command == "--version") {
       std::printf("apprentice %s\n", APPRENTICE_VERSION);
       return 0;

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Command-line behaviour of `apprentice`: help, bad input (clear message, exit 2, never a crash),
-# and a short real run whose summary JSON carries the stable keys.
+# a short real run whose summary JSON carries the stable keys, and the offline commands
+# (inspect, eval, distill) on the episode log of a run, where run writes one.
 # usage: cli_test.sh PATH/TO/apprentice
 set -u
 bin=$1
@@ -91,6 +92,95 @@ if [ "$rc" -ne 130 ] || ! grep -q '"interrupted": true' "$tmp/int.json"; then
   failures=$((failures + 1))
 else
   echo "ok: SIGINT stops the run cleanly -> 130"
+fi
+
+# json_keys FILE KEY...: FILE holds a JSON object with every KEY.
+json_keys() {
+  local file=$1 key
+  shift
+  for key in "$@"; do
+    if ! grep -q "\"$key\":" "$file" 2>/dev/null; then
+      echo "FAIL: $file lacks \"$key\""
+      failures=$((failures + 1))
+    fi
+  done
+}
+
+# ---- Offline commands: inspect, eval, distill. ----
+expect 0 "usage: apprentice inspect PATH" -- inspect --help
+expect 0 "usage: apprentice eval --logs PATH --policy FILE" -- eval --help
+expect 0 "usage: apprentice distill --logs PATH --out FILE" -- distill --help
+expect 2 "give the log to inspect" -- inspect
+expect 2 "one log at a time" -- inspect a b
+expect 2 "unknown flag --bogus" -- inspect "$tmp" --bogus
+expect 1 "episode log $tmp/nothing not found" -- inspect "$tmp/nothing"
+expect 2 "--logs is required" -- eval --policy p.snap
+expect 2 "--policy is required" -- eval --logs "$tmp"
+expect 2 "--env: unknown value 'mars'" -- eval --logs "$tmp" --policy p.snap --env mars
+expect 2 "--episodes: 0 is out of range" -- eval --logs "$tmp" --policy p.snap --episodes 0
+expect 1 "--policy: " -- eval --logs "$tmp" --policy "$tmp/nothing.snap"
+expect 1 "--policy: " -- eval --logs "$tmp" --policy "$tmp/s.json"
+expect 2 "--out is required" -- distill --logs "$tmp"
+expect 2 "--holdout: 1.5 is out of range" -- distill --logs "$tmp" --out p.snap --holdout 1.5
+expect 2 "give --epochs or --updates, not both" -- distill --logs "$tmp" --out p.snap \
+  --epochs 3 --updates 10
+expect 2 "--hidden: '64,'" -- distill --logs "$tmp" --out p.snap --hidden 64,
+expect 2 "--lr: 'fast' is not a finite number" -- distill --logs "$tmp" --out p.snap --lr fast
+expect 2 "--out: cannot write /nonexistent/dir/p.snap" -- distill --logs "$tmp" \
+  --out /nonexistent/dir/p.snap
+expect 1 "episode log $tmp/nothing not found" -- distill --logs "$tmp/nothing" --out "$tmp/p.snap"
+mkdir -p "$tmp/empty-log"
+expect 1 "holds no labelled records" -- distill --logs "$tmp/empty-log" --out "$tmp/p.snap"
+expect 0 "records" -- inspect "$tmp/empty-log"
+"$bin" inspect "$tmp/empty-log" --json >"$tmp/inspect-empty.json"
+json_keys "$tmp/inspect-empty.json" path records labelled acted_by_executor acted_by_planner \
+  executor_version_min executor_version_max episodes complete_episodes incomplete_episodes \
+  mean_complete_return min_complete_return max_complete_return segments episode_list damage
+
+# With a real log: `run` writes RUN_DIR/logs and RUN_DIR/executor.snap (where supported).
+run_dir="$tmp/run"
+"$bin" run --mode sync --planner lqr --steps 2000 --eval-episodes 2 --planner-eval-episodes 1 \
+  --run-dir "$run_dir" --quiet >/dev/null 2>&1
+if [ ! -d "$run_dir/logs" ]; then
+  echo "FAIL: run wrote no episode log ($run_dir/logs)"
+  failures=$((failures + 1))
+else
+  logs="$run_dir/logs"
+  expect 0 "return of complete episodes" -- inspect "$logs" --episodes
+  "$bin" inspect "$logs" --json >"$tmp/inspect.json"
+  json_keys "$tmp/inspect.json" records labelled episodes executor_version_max damage
+  expect 0 "held-out agreement" -- distill --logs "$logs" --out "$tmp/p.snap" --quiet
+  "$bin" distill --logs "$logs" --out "$tmp/p.snap" --env cartpole --episodes 3 --quiet --json \
+    >"$tmp/distill.json"
+  json_keys "$tmp/distill.json" logs out seed spec records labelled train_episodes \
+    holdout_episodes train_records holdout_records holdout_episode_ids updates epochs \
+    final_loss train_agreement holdout_agreement holdout_mean_kl holdout_action_rmse \
+    train_seconds damage_count damage rollout mean_return
+  expect 0 "mean KL(planner || policy)" -- eval --logs "$logs" --policy "$tmp/p.snap"
+  "$bin" eval --logs "$logs" --policy "$tmp/p.snap" --env cartpole --episodes 2 --json \
+    >"$tmp/eval.json"
+  json_keys "$tmp/eval.json" logs policy policy_spec policy_version records labelled agreement \
+    mean_kl action_rmse episodes damage_count damage rollout mean_return min_return
+  expect 2 "--env: the policy takes observations of 4 floats, but pendulum gives 3" -- \
+    eval --logs "$logs" --policy "$tmp/p.snap" --env pendulum
+  expect 2 "--env: pendulum" -- distill --logs "$logs" --out "$tmp/q.snap" --env pendulum
+  expect 0 "agreement" -- eval --logs "$logs" --policy "$run_dir/executor.snap"
+  # Damage: a torn tail (the last record cut short) and a flipped byte in the middle. inspect
+  # and eval report it and keep every intact record (2000 logged).
+  cp -r "$logs" "$tmp/torn"
+  seg="$tmp/torn/segment-000000.alog"
+  size=$(stat -c %s "$seg")
+  truncate -s $((size - 40)) "$seg"
+  printf '\xff' | dd of="$seg" bs=1 seek=$((size / 2)) conv=notrunc status=none
+  "$bin" inspect "$tmp/torn" --json >"$tmp/torn.json"
+  records=$(grep -o '"records": [0-9]*' "$tmp/torn.json" | head -1 | grep -o '[0-9]*$')
+  if ! grep -q '"reason"' "$tmp/torn.json" || [ "${records:-0}" -ne 1998 ]; then
+    echo "FAIL: inspect of a torn and flipped log: want 1998 records and damage, got ${records:-?}"
+    failures=$((failures + 1))
+  else
+    echo "ok: inspect keeps 1998 intact records around two damaged ones"
+  fi
+  expect 0 "damage" -- eval --logs "$tmp/torn" --policy "$tmp/p.snap"
 fi
 
 if [ "$failures" -ne 0 ]; then

@@ -1,0 +1,618 @@
+#include "runtime/offline.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <numeric>
+#include <unordered_map>
+#include <utility>
+
+#include "core/clock.h"
+#include "core/policy.h"
+#include "core/rng.h"
+#include "env/registry.h"
+
+namespace apprentice {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr float kInf = std::numeric_limits<float>::infinity();
+
+// Seed streams, each derived from the user's seed with its own constant.
+constexpr uint64_t kRolloutSeeds = 0x7011'0000'0000'0005ULL;
+constexpr uint64_t kSplitSeeds = 0x5B11'7000'0000'0006ULL;
+constexpr uint64_t kBatchSeeds = 0xBA7C'0000'0000'0007ULL;
+
+// Training records the progress callback scores the current weights on.
+constexpr size_t kProgressSample = 2000;
+
+std::string Where(const DecisionRecord& r) {
+  return "episode " + std::to_string(r.episode) + ", step " + std::to_string(r.step);
+}
+
+bool AllFinite(std::span<const float> v) {
+  return std::all_of(v.begin(), v.end(), [](float x) { return std::isfinite(x); });
+}
+
+std::string HeadText(HeadKind head, int64_t actions) {
+  return head == HeadKind::kCategorical
+             ? "a categorical head over " + std::to_string(actions) + " actions"
+             : "a Gaussian head with " + std::to_string(actions) + " components";
+}
+
+std::string LabelText(const PolicyOutput& p) {
+  return p.kind == PolicyKind::kCategorical
+             ? "categorical with " + std::to_string(p.logits.size()) + " logits"
+             : "Gaussian with " + std::to_string(p.mean.size()) + " components";
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Inspect
+// ---------------------------------------------------------------------------------------------
+
+Json DamageJson(const std::vector<EpisodeLogDamage>& damage) {
+  Json::Array list;
+  for (const EpisodeLogDamage& d : damage) {
+    list.push_back(
+        Json{{"file", d.file}, {"offset", d.offset}, {"bytes", d.bytes}, {"reason", d.reason}});
+  }
+  return list;
+}
+
+double LogInspection::min_complete_return() const {
+  double v = kNaN;
+  for (const auto& e : summary.episodes) {
+    if (e.complete && !(v <= e.return_sum)) v = e.return_sum;
+  }
+  return v;
+}
+
+double LogInspection::max_complete_return() const {
+  double v = kNaN;
+  for (const auto& e : summary.episodes) {
+    if (e.complete && !(v >= e.return_sum)) v = e.return_sum;
+  }
+  return v;
+}
+
+Json LogInspection::ToJson() const {
+  Json::Array segments;
+  for (const EpisodeLogSegment& s : summary.segments) {
+    segments.push_back(Json{{"file", s.file},
+                            {"header_ok", s.header_ok},
+                            {"format_version", static_cast<int64_t>(s.format_version)},
+                            {"index", static_cast<int64_t>(s.index)},
+                            {"env", s.metadata.env},
+                            {"observation_space", s.metadata.observation_space},
+                            {"action_space", s.metadata.action_space},
+                            {"run", s.metadata.run},
+                            {"records", s.records}});
+  }
+  Json::Array episodes;
+  for (size_t i = 0; i < summary.episodes.size(); ++i) {
+    const EpisodeLogSummary::Episode& e = summary.episodes[i];
+    episodes.push_back(Json{{"id", e.id},
+                            {"steps", e.steps},
+                            {"labelled", episode_labelled[i]},
+                            {"return", e.return_sum},
+                            {"complete", e.complete}});
+  }
+  const int64_t complete = summary.complete_episodes();
+  const auto n_episodes = static_cast<int64_t>(summary.episodes.size());
+  return Json{{"path", path},
+              {"records", summary.records},
+              {"labelled", summary.labelled},
+              {"acted_by_executor", summary.acted_by_executor},
+              {"acted_by_planner", summary.acted_by_planner},
+              {"executor_version_min", has_executor_versions ? Json(executor_version_min) : Json()},
+              {"executor_version_max", has_executor_versions ? Json(executor_version_max) : Json()},
+              {"episodes", n_episodes},
+              {"complete_episodes", complete},
+              {"incomplete_episodes", n_episodes - complete},
+              {"mean_complete_return", complete > 0 ? summary.mean_complete_return() : kNaN},
+              {"min_complete_return", min_complete_return()},
+              {"max_complete_return", max_complete_return()},
+              {"segments", std::move(segments)},
+              {"episode_list", std::move(episodes)},
+              {"damage", DamageJson(summary.damage)}};
+}
+
+Result<LogInspection> InspectEpisodeLog(const std::string& path) {
+  Result<EpisodeLogReader> reader = EpisodeLogReader::Open(path);
+  if (!reader.ok()) return reader.status();
+  LogInspection out;
+  out.path = path;
+  EpisodeLogSummary& summary = out.summary;
+  std::unordered_map<int64_t, size_t> episode_index;
+  DecisionRecord r;
+  for (;;) {
+    Result<bool> more = reader->Next(r);
+    if (!more.ok()) return more.status();
+    if (!*more) break;
+    ++summary.records;
+    if (r.has_label) ++summary.labelled;
+    ++(r.acted_by == Actor::kPlanner ? summary.acted_by_planner : summary.acted_by_executor);
+    if (!out.has_executor_versions) {
+      out.executor_version_min = out.executor_version_max = r.executor_version;
+      out.has_executor_versions = true;
+    }
+    out.executor_version_min = std::min(out.executor_version_min, r.executor_version);
+    out.executor_version_max = std::max(out.executor_version_max, r.executor_version);
+    const auto [it, inserted] = episode_index.try_emplace(r.episode, summary.episodes.size());
+    if (inserted) {
+      summary.episodes.push_back({r.episode, 0, 0.0, false});
+      out.episode_labelled.push_back(0);
+    }
+    EpisodeLogSummary::Episode& episode = summary.episodes[it->second];
+    ++episode.steps;
+    episode.return_sum += r.reward;
+    if (r.terminated || r.truncated) episode.complete = true;
+    if (r.has_label) ++out.episode_labelled[it->second];
+  }
+  summary.segments = reader->segments();
+  summary.damage = reader->damage();
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scoring
+// ---------------------------------------------------------------------------------------------
+
+double PolicyScore::agreement() const {
+  if (head != HeadKind::kCategorical || decisions == 0) return kNaN;
+  return static_cast<double>(agreed) / static_cast<double>(decisions);
+}
+
+double PolicyScore::mean_kl() const {
+  return decisions == 0 ? kNaN : kl_sum / static_cast<double>(decisions);
+}
+
+double PolicyScore::action_rmse() const {
+  if (head != HeadKind::kGaussian || components == 0) return kNaN;
+  return std::sqrt(squared_error / static_cast<double>(components));
+}
+
+void PolicyScore::Add(const PolicyScore& other) {
+  decisions += other.decisions;
+  agreed += other.agreed;
+  kl_sum += other.kl_sum;
+  squared_error += other.squared_error;
+  components += other.components;
+}
+
+double CategoricalKl(std::span<const float> p_logits, std::span<const float> q_logits) {
+  Require(!p_logits.empty() && p_logits.size() == q_logits.size(),
+          "CategoricalKl needs two non-empty logit vectors of the same size");
+  // p from the core softmax; log p and log q as log-softmax in double, so that a probability
+  // that underflows in float still has a finite log.
+  std::vector<float> p(p_logits.size());
+  Softmax(p_logits, p);
+  auto log_normaliser = [](std::span<const float> logits) {
+    const double max = *std::max_element(logits.begin(), logits.end());
+    double sum = 0.0;
+    for (float l : logits) sum += std::exp(static_cast<double>(l) - max);
+    return max + std::log(sum);
+  };
+  const double lp = log_normaliser(p_logits);
+  const double lq = log_normaliser(q_logits);
+  double kl = 0.0;
+  for (size_t i = 0; i < p.size(); ++i) {
+    if (p[i] == 0.0f) continue;
+    kl += p[i] * ((p_logits[i] - lp) - (q_logits[i] - lq));
+  }
+  return std::max(kl, 0.0);  // rounding can leave a tiny negative for identical distributions
+}
+
+double GaussianKl(std::span<const float> p_mean, std::span<const float> p_log_std,
+                  std::span<const float> q_mean, std::span<const float> q_log_std) {
+  Require(p_mean.size() == p_log_std.size() && p_mean.size() == q_mean.size() &&
+              q_mean.size() == q_log_std.size(),
+          "GaussianKl needs means and log-stds of the same size");
+  double kl = 0.0;
+  for (size_t i = 0; i < p_mean.size(); ++i) {
+    const double var_p = std::exp(2.0 * p_log_std[i]);
+    const double var_q = std::exp(2.0 * q_log_std[i]);
+    const double d = static_cast<double>(p_mean[i]) - q_mean[i];
+    kl +=
+        (static_cast<double>(q_log_std[i]) - p_log_std[i]) + (var_p + d * d) / (2.0 * var_q) - 0.5;
+  }
+  return kl;
+}
+
+Space HeadActionSpace(const MlpSpec& spec) {
+  return spec.head == HeadKind::kCategorical ? Space::Discrete(spec.actions)
+                                             : Space::Box(-kInf, kInf, {spec.actions});
+}
+
+PolicyScorer::PolicyScorer(std::shared_ptr<const Snapshot> snapshot)
+    : action_space_(HeadActionSpace(snapshot->spec())),
+      slot_(std::move(snapshot)),
+      executor_(slot_, action_space_) {}
+
+Status PolicyScorer::CheckFits(const DecisionRecord& r) const {
+  if (!r.has_label) return Status::Ok();
+  const MlpSpec& s = spec();
+  if (static_cast<int64_t>(r.observation.size()) != s.input) {
+    return Status::InvalidArgument("the policy takes observations of " + std::to_string(s.input) +
+                                   " floats, but the log's " + "have " +
+                                   std::to_string(r.observation.size()) + " (" + Where(r) + ")");
+  }
+  const bool categorical = s.head == HeadKind::kCategorical;
+  const PolicyOutput& p = r.planner;
+  const bool kind_fits =
+      categorical ? p.kind == PolicyKind::kCategorical : p.kind == PolicyKind::kGaussian;
+  const size_t size = categorical ? p.logits.size() : p.mean.size();
+  if (!kind_fits || static_cast<int64_t>(size) != s.actions ||
+      (!categorical && p.log_std.size() != p.mean.size())) {
+    return Status::InvalidArgument("the policy has " + HeadText(s.head, s.actions) +
+                                   ", but the log's planner labels are " + LabelText(p) + " (" +
+                                   Where(r) + ")");
+  }
+  if (Status fits = action_space_.Check(r.planner_action); !fits.ok()) {
+    return Status::InvalidArgument("the logged planner action does not fit the policy: " +
+                                   fits.message() + " (" + Where(r) + ")");
+  }
+  return Status::Ok();
+}
+
+void PolicyScorer::Score(const DecisionRecord& r, PolicyScore& score) {
+  if (!r.has_label) return;
+  const MlpSpec& s = spec();
+  score.head = s.head;
+  const ExecutorDecision d = executor_.Act(r.observation);
+  ++score.decisions;
+  if (s.head == HeadKind::kCategorical) {
+    score.agreed += d.action.index() == r.planner_action.index();
+    score.kl_sum += CategoricalKl(r.planner.logits, d.output);
+    return;
+  }
+  const auto n = static_cast<size_t>(s.actions);
+  const std::span<const float> mean = d.output.subspan(0, n);
+  score.kl_sum += GaussianKl(r.planner.mean, r.planner.log_std, mean, d.output.subspan(n, n));
+  const auto target = r.planner_action.values();
+  for (size_t i = 0; i < n; ++i) {
+    const double e = static_cast<double>(mean[i]) - target[i];
+    score.squared_error += e * e;
+  }
+  score.components += s.actions;
+}
+
+Result<LogEvaluation> EvaluateOnLog(const std::string& path,
+                                    std::shared_ptr<const Snapshot> snapshot) {
+  Require(snapshot != nullptr, "EvaluateOnLog needs a snapshot");
+  Result<EpisodeLogReader> reader = EpisodeLogReader::Open(path);
+  if (!reader.ok()) return reader.status();
+  PolicyScorer scorer(std::move(snapshot));
+  LogEvaluation out;
+  out.path = path;
+  out.overall.head = scorer.spec().head;
+  std::unordered_map<int64_t, size_t> episode_index;
+  DecisionRecord r;
+  for (;;) {
+    Result<bool> more = reader->Next(r);
+    if (!more.ok()) return more.status();
+    if (!*more) break;
+    ++out.records;
+    if (Status fits = scorer.CheckFits(r); !fits.ok()) return fits;
+    const auto [it, inserted] = episode_index.try_emplace(r.episode, out.episodes.size());
+    if (inserted) {
+      EpisodeScore e;
+      e.id = r.episode;
+      e.score.head = scorer.spec().head;
+      out.episodes.push_back(e);
+    }
+    EpisodeScore& e = out.episodes[it->second];
+    ++e.steps;
+    e.return_sum += r.reward;
+    if (r.terminated || r.truncated) e.complete = true;
+    scorer.Score(r, e.score);
+  }
+  for (const EpisodeScore& e : out.episodes) out.overall.Add(e.score);
+  out.segments = reader->segments();
+  out.damage = reader->damage();
+  return out;
+}
+
+Result<std::optional<DecisionRecord>> FirstLabelledRecord(const std::string& path) {
+  Result<EpisodeLogReader> reader = EpisodeLogReader::Open(path);
+  if (!reader.ok()) return reader.status();
+  DecisionRecord r;
+  for (;;) {
+    Result<bool> more = reader->Next(r);
+    if (!more.ok()) return more.status();
+    if (!*more) return std::optional<DecisionRecord>();
+    if (r.has_label) return std::optional<DecisionRecord>(std::move(r));
+  }
+}
+
+Result<PolicyScore> ScoreRecords(std::span<const std::shared_ptr<const DecisionRecord>> records,
+                                 std::shared_ptr<const Snapshot> snapshot) {
+  Require(snapshot != nullptr, "ScoreRecords needs a snapshot");
+  PolicyScorer scorer(std::move(snapshot));
+  PolicyScore score;
+  score.head = scorer.spec().head;
+  for (const auto& r : records) {
+    if (Status fits = scorer.CheckFits(*r); !fits.ok()) return fits;
+    scorer.Score(*r, score);
+  }
+  return score;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Rollouts
+// ---------------------------------------------------------------------------------------------
+
+double RolloutResult::mean() const {
+  if (returns.empty()) return kNaN;
+  return std::accumulate(returns.begin(), returns.end(), 0.0) / static_cast<double>(returns.size());
+}
+
+double RolloutResult::min() const {
+  return returns.empty() ? kNaN : *std::min_element(returns.begin(), returns.end());
+}
+
+double RolloutResult::max() const {
+  return returns.empty() ? kNaN : *std::max_element(returns.begin(), returns.end());
+}
+
+Json RolloutResult::ToJson() const {
+  Json::Array list;
+  for (double r : returns) list.push_back(r);
+  return Json{{"env", env},
+              {"seed", static_cast<int64_t>(seed)},
+              {"episodes", static_cast<int64_t>(returns.size())},
+              {"mean_return", mean()},
+              {"min_return", min()},
+              {"max_return", max()},
+              {"returns", std::move(list)}};
+}
+
+Status CheckSnapshotFitsEnv(const MlpSpec& spec, const Env& env) {
+  const Space& obs = env.observation_space();
+  const Space& act = env.action_space();
+  if (obs.flat_size() != spec.input) {
+    return Status::InvalidArgument(
+        "the policy takes observations of " + std::to_string(spec.input) + " floats, but " +
+        env.name() + " gives " + std::to_string(obs.flat_size()) + " (" + obs.ToString() + ")");
+  }
+  const bool fits = act.is_discrete()
+                        ? spec.head == HeadKind::kCategorical && spec.actions == act.n()
+                        : spec.head == HeadKind::kGaussian && spec.actions == act.flat_size();
+  if (!fits) {
+    return Status::InvalidArgument("the policy has " + HeadText(spec.head, spec.actions) +
+                                   ", which does not fit " + env.name() + "'s actions " +
+                                   act.ToString());
+  }
+  return Status::Ok();
+}
+
+Result<RolloutResult> Rollout(std::shared_ptr<const Snapshot> snapshot, const std::string& env_name,
+                              int64_t episodes, uint64_t seed) {
+  Require(snapshot != nullptr, "Rollout needs a snapshot");
+  Require(episodes >= 0, "Rollout needs episodes >= 0");
+  Result<std::unique_ptr<Env>> made = MakeEnv(env_name);
+  if (!made.ok()) return made.status();
+  Env& env = **made;
+  if (Status fits = CheckSnapshotFitsEnv(snapshot->spec(), env); !fits.ok()) return fits;
+  SnapshotSlot slot(std::move(snapshot));
+  Executor executor(slot, env.action_space());
+  RolloutResult out;
+  out.env = env_name;
+  out.seed = seed;
+  Rng seeds(seed ^ kRolloutSeeds);
+  for (int64_t e = 0; e < episodes; ++e) {
+    std::span<const float> o = env.Reset(seeds.Next());
+    double ret = 0.0;
+    for (;;) {
+      Action a = executor.Act(o).action;
+      env.action_space().Clip(a);
+      const StepResult r = env.Step(a);
+      ret += r.reward;
+      if (r.done()) break;
+      o = r.observation;
+    }
+    out.returns.push_back(ret);
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Offline distillation
+// ---------------------------------------------------------------------------------------------
+
+Result<LabelledLog> ReadLabelledLog(const std::string& path) {
+  Result<EpisodeLogReader> reader = EpisodeLogReader::Open(path);
+  if (!reader.ok()) return reader.status();
+  LabelledLog out;
+  out.path = path;
+  const DecisionRecord* first = nullptr;  // the first labelled record: fixes the sizes
+  auto bad = [](const DecisionRecord& r, const std::string& what) {
+    return Status::InvalidArgument("labelled record (" + Where(r) + ") " + what);
+  };
+  DecisionRecord r;
+  for (;;) {
+    Result<bool> more = reader->Next(r);
+    if (!more.ok()) return more.status();
+    if (!*more) break;
+    ++out.records_read;
+    if (!r.has_label) continue;
+    const PolicyOutput& p = r.planner;
+    const bool categorical = p.kind == PolicyKind::kCategorical;
+    if (r.observation.empty()) return bad(r, "has an empty observation");
+    if (categorical ? p.logits.empty() : (p.mean.empty() || p.log_std.size() != p.mean.size())) {
+      return bad(r, "has an empty or malformed planner distribution (" + LabelText(p) + ")");
+    }
+    if (!AllFinite(r.observation) || !AllFinite(p.logits) || !AllFinite(p.mean) ||
+        !AllFinite(p.log_std)) {
+      return bad(r, "has a non-finite observation or planner output");
+    }
+    if (first != nullptr) {
+      if (r.observation.size() != first->observation.size()) {
+        return bad(r, "has an observation of " + std::to_string(r.observation.size()) +
+                          " floats; earlier records have " +
+                          std::to_string(first->observation.size()));
+      }
+      if (p.kind != first->planner.kind || p.logits.size() != first->planner.logits.size() ||
+          p.mean.size() != first->planner.mean.size()) {
+        return bad(r, "has a planner label " + LabelText(p) + "; earlier records have " +
+                          LabelText(first->planner));
+      }
+    }
+    const Space action_space = categorical
+                                   ? Space::Discrete(static_cast<int64_t>(p.logits.size()))
+                                   : Space::Box(-kInf, kInf, {static_cast<int64_t>(p.mean.size())});
+    if (Status fits = action_space.Check(r.planner_action); !fits.ok()) {
+      return bad(r, "has a planner action that does not fit its distribution: " + fits.message());
+    }
+    out.records.push_back(std::make_shared<const DecisionRecord>(r));
+    if (first == nullptr) {
+      first = out.records.back().get();
+      out.observation_space =
+          Space::Box(-kInf, kInf, {static_cast<int64_t>(first->observation.size())});
+      out.action_space = action_space;
+    }
+  }
+  out.segments = reader->segments();
+  out.damage = reader->damage();
+  for (const EpisodeLogSegment& s : out.segments) {
+    if (s.header_ok) {
+      out.metadata = s.metadata;
+      break;
+    }
+  }
+  if (out.records.empty()) {
+    return Status::InvalidArgument("the log at " + path + " holds no labelled records (" +
+                                   std::to_string(out.records_read) +
+                                   " records read): nothing to learn from");
+  }
+  return out;
+}
+
+EpisodeSplit SplitByEpisode(std::span<const std::shared_ptr<const DecisionRecord>> records,
+                            double holdout, uint64_t seed) {
+  Require(holdout >= 0.0 && holdout < 1.0, "SplitByEpisode: holdout must be in [0, 1)");
+  std::vector<int64_t> ids;
+  for (const auto& r : records) ids.push_back(r->episode);
+  std::sort(ids.begin(), ids.end());
+  ids.erase(std::unique(ids.begin(), ids.end()), ids.end());
+  const auto n = static_cast<int64_t>(ids.size());
+  auto k = static_cast<int64_t>(std::llround(holdout * static_cast<double>(n)));
+  if (holdout > 0.0 && k == 0) k = 1;
+  k = std::clamp<int64_t>(k, 0, std::max<int64_t>(n - 1, 0));
+
+  std::vector<int64_t> order = ids;  // Fisher-Yates with our own generator: same on every
+  Rng rng(seed ^ kSplitSeeds);       // platform, unlike std::shuffle
+  for (int64_t i = n - 1; i > 0; --i) {
+    std::swap(order[i], order[rng.Below(static_cast<uint64_t>(i) + 1)]);
+  }
+  EpisodeSplit split;
+  split.holdout_episodes.assign(order.begin(), order.begin() + k);
+  split.train_episodes.assign(order.begin() + k, order.end());
+  std::sort(split.holdout_episodes.begin(), split.holdout_episodes.end());
+  std::sort(split.train_episodes.begin(), split.train_episodes.end());
+  for (const auto& r : records) {
+    const bool held = std::binary_search(split.holdout_episodes.begin(),
+                                         split.holdout_episodes.end(), r->episode);
+    (held ? split.holdout : split.train).push_back(r);
+  }
+  return split;
+}
+
+Status OfflineDistillOptions::Validate() const {
+  if (Status s = distiller.Validate(); !s.ok()) return s;
+  if (!(holdout >= 0.0 && holdout < 1.0)) {
+    return Status::InvalidArgument("holdout must be in [0, 1)");
+  }
+  if (epochs < 1 && updates < 1) {
+    return Status::InvalidArgument("give at least one epoch or one update");
+  }
+  if (updates < 0) return Status::InvalidArgument("updates must be >= 0");
+  if (progress_interval_ns < 0) return Status::InvalidArgument("progress interval must be >= 0");
+  return Status::Ok();
+}
+
+Result<OfflineDistillResult> DistillOffline(const LabelledLog& log,
+                                            const OfflineDistillOptions& options,
+                                            const OfflineDistillCallback& progress,
+                                            const std::atomic<bool>* stop) {
+  if (Status s = options.Validate(); !s.ok()) return s;
+  const Stopwatch clock;
+  OfflineDistillResult out;
+  out.split = SplitByEpisode(log.records, options.holdout, options.seed);
+  const EpisodeSplit& split = out.split;
+  if (options.holdout > 0.0 && split.holdout_episodes.empty()) {
+    return Status::InvalidArgument(
+        "the log holds labelled records of " + std::to_string(split.train_episodes.size()) +
+        " episode(s); holding out a fraction of episodes needs at least 2 (or hold out none)");
+  }
+  if (split.train.empty()) return Status::InvalidArgument("no labelled records to train on");
+
+  Distiller::Options distiller_options = options.distiller;
+  distiller_options.seed = options.seed;
+  // Snapshots are made here when needed, not every publish period.
+  distiller_options.publish_every = std::numeric_limits<int64_t>::max();
+  Distiller distiller(distiller_options, log.observation_space, log.action_space);
+
+  const auto n = static_cast<int64_t>(split.train.size());
+  const int64_t batch_size = std::min(distiller_options.batch_size, n);
+  out.updates_per_epoch = (n + batch_size - 1) / batch_size;
+  const int64_t total =
+      options.updates > 0 ? options.updates : options.epochs * out.updates_per_epoch;
+
+  // A fixed, evenly spread sample of training records for progress reports.
+  std::vector<std::shared_ptr<const DecisionRecord>> sample;
+  const auto sample_size =
+      static_cast<int64_t>(std::min<size_t>(kProgressSample, split.train.size()));
+  for (int64_t i = 0; i < sample_size; ++i) sample.push_back(split.train[i * n / sample_size]);
+
+  OfflineDistillProgress prog;
+  prog.total_updates = total;
+  int64_t last_report_ns = NowNs();
+  int64_t reported_update = -1;
+  auto report = [&] {
+    reported_update = prog.update;
+    const PolicyScore score = ScoreRecords(sample, distiller.MakeSnapshot(1)).ValueOrThrow();
+    prog.train_agreement = score.head == HeadKind::kCategorical ? score.agreement() : kNaN;
+    prog.elapsed_s = clock.ElapsedSeconds();
+    progress(prog);
+    last_report_ns = NowNs();
+  };
+
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), 0);
+  Rng rng(options.seed ^ kBatchSeeds);
+  std::vector<std::shared_ptr<const DecisionRecord>> batch;
+  int64_t position = 0;
+  for (int64_t u = 0; u < total; ++u) {
+    if (stop != nullptr && stop->load(std::memory_order_relaxed)) {
+      out.interrupted = true;
+      break;
+    }
+    if (position == 0) {
+      for (int64_t i = n - 1; i > 0; --i) {
+        std::swap(order[i], order[rng.Below(static_cast<uint64_t>(i) + 1)]);
+      }
+    }
+    batch.clear();
+    const int64_t end = std::min(position + batch_size, n);
+    for (int64_t i = position; i < end; ++i) batch.push_back(split.train[order[i]]);
+    position = end == n ? 0 : end;
+    out.final_loss = distiller.Train(batch).loss;
+    prog.update = u + 1;
+    prog.loss = out.final_loss;
+    if (progress && NowNs() - last_report_ns >= options.progress_interval_ns) report();
+  }
+  out.updates = distiller.updates();
+  if (progress && prog.update != reported_update) report();
+
+  out.snapshot = distiller.MakeSnapshot(/*version=*/1);
+  out.train = ScoreRecords(split.train, out.snapshot).ValueOrThrow();
+  out.holdout = ScoreRecords(split.holdout, out.snapshot).ValueOrThrow();
+  out.holdout.head = out.snapshot->spec().head;
+  out.seconds = clock.ElapsedSeconds();
+  return out;
+}
+
+}  // namespace apprentice
