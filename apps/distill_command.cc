@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "apps/commands.h"
+#include "apps/flag_values.h"
 #include "apps/log_report.h"
 #include "apps/table.h"
 #include "core/flags.h"
@@ -36,26 +37,6 @@ constexpr const char* kUsage =
     "holdout) or FILE cannot be written, 2 for bad flags or an --env the log does not fit.";
 
 constexpr size_t kDamageShown = 3;
-
-Result<std::vector<int64_t>> ParseHidden(const std::string& text) {
-  std::vector<int64_t> widths;
-  if (!text.empty() && text.back() == ',') {
-    return Status::InvalidArgument("--hidden: '" + text + "' ends with a comma");
-  }
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    char* end = nullptr;
-    const long long w = std::strtoll(item.c_str(), &end, 10);
-    if (item.empty() || *end != '\0' || w < 1 || w > 4096) {
-      return Status::InvalidArgument("--hidden: '" + text +
-                                     "' is not a comma-separated list of widths in [1, 4096]");
-    }
-    widths.push_back(w);
-  }
-  if (widths.empty()) return Status::InvalidArgument("--hidden: give at least one width");
-  return widths;
-}
 
 // Ok if `path` can be created: its directory exists and is writable. Checked before training,
 // so that a typo does not cost the whole run.
@@ -207,7 +188,7 @@ int DistillCommand(const std::vector<std::string>& args) {
     std::fprintf(stderr, "apprentice distill: give --epochs or --updates, not both\n");
     return 2;
   }
-  Result<std::vector<int64_t>> widths = ParseHidden(hidden);
+  Result<std::vector<int64_t>> widths = ParseHiddenWidths(hidden);
   if (!widths.ok()) {
     std::fprintf(stderr, "apprentice distill: %s\n", widths.status().message().c_str());
     return 2;

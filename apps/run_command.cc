@@ -12,6 +12,7 @@
 #include <thread>
 
 #include "apps/commands.h"
+#include "apps/flag_values.h"
 #include "apps/table.h"
 #include "core/flags.h"
 #include "env/registry.h"
@@ -36,26 +37,6 @@ constexpr const char* kUsage =
     "--gate-confidence, else as deadline. planner: the planner acts. dagger: the planner acts\n"
     "with probability beta. Agent modes write metrics as JSON lines to RUN_DIR/metrics.jsonl.\n"
     "SIGINT/SIGTERM stop training cleanly; the summary of what ran is still printed (exit 130).";
-
-Result<std::vector<int64_t>> ParseWidths(const std::string& text) {
-  std::vector<int64_t> widths;
-  if (!text.empty() && text.back() == ',') {
-    return Status::InvalidArgument("--hidden: '" + text + "' ends with a comma");
-  }
-  std::stringstream in(text);
-  std::string item;
-  while (std::getline(in, item, ',')) {
-    char* end = nullptr;
-    const long long w = std::strtoll(item.c_str(), &end, 10);
-    if (item.empty() || *end != '\0' || w < 1 || w > 4096) {
-      return Status::InvalidArgument("--hidden: '" + text +
-                                     "' is not a comma-separated list of widths in [1, 4096]");
-    }
-    widths.push_back(w);
-  }
-  if (widths.empty()) return Status::InvalidArgument("--hidden: give at least one width");
-  return widths;
-}
 
 std::string Us(double us) {
   return us >= 1000.0 ? Format("%.2f ms", us / 1000.0) : Format("%.2f us", us);
@@ -230,7 +211,7 @@ int RunCommand(const std::vector<std::string>& args) {
     std::printf("%s", flags.Help().c_str());
     return 0;
   }
-  Result<std::vector<int64_t>> widths = ParseWidths(hidden);
+  Result<std::vector<int64_t>> widths = ParseHiddenWidths(hidden);
   if (!widths.ok()) {
     std::fprintf(stderr, "apprentice run: %s\n", widths.status().message().c_str());
     return 2;

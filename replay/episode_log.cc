@@ -743,28 +743,34 @@ double EpisodeLogSummary::mean_complete_return() const {
   return n == 0 ? 0.0 : sum / static_cast<double>(n);
 }
 
+Json SegmentJson(const EpisodeLogSegment& s) {
+  return Json{{"file", s.file},
+              {"header_ok", s.header_ok},
+              {"format_version", static_cast<int64_t>(s.format_version)},
+              {"index", static_cast<int64_t>(s.index)},
+              {"env", s.metadata.env},
+              {"observation_space", s.metadata.observation_space},
+              {"action_space", s.metadata.action_space},
+              {"run", s.metadata.run},
+              {"records", s.records}};
+}
+
+Json DamageJson(const std::vector<EpisodeLogDamage>& damage) {
+  Json::Array list;
+  for (const EpisodeLogDamage& d : damage) {
+    list.push_back(
+        Json{{"file", d.file}, {"offset", d.offset}, {"bytes", d.bytes}, {"reason", d.reason}});
+  }
+  return list;
+}
+
 Json EpisodeLogSummary::ToJson() const {
   Json::Array segment_list;
-  for (const EpisodeLogSegment& s : segments) {
-    segment_list.push_back(Json{{"file", s.file},
-                                {"header_ok", s.header_ok},
-                                {"format_version", static_cast<int64_t>(s.format_version)},
-                                {"index", static_cast<int64_t>(s.index)},
-                                {"env", s.metadata.env},
-                                {"observation_space", s.metadata.observation_space},
-                                {"action_space", s.metadata.action_space},
-                                {"run", s.metadata.run},
-                                {"records", s.records}});
-  }
+  for (const EpisodeLogSegment& s : segments) segment_list.push_back(SegmentJson(s));
   Json::Array episode_list;
   for (const Episode& e : episodes) {
     episode_list.push_back(
         Json{{"id", e.id}, {"steps", e.steps}, {"return", e.return_sum}, {"complete", e.complete}});
-  }
-  Json::Array damage_list;
-  for (const EpisodeLogDamage& d : damage) {
-    damage_list.push_back(
-        Json{{"file", d.file}, {"offset", d.offset}, {"bytes", d.bytes}, {"reason", d.reason}});
   }
   return Json{{"records", records},
               {"labelled", labelled},
@@ -775,7 +781,7 @@ Json EpisodeLogSummary::ToJson() const {
               {"mean_complete_return", mean_complete_return()},
               {"segments", std::move(segment_list)},
               {"episode_list", std::move(episode_list)},
-              {"damage", std::move(damage_list)}};
+              {"damage", DamageJson(damage)}};
 }
 
 std::string EpisodeLogSummary::ToString() const {

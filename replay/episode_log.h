@@ -185,6 +185,12 @@ struct EpisodeLogSummary {
   Json ToJson() const;
   std::string ToString() const;  // a few lines for a terminal
 };
+// A segment as JSON: {"file", "header_ok", "format_version", "index", "env",
+// "observation_space", "action_space", "run", "records"}.
+Json SegmentJson(const EpisodeLogSegment& segment);
+// Damage entries as a JSON array of {"file", "offset", "bytes", "reason"}.
+Json DamageJson(const std::vector<EpisodeLogDamage>& damage);
+
 // Reads the whole log once. Episodes are keyed by id, so a directory should hold one run.
 Result<EpisodeLogSummary> SummarizeEpisodeLog(const std::string& path,
                                               EpisodeLogReader::Options options = {});

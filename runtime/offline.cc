@@ -52,15 +52,6 @@ std::string LabelText(const PolicyOutput& p) {
 // Inspect
 // ---------------------------------------------------------------------------------------------
 
-Json DamageJson(const std::vector<EpisodeLogDamage>& damage) {
-  Json::Array list;
-  for (const EpisodeLogDamage& d : damage) {
-    list.push_back(
-        Json{{"file", d.file}, {"offset", d.offset}, {"bytes", d.bytes}, {"reason", d.reason}});
-  }
-  return list;
-}
-
 double LogInspection::min_complete_return() const {
   double v = kNaN;
   for (const auto& e : summary.episodes) {
@@ -79,17 +70,7 @@ double LogInspection::max_complete_return() const {
 
 Json LogInspection::ToJson() const {
   Json::Array segments;
-  for (const EpisodeLogSegment& s : summary.segments) {
-    segments.push_back(Json{{"file", s.file},
-                            {"header_ok", s.header_ok},
-                            {"format_version", static_cast<int64_t>(s.format_version)},
-                            {"index", static_cast<int64_t>(s.index)},
-                            {"env", s.metadata.env},
-                            {"observation_space", s.metadata.observation_space},
-                            {"action_space", s.metadata.action_space},
-                            {"run", s.metadata.run},
-                            {"records", s.records}});
-  }
+  for (const EpisodeLogSegment& s : summary.segments) segments.push_back(SegmentJson(s));
   Json::Array episodes;
   for (size_t i = 0; i < summary.episodes.size(); ++i) {
     const EpisodeLogSummary::Episode& e = summary.episodes[i];

@@ -62,9 +62,6 @@ struct LogInspection {
   Json ToJson() const;
 };
 
-// Damage entries as a JSON array of {"file", "offset", "bytes", "reason"}.
-Json DamageJson(const std::vector<EpisodeLogDamage>& damage);
-
 // Reads the log at `path` (a segment file or a log directory) once. NotFound if it does not
 // exist; the reader's errors (an unreadable file, a newer format) otherwise. Damage is not an
 // error: it is listed in summary.damage.

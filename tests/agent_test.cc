@@ -23,18 +23,7 @@
 #include "core/policy.h"
 #include "runtime/agent.h"
 #include "runtime/bounded_queue.h"
-
-namespace {
-thread_local int64_t t_allocations = 0;
-}  // namespace
-
-[[gnu::noinline]] void* operator new(std::size_t size) {
-  ++t_allocations;
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-[[gnu::noinline]] void operator delete(void* p) noexcept { std::free(p); }
-[[gnu::noinline]] void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+#include "tests/allocation_counter.h"
 
 namespace apprentice {
 namespace {
@@ -489,12 +478,12 @@ TEST_F(AgentTest, ReflexActTakesNoAllocationOnceWarm) {
     agent->Act(obs);
     agent->Observe(0.0, false, false);
   }
-  const int64_t before = t_allocations;
+  const int64_t before = AllocationsOnThisThread();
   for (int i = 0; i < 1000; ++i) {
     agent->Act(obs);
     agent->Observe(0.0, i % 100 == 99, false);
   }
-  EXPECT_EQ(t_allocations - before, 0);
+  EXPECT_EQ(AllocationsOnThisThread() - before, 0);
   agent->Stop();
 }
 

@@ -13,6 +13,7 @@
 #include "distiller/distiller.h"
 #include "executor/executor.h"
 #include "executor/snapshot_file.h"
+#include "tests/temp_files.h"
 
 namespace apprentice {
 namespace {
@@ -263,41 +264,6 @@ TEST(Distiller, OptionsAreValidated) {
 // Snapshot files and checkpoints
 // ---------------------------------------------------------------------------------------------
 
-// A path in the test's temporary directory, unique to this process (builds may run the suite
-// concurrently); the file and its .tmp are removed when the TempFile goes out of scope.
-class TempFile {
- public:
-  explicit TempFile(const std::string& name)
-      : path_(::testing::TempDir() + "apprentice_distiller_test_" + std::to_string(::getpid()) +
-              "_" + name) {
-    Remove();
-  }
-  ~TempFile() { Remove(); }
-  TempFile(const TempFile&) = delete;
-  TempFile& operator=(const TempFile&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  void Remove() const {
-    std::remove(path_.c_str());
-    std::remove((path_ + ".tmp").c_str());
-  }
-  std::string path_;
-};
-
-void WriteBytes(const std::string& path, std::span<const uint8_t> bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()),
-            static_cast<std::streamsize>(bytes.size()));
-  ASSERT_TRUE(out.good()) << path;
-}
-
-std::vector<uint8_t> ReadBytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-bool FileExists(const std::string& path) { return std::ifstream(path).good(); }
 
 std::vector<float> Weights(const Distiller& d) { return d.MakeSnapshot(/*version=*/0)->params(); }
 

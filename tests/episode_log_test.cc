@@ -18,21 +18,9 @@
 #include "core/rng.h"
 #include "core/crc32c.h"
 #include "replay/episode_log.h"
+#include "tests/allocation_counter.h"
+#include "tests/temp_files.h"
 
-// Counts heap allocations, for the test that Append() does not allocate once warm.
-namespace {
-std::atomic<int64_t> g_allocations{0};
-}  // namespace
-
-// Out of line, so GCC does not see malloc/free through inlined new/delete and warn that they
-// mismatch.
-[[gnu::noinline]] void* operator new(std::size_t size) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-[[gnu::noinline]] void operator delete(void* p) noexcept { std::free(p); }
-[[gnu::noinline]] void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace apprentice {
 namespace {
@@ -40,40 +28,6 @@ namespace {
 namespace fs = std::filesystem;
 using Bytes = std::vector<uint8_t>;
 
-// A fresh directory under the system temp directory, removed at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    static int counter = 0;
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() / ("episode_log_test-" + std::to_string(::getpid()) + "-" +
-                                         info->name() + "-" + std::to_string(counter++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
-  std::string str() const { return path_.string(); }
-
- private:
-  fs::path path_;
-};
-
-Bytes ReadBytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return Bytes(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
-void WriteBytes(const std::string& path, const Bytes& bytes, size_t size) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(size));
-}
-void WriteBytes(const std::string& path, const Bytes& bytes) {
-  WriteBytes(path, bytes, bytes.size());
-}
 
 uint32_t Le32(const Bytes& b, size_t at) {
   return static_cast<uint32_t>(b[at]) | static_cast<uint32_t>(b[at + 1]) << 8 |
@@ -372,7 +326,7 @@ TEST(EpisodeLog, CutAtEveryOffsetOfTheLastRecordKeepsAllEarlierRecords) {
   const std::string cut = dir / "cut.alog";
   for (size_t size = last; size <= segment.size(); ++size) {
     SCOPED_TRACE("cut at " + std::to_string(size));
-    WriteBytes(cut, segment, size);
+    WriteBytes(cut, std::span<const uint8_t>(segment).first(size));
     const EpisodeLogContents log = ReadOrDie(cut);
     const size_t expected = size == segment.size() ? kRecords : kRecords - 1;
     ASSERT_EQ(log.records.size(), expected);
@@ -398,7 +352,7 @@ TEST(EpisodeLog, CutInsideTheHeaderReportsTheSegmentDamaged) {
   const std::string cut = dir / "cut.alog";
   for (size_t size = 0; size < layout.header_bytes; ++size) {
     SCOPED_TRACE("cut at " + std::to_string(size));
-    WriteBytes(cut, segment, size);
+    WriteBytes(cut, std::span<const uint8_t>(segment).first(size));
     const EpisodeLogContents log = ReadOrDie(cut);
     EXPECT_TRUE(log.records.empty());
     ASSERT_EQ(log.damage.size(), 1u);
@@ -407,7 +361,8 @@ TEST(EpisodeLog, CutInsideTheHeaderReportsTheSegmentDamaged) {
     ASSERT_EQ(log.segments.size(), 1u);
     EXPECT_FALSE(log.segments[0].header_ok);
   }
-  WriteBytes(cut, segment, layout.header_bytes);  // a header and no records yet
+  // A header and no records yet.
+  WriteBytes(cut, std::span<const uint8_t>(segment).first(layout.header_bytes));
   const EpisodeLogContents log = ReadOrDie(cut);
   EXPECT_TRUE(log.records.empty());
   EXPECT_TRUE(log.damage.empty());
@@ -586,7 +541,7 @@ TEST(EpisodeLog, ReadingWhileWritingSeesFlushedRecordsAndATornTail) {
   ASSERT_TRUE(writer.Flush().ok());
   const Bytes segment = ReadBytes(writer.segment_path());
   const Layout layout = ParseLayout(segment);
-  WriteBytes(dir / "copy.alog", segment, layout.frames[10] + 5);
+  WriteBytes(dir / "copy.alog", std::span<const uint8_t>(segment).first(layout.frames[10] + 5));
   const EpisodeLogContents log = ReadOrDie(dir / "copy.alog");
   EXPECT_EQ(log.records.size(), 10u);
   ASSERT_EQ(log.damage.size(), 1u);
@@ -604,21 +559,21 @@ TEST(EpisodeLog, AppendDoesNotAllocateOnceWarm) {
     ASSERT_TRUE(writer.Append(discrete).ok());
     ASSERT_TRUE(writer.Append(continuous).ok());
   }
-  const int64_t before = g_allocations.load();
+  const int64_t before = AllocationsOnThisThread();
   for (int i = 0; i < 1000; ++i) {  // crosses several flushes (every 256 records)
     if (!writer.Append(discrete).ok() || !writer.Append(continuous).ok()) FAIL();
   }
-  EXPECT_EQ(g_allocations.load() - before, 0);
+  EXPECT_EQ(AllocationsOnThisThread() - before, 0);
   ASSERT_TRUE(writer.Close().ok());
 
   EpisodeLogReader reader = EpisodeLogReader::Open(dir.str()).ValueOrThrow();
   DecisionRecord record;
   for (int i = 0; i < 20; ++i) ASSERT_TRUE(reader.Next(record).value());
-  const int64_t before_read = g_allocations.load();
+  const int64_t before_read = AllocationsOnThisThread();
   int64_t read = 0;
   while (reader.Next(record).value()) ++read;
   EXPECT_EQ(read, 2000);
-  EXPECT_EQ(g_allocations.load() - before_read, 0);
+  EXPECT_EQ(AllocationsOnThisThread() - before_read, 0);
 }
 
 TEST(EpisodeLog, OversizedRecordIsRefusedAndTheWriterGoesOn) {

@@ -23,20 +23,9 @@
 #include "executor/executor.h"
 #include "executor/snapshot.h"
 #include "executor/snapshot_file.h"
+#include "tests/allocation_counter.h"
+#include "tests/temp_files.h"
 
-// Counts this thread's heap allocations, to check that Act() makes none. (noinline: inlined
-// into the standard library, these pairings trip GCC's -Wmismatched-new-delete.)
-namespace {
-thread_local int64_t t_allocations = 0;
-}  // namespace
-
-[[gnu::noinline]] void* operator new(std::size_t size) {
-  ++t_allocations;
-  if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
-  throw std::bad_alloc();
-}
-[[gnu::noinline]] void operator delete(void* p) noexcept { std::free(p); }
-[[gnu::noinline]] void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 
 namespace apprentice {
 namespace {
@@ -354,9 +343,9 @@ TEST(Executor, ActAllocatesNothing) {
     Executor executor(slot, ActionSpaceFor(spec));
     std::vector<float> x(static_cast<size_t>(spec.input), 0.3f);
     executor.Act(x);  // warm up
-    const int64_t before = t_allocations;
+    const int64_t before = AllocationsOnThisThread();
     for (int i = 0; i < 100; ++i) executor.Act(x);
-    EXPECT_EQ(t_allocations - before, 0) << spec.ToString();
+    EXPECT_EQ(AllocationsOnThisThread() - before, 0) << spec.ToString();
   }
 }
 
@@ -532,41 +521,6 @@ TEST(Crc32c, SeedContinuesARunningChecksumAtEverySplit) {
 // Snapshot files
 // ---------------------------------------------------------------------------------------------
 
-// A path in the test's temporary directory, unique to this process (builds may run the suite
-// concurrently); the file and its .tmp are removed when the TempFile goes out of scope.
-class TempFile {
- public:
-  explicit TempFile(const std::string& name)
-      : path_(::testing::TempDir() + "apprentice_executor_test_" + std::to_string(::getpid()) +
-              "_" + name) {
-    Remove();
-  }
-  ~TempFile() { Remove(); }
-  TempFile(const TempFile&) = delete;
-  TempFile& operator=(const TempFile&) = delete;
-  const std::string& path() const { return path_; }
-
- private:
-  void Remove() const {
-    std::remove(path_.c_str());
-    std::remove((path_ + ".tmp").c_str());
-  }
-  std::string path_;
-};
-
-void WriteBytes(const std::string& path, std::span<const uint8_t> bytes) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()),
-            static_cast<std::streamsize>(bytes.size()));
-  ASSERT_TRUE(out.good()) << path;
-}
-
-std::vector<uint8_t> ReadBytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-
-bool FileExists(const std::string& path) { return std::ifstream(path).good(); }
 
 // Rewrites the header's checksum so that it matches the (modified) FlatBuffer.
 void FixChecksum(std::vector<uint8_t>& file) {

@@ -16,32 +16,13 @@
 #include "planner/registry.h"
 #include "replay/episode_log.h"
 #include "runtime/offline.h"
+#include "tests/temp_files.h"
 
 namespace apprentice {
 namespace {
 
 namespace fs = std::filesystem;
 
-// A fresh directory under the system temp directory, removed at the end of the test.
-class TempDir {
- public:
-  TempDir() {
-    static int counter = 0;
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    path_ = fs::temp_directory_path() / ("offline_test-" + std::to_string(::getpid()) + "-" +
-                                         info->name() + "-" + std::to_string(counter++));
-    fs::remove_all(path_);
-    fs::create_directories(path_);
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string operator/(const std::string& name) const { return (path_ / name).string(); }
-
- private:
-  fs::path path_;
-};
 
 // What WriteCartPoleLog wrote, to compare with what the readers report.
 struct Written {
