@@ -150,7 +150,7 @@ int DistillCommand(const std::vector<std::string>& args) {
   int64_t seed = static_cast<int64_t>(o.seed), episodes = 10;
   bool json = false, quiet = false;
   FlagSet flags(kUsage);
-  flags.String("logs", &logs, "required: the episode log, a segment file or a log directory");
+  flags.String("logs", &logs, "required: the episode log: a segment file, a log directory or a run directory");
   flags.String("out", &out_path, "required: the snapshot file to write");
   flags.Double("holdout", &o.holdout, "fraction of the episodes held out for scoring", 0, 0.9);
   flags.Int("epochs", &o.epochs, "passes over the training records", 1, 1'000'000);

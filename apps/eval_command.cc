@@ -112,7 +112,7 @@ int EvalCommand(const std::vector<std::string>& args) {
   int64_t episodes = 10, seed = 1;
   bool json = false;
   FlagSet flags(kUsage);
-  flags.String("logs", &logs, "required: the episode log, a segment file or a log directory");
+  flags.String("logs", &logs, "required: the episode log: a segment file, a log directory or a run directory");
   flags.String("policy", &policy_path, "required: the executor snapshot file to evaluate");
   std::vector<std::string> env_choices = EnvNames();
   flags.String("env", &env_name, "also roll the policy out alone in this environment", env_choices);

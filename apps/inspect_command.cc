@@ -13,10 +13,10 @@ namespace {
 constexpr const char* kUsage =
     "usage: apprentice inspect PATH [--json] [--episodes]\n"
     "\n"
-    "Reads an episode log (a segment file, or a log directory such as RUN_DIR/logs) and prints\n"
-    "its records, segments, episodes (complete or not), the return of the complete ones, the\n"
-    "labelled records, who acted, the executor versions seen, and every damaged stretch (file,\n"
-    "offset, bytes skipped, reason). Damage is reported, not an error: the intact records\n"
+    "Reads an episode log (a segment file, a log directory, or a run directory: its logs/) and\n"
+    "prints its records, segments, episodes (complete or not), the return of the complete ones,\n"
+    "the labelled records, who acted, the executor versions seen, and every damaged stretch\n"
+    "(file, offset, bytes skipped, reason). Damage is reported, not an error: the intact records\n"
     "around it are counted and the exit code stays 0. A path that does not exist is exit 1.";
 
 void PrintTable(const LogInspection& in, bool episodes) {

@@ -81,22 +81,47 @@ struct SegmentFile {
   std::string path;
 };
 
-// The segment files of `directory`, in index order.
-Result<std::vector<SegmentFile>> ListSegments(const std::string& directory) {
-  std::error_code ec;
+// The segment files of `directory` to read, in index order, and what is wrong with the names:
+// a file named like a segment but not as the writer names it (segment-2.alog) is read only when
+// no properly named file has its index (segment-000002.alog), and is otherwise reported and
+// skipped, so that no segment is counted twice.
+struct SegmentListing {
   std::vector<SegmentFile> files;
+  std::vector<EpisodeLogDamage> skipped;
+};
+
+Result<SegmentListing> ListSegments(const std::string& directory) {
+  std::error_code ec;
+  std::vector<SegmentFile> found;
   for (fs::directory_iterator it(directory, ec), end; !ec && it != end; it.increment(ec)) {
     const std::optional<uint64_t> index = ParseSegmentName(it->path().filename().string());
     if (!index) continue;
     std::error_code type_ec;
     if (!it->is_regular_file(type_ec)) continue;
-    files.push_back({*index, it->path().string()});
+    found.push_back({*index, it->path().string()});
   }
   if (ec) return Status::Unavailable("list " + directory + ": " + ec.message());
-  std::sort(files.begin(), files.end(), [](const SegmentFile& a, const SegmentFile& b) {
-    return a.index != b.index ? a.index < b.index : a.path < b.path;
+  auto canonical = [](const SegmentFile& f) {
+    return fs::path(f.path).filename() == EpisodeLogSegmentName(f.index);
+  };
+  // By index; within an index the properly named file first, then by name.
+  std::sort(found.begin(), found.end(), [&](const SegmentFile& a, const SegmentFile& b) {
+    if (a.index != b.index) return a.index < b.index;
+    if (canonical(a) != canonical(b)) return canonical(a);
+    return a.path < b.path;
   });
-  return files;
+  SegmentListing listing;
+  for (SegmentFile& f : found) {
+    if (!listing.files.empty() && listing.files.back().index == f.index) {
+      listing.skipped.push_back(
+          {f.path, 0, 0,
+           "not read: another file holds segment " + std::to_string(f.index) + " (" +
+               fs::path(listing.files.back().path).filename().string() + ")"});
+      continue;
+    }
+    listing.files.push_back(std::move(f));
+  }
+  return listing;
 }
 
 Status WriteAll(int fd, const uint8_t* data, size_t size, const std::string& path) {
@@ -305,9 +330,9 @@ Result<EpisodeLogWriter> EpisodeLogWriter::Open(Options options, EpisodeLogMetad
   std::error_code ec;
   fs::create_directories(options.directory, ec);
   if (ec) return Status::Unavailable("create directory " + options.directory + ": " + ec.message());
-  Result<std::vector<SegmentFile>> existing = ListSegments(options.directory);
+  Result<SegmentListing> existing = ListSegments(options.directory);
   if (!existing.ok()) return existing.status();
-  const uint64_t first = existing->empty() ? 0 : existing->back().index + 1;
+  const uint64_t first = existing->files.empty() ? 0 : existing->files.back().index + 1;
 
   impl->buffer = std::make_unique<uint8_t[]>(static_cast<size_t>(options.buffer_bytes));
   impl->options = std::move(options);
@@ -571,6 +596,14 @@ struct EpisodeLogReader::Impl {
           if (s.ok()) {
             segment.header_ok = true;
             offset = header_bytes;
+            // A renamed or copied segment: its records are intact, but its place in the
+            // sequence is not what its name says.
+            const std::optional<uint64_t> named =
+                ParseSegmentName(fs::path(path).filename().string());
+            if (named && *named != segment.index) {
+              AddDamage(0, 0, "the header says segment " + std::to_string(segment.index) +
+                                  ", the file name says segment " + std::to_string(*named));
+            }
             return Status::Ok();
           }
           segment.format_version = 0;
@@ -592,8 +625,10 @@ struct EpisodeLogReader::Impl {
   Status OpenNextSegment() {
     const SegmentFile& file = files[next_file++];
     path = file.path;
-    if (directory && previous_index && file.index > *previous_index + 1) {
-      const uint64_t first_missing = *previous_index + 1;
+    // A directory's segments are numbered from 0 without gaps: a hole is a lost segment.
+    const uint64_t expected = previous_index ? *previous_index + 1 : 0;
+    if (directory && file.index > expected) {
+      const uint64_t first_missing = expected;
       const uint64_t last_missing = file.index - 1;
       std::string reason = first_missing == last_missing
                                ? "segment " + std::to_string(first_missing) + " missing"
@@ -676,11 +711,12 @@ Result<EpisodeLogReader> EpisodeLogReader::Open(const std::string& path, Options
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   if (fs::is_directory(status)) {
-    Result<std::vector<SegmentFile>> files = ListSegments(path);
+    Result<SegmentListing> files = ListSegments(path);
     if (!files.ok()) return files.status();
     impl->directory = true;
     impl->directory_path = path;
-    impl->files = std::move(files).value();
+    impl->files = std::move(files->files);
+    impl->damage = std::move(files->skipped);
   } else if (fs::is_regular_file(status)) {
     impl->files.push_back({0, path});
   } else {

@@ -11,6 +11,7 @@
 #include "core/policy.h"
 #include "core/rng.h"
 #include "env/registry.h"
+#include "runtime/run_store.h"
 
 namespace apprentice {
 namespace {
@@ -101,10 +102,10 @@ Json LogInspection::ToJson() const {
 }
 
 Result<LogInspection> InspectEpisodeLog(const std::string& path) {
-  Result<EpisodeLogReader> reader = EpisodeLogReader::Open(path);
+  Result<EpisodeLogReader> reader = EpisodeLogReader::Open(ResolveLogPath(path));
   if (!reader.ok()) return reader.status();
   LogInspection out;
-  out.path = path;
+  out.path = ResolveLogPath(path);
   EpisodeLogSummary& summary = out.summary;
   std::unordered_map<int64_t, size_t> episode_index;
   DecisionRecord r;
@@ -263,11 +264,11 @@ void PolicyScorer::Score(const DecisionRecord& r, PolicyScore& score) {
 Result<LogEvaluation> EvaluateOnLog(const std::string& path,
                                     std::shared_ptr<const Snapshot> snapshot) {
   Require(snapshot != nullptr, "EvaluateOnLog needs a snapshot");
-  Result<EpisodeLogReader> reader = EpisodeLogReader::Open(path);
+  Result<EpisodeLogReader> reader = EpisodeLogReader::Open(ResolveLogPath(path));
   if (!reader.ok()) return reader.status();
   PolicyScorer scorer(std::move(snapshot));
   LogEvaluation out;
-  out.path = path;
+  out.path = ResolveLogPath(path);
   out.overall.head = scorer.spec().head;
   std::unordered_map<int64_t, size_t> episode_index;
   DecisionRecord r;
@@ -297,7 +298,7 @@ Result<LogEvaluation> EvaluateOnLog(const std::string& path,
 }
 
 Result<std::optional<DecisionRecord>> FirstLabelledRecord(const std::string& path) {
-  Result<EpisodeLogReader> reader = EpisodeLogReader::Open(path);
+  Result<EpisodeLogReader> reader = EpisodeLogReader::Open(ResolveLogPath(path));
   if (!reader.ok()) return reader.status();
   DecisionRecord r;
   for (;;) {
@@ -404,10 +405,10 @@ Result<RolloutResult> Rollout(std::shared_ptr<const Snapshot> snapshot, const st
 // ---------------------------------------------------------------------------------------------
 
 Result<LabelledLog> ReadLabelledLog(const std::string& path) {
-  Result<EpisodeLogReader> reader = EpisodeLogReader::Open(path);
+  Result<EpisodeLogReader> reader = EpisodeLogReader::Open(ResolveLogPath(path));
   if (!reader.ok()) return reader.status();
   LabelledLog out;
-  out.path = path;
+  out.path = ResolveLogPath(path);
   const DecisionRecord* first = nullptr;  // the first labelled record: fixes the sizes
   auto bad = [](const DecisionRecord& r, const std::string& what) {
     return Status::InvalidArgument("labelled record (" + Where(r) + ") " + what);

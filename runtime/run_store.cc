@@ -9,6 +9,17 @@ std::string RunLogDir(const std::string& run_dir) { return run_dir + "/logs"; }
 std::string RunSnapshotPath(const std::string& run_dir) { return run_dir + "/executor.snap"; }
 std::string RunCheckpointPath(const std::string& run_dir) { return run_dir + "/distiller.ckpt"; }
 
+std::string ResolveLogPath(const std::string& path) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!fs::is_directory(path, ec) || !fs::is_directory(RunLogDir(path), ec)) return path;
+  for (fs::directory_iterator it(path, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string name = it->path().filename().string();
+    if (name.starts_with("segment-") && name.ends_with(".alog")) return path;
+  }
+  return RunLogDir(path);
+}
+
 EpisodeLogMetadata RunLogMetadata(const std::string& env, const Space& observation_space,
                                   const Space& action_space, const std::string& run) {
   return {env, observation_space.ToString(), action_space.ToString(), run};

@@ -29,6 +29,10 @@ std::string RunLogDir(const std::string& run_dir);
 std::string RunSnapshotPath(const std::string& run_dir);
 std::string RunCheckpointPath(const std::string& run_dir);
 
+// The episode log a user means by `path`: a segment file or a log directory as it is, and a run
+// directory (one that holds no segments of its own but a logs/ directory) as RUN_DIR/logs.
+std::string ResolveLogPath(const std::string& path);
+
 EpisodeLogMetadata RunLogMetadata(const std::string& env, const Space& observation_space,
                                   const Space& action_space, const std::string& run);
 

@@ -654,6 +654,59 @@ TEST(EpisodeLog, MissingSegmentIsReported) {
   EXPECT_EQ(log.damage[0].reason, "segments 2 to 3 missing");
 }
 
+TEST(EpisodeLog, MissingFirstSegmentIsReportedByName) {
+  TempDir dir;
+  EpisodeLogWriter::Options options = WriterOptions(dir.str());
+  options.segment_bytes = 1;  // one record per segment
+  {
+    EpisodeLogWriter writer = EpisodeLogWriter::Open(options, CartPoleMetadata()).ValueOrThrow();
+    for (int64_t i = 0; i < 3; ++i) ASSERT_TRUE(writer.Append(DiscreteRecord(i)).ok());
+  }
+  fs::remove(dir / EpisodeLogSegmentName(0));
+  const EpisodeLogContents log = ReadOrDie(dir.str());
+  ASSERT_EQ(log.records.size(), 2u);
+  ASSERT_EQ(log.damage.size(), 1u);
+  EXPECT_EQ(fs::path(log.damage[0].file).filename(), EpisodeLogSegmentName(0));
+  EXPECT_EQ(log.damage[0].reason, "segment 0 missing");
+}
+
+TEST(EpisodeLog, SegmentUnderASecondNameIsReadOnceAndReported) {
+  TempDir dir;
+  EpisodeLogWriter::Options options = WriterOptions(dir.str());
+  options.segment_bytes = 1;
+  {
+    EpisodeLogWriter writer = EpisodeLogWriter::Open(options, CartPoleMetadata()).ValueOrThrow();
+    for (int64_t i = 0; i < 3; ++i) ASSERT_TRUE(writer.Append(DiscreteRecord(i)).ok());
+  }
+  fs::copy_file(dir / EpisodeLogSegmentName(2), dir / "segment-2.alog");
+  const EpisodeLogContents log = ReadOrDie(dir.str());
+  ASSERT_EQ(log.records.size(), 3u);  // not 4: the copy is not read
+  ASSERT_EQ(log.damage.size(), 1u);
+  EXPECT_EQ(fs::path(log.damage[0].file).filename(), "segment-2.alog");
+  EXPECT_NE(log.damage[0].reason.find("segment-000002.alog"), std::string::npos);
+  // A writer reopened on the directory continues after the highest index.
+  EpisodeLogWriter writer = EpisodeLogWriter::Open(options, CartPoleMetadata()).ValueOrThrow();
+  EXPECT_EQ(writer.segment_index(), 3u);
+}
+
+TEST(EpisodeLog, HeaderIndexThatDiffersFromTheFileNameIsReported) {
+  TempDir dir;
+  EpisodeLogWriter::Options options = WriterOptions(dir.str());
+  options.segment_bytes = 1;
+  {
+    EpisodeLogWriter writer = EpisodeLogWriter::Open(options, CartPoleMetadata()).ValueOrThrow();
+    for (int64_t i = 0; i < 2; ++i) ASSERT_TRUE(writer.Append(DiscreteRecord(i)).ok());
+  }
+  // Segment 1 renamed to 2: a gap at 1, and a header that says 1 in a file named 2.
+  fs::rename(dir / EpisodeLogSegmentName(1), dir / EpisodeLogSegmentName(2));
+  const EpisodeLogContents log = ReadOrDie(dir.str());
+  ASSERT_EQ(log.records.size(), 2u);  // every intact record is kept
+  ASSERT_EQ(log.damage.size(), 2u);
+  EXPECT_EQ(log.damage[0].reason, "segment 1 missing");
+  EXPECT_EQ(fs::path(log.damage[1].file).filename(), EpisodeLogSegmentName(2));
+  EXPECT_EQ(log.damage[1].reason, "the header says segment 1, the file name says segment 2");
+}
+
 TEST(EpisodeLog, SummaryCountsEpisodesReturnsActorsAndDamage) {
   TempDir dir;
   {
