@@ -18,8 +18,10 @@ enum class Actor : uint8_t { kExecutor, kPlanner };
 std::string_view ActorName(Actor actor);
 
 struct DecisionRecord {
-  int64_t episode = 0;  // episode id, counted from 0 within a run
-  int64_t step = 0;     // step within the episode, from 0
+  uint64_t decision_id = 0;  // the runtime's id of the decision, from 1 (0: not recorded); what
+                             // labels, outcomes and late feedback are joined by
+  int64_t episode = 0;  // episode id, counted from 0 within a run (-1: unknown)
+  int64_t step = 0;     // step within the episode, from 0 (-1: unknown)
 
   std::vector<float> observation;  // what the agent saw
 
@@ -30,8 +32,9 @@ struct DecisionRecord {
   float planner_value = 0;   // the planner's value estimate of the state
   int64_t planner_latency_ns = 0;
 
-  // What the executor chose and with which weights.
+  // What the executor chose, its full output, and with which weights.
   Action executor_action;
+  PolicyOutput executor;  // logits, or mean and log-std (empty when not recorded)
   int64_t executor_version = 0;  // snapshot version; 0 = the untrained initial weights
   int64_t executor_latency_ns = 0;
 

@@ -1,27 +1,10 @@
 #include "core/flags.h"
 
-#include <cerrno>
-#include <cmath>
-#include <cstdlib>
-#include <sstream>
+#include <algorithm>
+
+#include "core/options.h"
 
 namespace apprentice {
-namespace {
-
-std::string Join(const std::vector<std::string>& v) {
-  std::string s;
-  for (size_t i = 0; i < v.size(); ++i) s += (i ? "|" : "") + v[i];
-  return s;
-}
-
-std::string DoubleText(double v) {
-  std::ostringstream s;
-  s << v;
-  return s.str();
-}
-
-}  // namespace
-
 void FlagSet::Add(Flag flag) {
   Require(Find(flag.name) == nullptr, "flag --" + flag.name + " registered twice");
   flags_.push_back(std::move(flag));
@@ -47,13 +30,11 @@ void FlagSet::String(const std::string& name, std::string* value, const std::str
   f.name = name;
   f.help = help;
   f.default_text = *value;
-  f.kind = choices.empty() ? "STRING" : Join(choices);
+  f.kind = choices.empty() ? "STRING" : JoinChoices(choices);
   f.assign = [name, value, choices](const std::string& text) {
-    if (!choices.empty() && std::find(choices.begin(), choices.end(), text) == choices.end()) {
-      return Status::InvalidArgument("--" + name + ": unknown value '" + text + "' (choose " +
-                                     Join(choices) + ")");
-    }
-    *value = text;
+    Result<std::string> v = ParseChoice(text, choices, "--" + name);
+    if (!v.ok()) return v.status();
+    *value = std::move(*v);
     return Status::Ok();
   };
   Add(std::move(f));
@@ -67,17 +48,9 @@ void FlagSet::Int(const std::string& name, int64_t* value, const std::string& he
   f.default_text = std::to_string(*value);
   f.kind = "INT";
   f.assign = [name, value, min, max](const std::string& text) {
-    errno = 0;
-    char* end = nullptr;
-    const long long v = std::strtoll(text.c_str(), &end, 10);
-    if (text.empty() || *end != '\0' || errno == ERANGE) {
-      return Status::InvalidArgument("--" + name + ": '" + text + "' is not an integer");
-    }
-    if (v < min || v > max) {
-      return Status::InvalidArgument("--" + name + ": " + text + " is out of range [" +
-                                     std::to_string(min) + ", " + std::to_string(max) + "]");
-    }
-    *value = v;
+    Result<int64_t> v = ParseInt(text, min, max, "--" + name);
+    if (!v.ok()) return v.status();
+    *value = *v;
     return Status::Ok();
   };
   Add(std::move(f));
@@ -88,20 +61,12 @@ void FlagSet::Double(const std::string& name, double* value, const std::string& 
   Flag f;
   f.name = name;
   f.help = help;
-  f.default_text = DoubleText(*value);
+  f.default_text = FormatNumber(*value);
   f.kind = "NUMBER";
   f.assign = [name, value, min, max](const std::string& text) {
-    errno = 0;
-    char* end = nullptr;
-    const double v = std::strtod(text.c_str(), &end);
-    if (text.empty() || *end != '\0' || errno == ERANGE || !std::isfinite(v)) {
-      return Status::InvalidArgument("--" + name + ": '" + text + "' is not a finite number");
-    }
-    if (v < min || v > max) {
-      return Status::InvalidArgument("--" + name + ": " + text + " is out of range [" +
-                                     DoubleText(min) + ", " + DoubleText(max) + "]");
-    }
-    *value = v;
+    Result<double> v = ParseDouble(text, min, max, "--" + name);
+    if (!v.ok()) return v.status();
+    *value = *v;
     return Status::Ok();
   };
   Add(std::move(f));
@@ -115,13 +80,9 @@ void FlagSet::Bool(const std::string& name, bool* value, const std::string& help
   f.kind = "BOOL";
   f.is_bool = true;
   f.assign = [name, value](const std::string& text) {
-    if (text == "true" || text == "1" || text == "yes") {
-      *value = true;
-    } else if (text == "false" || text == "0" || text == "no") {
-      *value = false;
-    } else {
-      return Status::InvalidArgument("--" + name + ": '" + text + "' is not true or false");
-    }
+    Result<bool> v = ParseBool(text, "--" + name);
+    if (!v.ok()) return v.status();
+    *value = *v;
     return Status::Ok();
   };
   Add(std::move(f));

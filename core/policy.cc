@@ -81,6 +81,45 @@ Status PolicyOutput::CheckFits(const Space& action_space) const {
   return Status::Ok();
 }
 
+double CategoricalKl(std::span<const float> p_logits, std::span<const float> q_logits) {
+  Require(!p_logits.empty() && p_logits.size() == q_logits.size(),
+          "CategoricalKl needs two non-empty logit vectors of the same size");
+  // p from the core softmax; log p and log q as log-softmax in double, so that a probability
+  // that underflows in float still has a finite log.
+  std::vector<float> p(p_logits.size());
+  Softmax(p_logits, p);
+  auto log_normaliser = [](std::span<const float> logits) {
+    const double max = *std::max_element(logits.begin(), logits.end());
+    double sum = 0.0;
+    for (float l : logits) sum += std::exp(static_cast<double>(l) - max);
+    return max + std::log(sum);
+  };
+  const double lp = log_normaliser(p_logits);
+  const double lq = log_normaliser(q_logits);
+  double kl = 0.0;
+  for (size_t i = 0; i < p.size(); ++i) {
+    if (p[i] == 0.0f) continue;
+    kl += p[i] * ((p_logits[i] - lp) - (q_logits[i] - lq));
+  }
+  return std::max(kl, 0.0);  // rounding can leave a tiny negative for identical distributions
+}
+
+double GaussianKl(std::span<const float> p_mean, std::span<const float> p_log_std,
+                  std::span<const float> q_mean, std::span<const float> q_log_std) {
+  Require(p_mean.size() == p_log_std.size() && p_mean.size() == q_mean.size() &&
+              q_mean.size() == q_log_std.size(),
+          "GaussianKl needs means and log-stds of the same size");
+  double kl = 0.0;
+  for (size_t i = 0; i < p_mean.size(); ++i) {
+    const double var_p = std::exp(2.0 * p_log_std[i]);
+    const double var_q = std::exp(2.0 * q_log_std[i]);
+    const double d = static_cast<double>(p_mean[i]) - q_mean[i];
+    kl +=
+        (static_cast<double>(q_log_std[i]) - p_log_std[i]) + (var_p + d * d) / (2.0 * var_q) - 0.5;
+  }
+  return kl;
+}
+
 std::string_view ActorName(Actor actor) {
   return actor == Actor::kExecutor ? "executor" : "planner";
 }

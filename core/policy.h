@@ -37,6 +37,13 @@ struct PolicyOutput {
   Status CheckFits(const Space& action_space) const;
 };
 
+// KL(p || q) of two categorical distributions given by logits (softmax at temperature 1), in
+// nats; both spans must have the same non-zero size.
+double CategoricalKl(std::span<const float> p_logits, std::span<const float> q_logits);
+// KL(N(p_mean, exp(p_log_std)^2) || N(q_mean, exp(q_log_std)^2)), summed over components.
+double GaussianKl(std::span<const float> p_mean, std::span<const float> p_log_std,
+                  std::span<const float> q_mean, std::span<const float> q_log_std);
+
 // softmax(logits / temperature) written into `out` (same size). Numerically stable.
 void Softmax(std::span<const float> logits, std::span<float> out, float temperature = 1.0f);
 // Index of the largest element (lowest index on ties); -1 for an empty span.

@@ -1,19 +1,11 @@
 #include "core/space.h"
 
+#include <algorithm>
 #include <cmath>
-#include <sstream>
+
+#include "core/options.h"
 
 namespace apprentice {
-namespace {
-
-std::string FormatFloat(float v) {
-  std::ostringstream s;
-  s << v;
-  return s.str();
-}
-
-}  // namespace
-
 Space Space::Discrete(int64_t n) {
   Require(n >= 1, "Discrete(n) needs n >= 1, got " + std::to_string(n));
   Space s;
@@ -73,8 +65,8 @@ Status Space::Check(const Action& action) const {
   for (size_t i = 0; i < v.size(); ++i) {
     if (!std::isfinite(v[i]) || v[i] < low_[i] || v[i] > high_[i]) {
       return Status::InvalidArgument("action component " + std::to_string(i) + " = " +
-                                     FormatFloat(v[i]) + " is outside [" + FormatFloat(low_[i]) +
-                                     ", " + FormatFloat(high_[i]) + "] of " + ToString());
+                                     FormatNumber(v[i]) + " is outside [" + FormatNumber(low_[i]) +
+                                     ", " + FormatNumber(high_[i]) + "] of " + ToString());
     }
   }
   return Status::Ok();
@@ -90,8 +82,8 @@ Status Space::CheckObservation(std::span<const float> x) const {
   for (size_t i = 0; i < x.size(); ++i) {
     if (!std::isfinite(x[i]) || x[i] < low_[i] || x[i] > high_[i]) {
       return Status::InvalidArgument("observation element " + std::to_string(i) + " = " +
-                                     FormatFloat(x[i]) + " is outside [" + FormatFloat(low_[i]) +
-                                     ", " + FormatFloat(high_[i]) + "]");
+                                     FormatNumber(x[i]) + " is outside [" + FormatNumber(low_[i]) +
+                                     ", " + FormatNumber(high_[i]) + "]");
     }
   }
   return Status::Ok();
@@ -117,7 +109,7 @@ std::string Space::ToString() const {
   const bool uniform = std::all_of(low_.begin(), low_.end(), [&](float v) { return v == low_[0]; }) &&
                        std::all_of(high_.begin(), high_.end(), [&](float v) { return v == high_[0]; });
   if (uniform && !low_.empty()) {
-    return "Box(" + FormatFloat(low_[0]) + ", " + FormatFloat(high_[0]) + ", " + shape + ")";
+    return "Box(" + FormatNumber(low_[0]) + ", " + FormatNumber(high_[0]) + ", " + shape + ")";
   }
   return "Box(" + shape + ")";
 }
@@ -125,7 +117,7 @@ std::string Space::ToString() const {
 std::string Action::ToString() const {
   if (discrete_) return std::to_string(index_);
   std::string s = "[";
-  for (int i = 0; i < dims_; ++i) s += (i ? ", " : "") + FormatFloat(values_[i]);
+  for (int i = 0; i < dims_; ++i) s += (i ? ", " : "") + FormatNumber(values_[i]);
   return s + "]";
 }
 

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <utility>
 
+#include "core/agreement.h"
 #include "core/policy.h"
 
 namespace apprentice {
@@ -393,6 +394,7 @@ ExecutorDecision Executor::Act(std::span<const float> observation) {
     decision.action = continuous_action_;
     std::copy_n(output_.begin(), d, decision.action.mutable_values().begin());
     action_space_.Clip(decision.action);
+    decision.confidence = GaussianConfidence(action_space_, std::span<const float>(output_).subspan(d, d));
   }
   return decision;
 }

@@ -79,7 +79,9 @@ struct ExecutorDecision {
   Action action;
   int64_t version = 0;             // snapshot version that computed it
   std::span<const float> output;   // logits, or means then log-stds; valid until the next Act()
-  float confidence = 1.0f;         // categorical: probability of the chosen action
+  // Categorical: the probability of the chosen action; Gaussian: the probability that a sample
+  // of the head agrees with its mean (core/agreement.h).
+  float confidence = 1.0f;
 };
 
 class Executor {

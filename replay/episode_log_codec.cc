@@ -107,6 +107,20 @@ Status DecodeAction(const fb::Action* from, const char* field, Action& to) {
                           std::to_string(static_cast<int>(from->kind())));
 }
 
+// An absent policy reads as an empty categorical one.
+Status DecodePolicy(const fb::Policy* from, const char* field, PolicyOutput& to) {
+  const fb::PolicyKind kind = from == nullptr ? fb::PolicyKind::Categorical : from->kind();
+  if (kind != fb::PolicyKind::Categorical && kind != fb::PolicyKind::Gaussian) {
+    return Status::DataLoss(std::string(field) + " has unknown policy kind " +
+                            std::to_string(static_cast<int>(kind)));
+  }
+  to.kind = static_cast<PolicyKind>(kind);
+  CopyFloats(from == nullptr ? nullptr : from->logits(), to.logits);
+  CopyFloats(from == nullptr ? nullptr : from->mean(), to.mean);
+  CopyFloats(from == nullptr ? nullptr : from->log_std(), to.log_std);
+  return Status::Ok();
+}
+
 }  // namespace
 
 struct RecordEncoder::Impl {
@@ -123,6 +137,7 @@ std::span<const uint8_t> RecordEncoder::Encode(const DecisionRecord& r) {
   const auto planner = EncodePolicy(fbb, r.planner);
   const auto planner_action = EncodeAction(fbb, r.planner_action);
   const auto executor_action = EncodeAction(fbb, r.executor_action);
+  const auto executor = EncodePolicy(fbb, r.executor);
   fb::RecordBuilder b(fbb);
   b.add_episode(r.episode);
   b.add_step(r.step);
@@ -139,6 +154,8 @@ std::span<const uint8_t> RecordEncoder::Encode(const DecisionRecord& r) {
   b.add_reward(r.reward);
   b.add_terminated(r.terminated);
   b.add_truncated(r.truncated);
+  b.add_decision_id(r.decision_id);
+  b.add_executor(executor);
   fbb.Finish(b.Finish(), kRecordIdentifier);
   return {fbb.GetBufferPointer(), fbb.GetSize()};
 }
@@ -162,11 +179,8 @@ Status DecodeRecord(std::span<const uint8_t> bytes, DecisionRecord& out) {
   if (acted_by != fb::Actor::Executor && acted_by != fb::Actor::Planner) {
     return Status::DataLoss("unknown actor " + std::to_string(static_cast<int>(acted_by)));
   }
-  const fb::Policy* planner = r->planner();
-  const fb::PolicyKind kind = planner == nullptr ? fb::PolicyKind::Categorical : planner->kind();
-  if (kind != fb::PolicyKind::Categorical && kind != fb::PolicyKind::Gaussian) {
-    return Status::DataLoss("unknown policy kind " + std::to_string(static_cast<int>(kind)));
-  }
+  if (Status s = DecodePolicy(r->planner(), "planner", out.planner); !s.ok()) return s;
+  if (Status s = DecodePolicy(r->executor(), "executor", out.executor); !s.ok()) return s;
   if (Status s = DecodeAction(r->planner_action(), "planner_action", out.planner_action); !s.ok()) {
     return s;
   }
@@ -179,10 +193,6 @@ Status DecodeRecord(std::span<const uint8_t> bytes, DecisionRecord& out) {
   out.step = r->step();
   CopyFloats(r->observation(), out.observation);
   out.has_label = r->has_label();
-  out.planner.kind = static_cast<PolicyKind>(kind);
-  CopyFloats(planner == nullptr ? nullptr : planner->logits(), out.planner.logits);
-  CopyFloats(planner == nullptr ? nullptr : planner->mean(), out.planner.mean);
-  CopyFloats(planner == nullptr ? nullptr : planner->log_std(), out.planner.log_std);
   out.planner_value = r->planner_value();
   out.planner_latency_ns = r->planner_latency_ns();
   out.executor_version = r->executor_version();
@@ -191,6 +201,7 @@ Status DecodeRecord(std::span<const uint8_t> bytes, DecisionRecord& out) {
   out.reward = r->reward();
   out.terminated = r->terminated();
   out.truncated = r->truncated();
+  out.decision_id = r->decision_id();
   return Status::Ok();
 }
 

@@ -223,7 +223,9 @@ int64_t ReplayBuffer::evicted() const {
 int64_t ReplayBuffer::RecordBytes(const DecisionRecord& record) {
   return kControlBlockBytes + static_cast<int64_t>(sizeof(DecisionRecord)) +
          VectorBytes(record.observation) + VectorBytes(record.planner.logits) +
-         VectorBytes(record.planner.mean) + VectorBytes(record.planner.log_std);
+         VectorBytes(record.planner.mean) + VectorBytes(record.planner.log_std) +
+         VectorBytes(record.executor.logits) + VectorBytes(record.executor.mean) +
+         VectorBytes(record.executor.log_std);
 }
 
 int64_t ReplayBuffer::slot_bytes() const {

@@ -86,13 +86,6 @@ struct PolicyScore {
   void Add(const PolicyScore& other);
 };
 
-// KL(p || q) of two categorical distributions given by logits (softmax at temperature 1), in
-// nats; both spans must have the same non-zero size.
-double CategoricalKl(std::span<const float> p_logits, std::span<const float> q_logits);
-// KL(N(p_mean, exp(p_log_std)^2) || N(q_mean, exp(q_log_std)^2)), summed over components.
-double GaussianKl(std::span<const float> p_mean, std::span<const float> p_log_std,
-                  std::span<const float> q_mean, std::span<const float> q_log_std);
-
 // Scores one snapshot on labelled records with the executor's own kernel (Executor::Act).
 // Owned by one thread.
 class PolicyScorer {

@@ -3,10 +3,12 @@
 #include <cmath>
 
 #include "core/action.h"
+#include "core/agreement.h"
 #include "core/decision.h"
 #include "core/flags.h"
 #include "core/json.h"
 #include "core/latency_histogram.h"
+#include "core/options.h"
 #include "core/policy.h"
 #include "core/rng.h"
 #include "core/space.h"
@@ -178,6 +180,145 @@ TEST(Result, CarriesValueOrStatus) {
   EXPECT_FALSE(bad.ok());
   EXPECT_EQ(bad.status().code(), StatusCode::kNotFound);
   EXPECT_THROW(std::move(bad).ValueOrThrow(), InvalidArgument);
+}
+
+}  // namespace
+}  // namespace apprentice
+
+namespace apprentice {
+namespace {
+
+TEST(FormatNumber, PrintsTheShortestTextThatReadsBack) {
+  EXPECT_EQ(FormatNumber(0.1), "0.1");
+  EXPECT_EQ(FormatNumber(2.0), "2");
+  EXPECT_EQ(FormatNumber(std::nextafter(2.0f, 3.0f)), "2.0000002");
+  EXPECT_EQ(FormatNumber(-INFINITY), "-inf");
+}
+
+TEST(Space, RangeErrorsShowEnoughDigitsToSeeWhy) {
+  const Space box = Space::Box(-2.0f, 2.0f, {1});
+  const float just_over = std::nextafter(2.0f, 3.0f);
+  const Status s = box.Check(Action::Continuous(std::span<const float>(&just_over, 1)));
+  ASSERT_FALSE(s.ok());
+  EXPECT_NE(s.message().find("2.0000002 is outside [-2, 2]"), std::string::npos) << s.message();
+}
+
+struct ToyOptions {
+  int64_t simulations = 512;
+  double exploration = 1.0;
+  bool open_loop = true;
+  std::string rollout = "random";
+  void Declare(OptionBinder& b) {
+    b.Int("simulations", &simulations, "simulations per decision", 1, 1'000'000);
+    b.Double("exploration", &exploration, "UCB constant", 0, 100);
+    b.Bool("open_loop", &open_loop, "replay actions from the root");
+    b.String("rollout", &rollout, "rollout policy", {"random", "greedy"});
+  }
+};
+
+TEST(OptionBinder, DeclaresDefaultsAndRangesFromTheStruct) {
+  ToyOptions defaults;
+  OptionBinder b;
+  defaults.Declare(b);
+  ASSERT_EQ(b.specs().size(), 4u);
+  EXPECT_EQ(b.specs()[0].name, "simulations");
+  EXPECT_EQ(b.specs()[0].default_text, "512");
+  EXPECT_EQ(b.specs()[0].Describe(), "INT in [1, 1000000]");
+  EXPECT_EQ(b.specs()[1].Describe(), "NUMBER in [0, 100]");
+  EXPECT_EQ(b.specs()[3].Describe(), "random|greedy");
+}
+
+TEST(OptionBinder, AppliesValuesAndRoundTrips) {
+  ToyOptions o;
+  OptionBinder b;
+  o.Declare(b);
+  ASSERT_TRUE(b.Apply({{"simulations", "64"}, {"exploration", "0.5"}, {"rollout", "greedy"}},
+                      "planner toy")
+                  .ok());
+  EXPECT_EQ(o.simulations, 64);
+  EXPECT_EQ(o.exploration, 0.5);
+  EXPECT_EQ(o.rollout, "greedy");
+  // Current() reads the fields back; applying them to fresh options gives the same options.
+  ToyOptions copy;
+  OptionBinder c;
+  copy.Declare(c);
+  ASSERT_TRUE(c.Apply(b.Current(), "planner toy").ok());
+  EXPECT_EQ(c.Current(), b.Current());
+}
+
+TEST(OptionBinder, RejectsUnknownKeysAndBadValuesAndChangesNothing) {
+  ToyOptions o;
+  OptionBinder b;
+  o.Declare(b);
+  Status s = b.Apply({{"simulations", "64"}, {"simulatoins", "3"}}, "planner toy");
+  EXPECT_EQ(s.message(),
+            "planner toy has no option 'simulatoins' (known: simulations, exploration, "
+            "open_loop, rollout)");
+  EXPECT_EQ(o.simulations, 512);  // nothing assigned
+  s = b.Apply({{"simulations", "0"}}, "planner toy");
+  EXPECT_EQ(s.message(), "planner toy: simulations: 0 is out of range [1, 1000000]");
+  s = b.Apply({{"exploration", "lots"}}, "planner toy");
+  EXPECT_EQ(s.message(), "planner toy: exploration: 'lots' is not a finite number");
+  s = b.Apply({{"rollout", "smart"}}, "planner toy");
+  EXPECT_EQ(s.message(), "planner toy: rollout: unknown value 'smart' (choose random|greedy)");
+}
+
+TEST(OptionValues, ParsesKeyValueListsAndLaterValuesWin) {
+  OptionValues v;
+  ASSERT_TRUE(v.ParseInto("a=1,b=x", "--planner-opt").ok());
+  ASSERT_TRUE(v.ParseInto("a=2", "--planner-opt").ok());
+  EXPECT_EQ(v.ToString(), "a=2 b=x");
+  EXPECT_EQ(v.ParseInto("novalue", "--planner-opt").message(),
+            "--planner-opt: 'novalue' is not key=value");
+  EXPECT_FALSE(v.ParseInto("=3", "--planner-opt").ok());
+}
+
+TEST(Agreement, DiscreteIsTopOne) {
+  const Space d = Space::Discrete(3);
+  EXPECT_TRUE(ActionsAgree(d, Action::Discrete(2), Action::Discrete(2)));
+  EXPECT_FALSE(ActionsAgree(d, Action::Discrete(1), Action::Discrete(2)));
+}
+
+TEST(Agreement, BoxIsWithinTheToleranceOfEachRange) {
+  const Space box = Space::Box({-2.0f, 0.0f}, {2.0f, 1.0f}, {2});
+  auto a = [](float x, float y) {
+    const float v[] = {x, y};
+    return Action::Continuous(v);
+  };
+  // 5 % of the ranges: 0.2 and 0.05.
+  EXPECT_TRUE(ActionsAgree(box, a(0.0f, 0.5f), a(0.19f, 0.54f)));
+  EXPECT_FALSE(ActionsAgree(box, a(0.0f, 0.5f), a(0.21f, 0.5f)));
+  EXPECT_FALSE(ActionsAgree(box, a(0.0f, 0.5f), a(0.0f, 0.56f)));
+  EXPECT_FALSE(ActionsAgree(box, a(0.0f, NAN), a(0.0f, 0.5f)));
+  // An unbounded component compares absolutely.
+  const Space open = Space::Box(-INFINITY, INFINITY, {1});
+  const float x = 10.0f, y = 10.04f, z = 10.06f;
+  EXPECT_TRUE(ActionsAgree(open, Action::Continuous({&x, 1}), Action::Continuous({&y, 1})));
+  EXPECT_FALSE(ActionsAgree(open, Action::Continuous({&x, 1}), Action::Continuous({&z, 1})));
+}
+
+TEST(Agreement, KlOfIdenticalPoliciesIsZeroAndMismatchedIsNan) {
+  const float logits[] = {0.3f, -1.0f};
+  const PolicyOutput p = PolicyOutput::FromLogits(logits);
+  EXPECT_NEAR(KlToHeadOutput(p, logits), 0.0, 1e-9);
+  const float three[] = {0.0f, 0.0f, 0.0f};
+  EXPECT_TRUE(std::isnan(KlToHeadOutput(p, three)));
+  const float mean[] = {0.5f}, log_std[] = {-1.0f};
+  const PolicyOutput g = PolicyOutput::Gaussian(mean, log_std);
+  EXPECT_NEAR(PolicyKl(g, g), 0.0, 1e-9);
+  EXPECT_TRUE(std::isnan(PolicyKl(g, p)));
+}
+
+TEST(AgreementWindow, KeepsTheLastCapacityPushes) {
+  AgreementWindow w(4);
+  EXPECT_EQ(w.rate(), 0.0);
+  EXPECT_TRUE(std::isnan(w.mean_kl()));
+  for (int i = 0; i < 4; ++i) w.Push(true, 1.0);
+  w.Push(false, 3.0);
+  w.Push(false, NAN);  // unknown KL: left out of the mean
+  EXPECT_EQ(w.count(), 4);
+  EXPECT_DOUBLE_EQ(w.rate(), 0.5);
+  EXPECT_DOUBLE_EQ(w.mean_kl(), 5.0 / 3.0);
 }
 
 }  // namespace

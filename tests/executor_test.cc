@@ -332,7 +332,26 @@ TEST(Executor, GaussianClipsTheMeanAndClampsTheLogStd) {
   EXPECT_EQ(d.output[3], kMaxLogStd);
   EXPECT_EQ(d.output[4], kMinLogStd);
   EXPECT_EQ(d.output[5], 0.5f);
-  EXPECT_EQ(d.confidence, 1.0f);
+  // Confidence: the chance that a sample lands within 5 % of each range of the mean.
+  const double ranges[] = {2.0, 4.0, 1.2};
+  const double log_stds[] = {kMaxLogStd, kMinLogStd, 0.5};
+  double expected = 1.0;
+  for (int i = 0; i < 3; ++i) {
+    expected *= std::erf(0.05 * ranges[i] / (std::exp(log_stds[i]) * std::sqrt(2.0)));
+  }
+  EXPECT_NEAR(d.confidence, expected, 1e-6);
+  EXPECT_LT(d.confidence, 0.1f);
+}
+
+TEST(Executor, GaussianConfidenceIsHighForASharpHeadAndLowForAWideOne) {
+  const MlpSpec spec = Spec(2, {16}, 1, HeadKind::kGaussian, Activation::kTanh);
+  const Space box = Space::Box(-2.0f, 2.0f, {1});
+  const float x[] = {0.1f, 0.2f};
+  SnapshotSlot sharp(ConstantSnapshot(spec, {0.5f, -6.0f}, 1));  // std 0.0025, tolerance 0.2
+  SnapshotSlot wide(ConstantSnapshot(spec, {0.5f, 0.0f}, 1));    // std 1
+  Executor a(sharp, box), b(wide, box);
+  EXPECT_GT(a.Act(x).confidence, 0.999f);
+  EXPECT_NEAR(b.Act(x).confidence, std::erf(0.2 / std::sqrt(2.0)), 1e-6);
 }
 
 TEST(Executor, ActAllocatesNothing) {
