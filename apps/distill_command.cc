@@ -10,6 +10,7 @@
 #include "apps/commands.h"
 #include "apps/flag_values.h"
 #include "apps/log_report.h"
+#include "apps/signals.h"
 #include "apps/table.h"
 #include "core/flags.h"
 #include "env/registry.h"
@@ -40,7 +41,7 @@ constexpr size_t kDamageShown = 3;
 
 // Ok if `path` can be created: its directory exists and is writable. Checked before training,
 // so that a typo does not cost the whole run.
-Status CheckWritable(const std::string& path) {
+Status CheckOutPath(const std::string& path) {
   namespace fs = std::filesystem;
   const fs::path p(path);
   if (p.filename().empty())
@@ -61,7 +62,7 @@ Status CheckWritable(const std::string& path) {
   return Status::Ok();
 }
 
-struct Outcome {
+struct Distilled {
   std::string out_path;
   const LabelledLog* log = nullptr;
   const OfflineDistillOptions* options = nullptr;
@@ -69,7 +70,7 @@ struct Outcome {
   const RolloutResult* rollout = nullptr;  // null without --env
 };
 
-Json ToJson(const Outcome& o) {
+Json ToJson(const Distilled& o) {
   const OfflineDistillResult& r = *o.result;
   const EpisodeSplit& split = r.split;
   Json::Array holdout_ids;
@@ -103,7 +104,7 @@ Json ToJson(const Outcome& o) {
   return out;
 }
 
-void PrintTable(const Outcome& o) {
+void PrintTable(const Distilled& o) {
   const OfflineDistillResult& r = *o.result;
   const EpisodeSplit& split = r.split;
   const bool categorical = r.snapshot->spec().head == HeadKind::kCategorical;
@@ -195,7 +196,7 @@ int DistillCommand(const std::vector<std::string>& args) {
   }
   o.distiller.hidden = *widths;
   o.seed = static_cast<uint64_t>(seed);
-  if (Status s = CheckWritable(out_path); !s.ok()) {
+  if (Status s = CheckOutPath(out_path); !s.ok()) {
     std::fprintf(stderr, "apprentice distill: %s\n", s.message().c_str());
     return 2;
   }
@@ -251,7 +252,7 @@ int DistillCommand(const std::vector<std::string>& args) {
       std::fprintf(stderr, tty ? "\r\033[K%s" : "%s\n", line.c_str());
     };
   }
-  Result<OfflineDistillResult> result = DistillOffline(*log, o, progress);
+  Result<OfflineDistillResult> result = DistillOffline(*log, o, progress, &ProcessStop());
   if (tty && !quiet) std::fprintf(stderr, "\n");
   if (!result.ok()) {
     std::fprintf(stderr, "apprentice distill: %s\n", result.status().message().c_str());
@@ -282,13 +283,13 @@ int DistillCommand(const std::vector<std::string>& args) {
     rollout = std::make_unique<RolloutResult>(
         Rollout(result->snapshot, env_name, episodes, o.seed).ValueOrThrow());
   }
-  const Outcome outcome{out_path, &*log, &o, &*result, rollout.get()};
+  const Distilled outcome{out_path, &*log, &o, &*result, rollout.get()};
   if (json) {
     std::printf("%s\n", ToJson(outcome).Dump(2).c_str());
   } else {
     PrintTable(outcome);
   }
-  return 0;
+  return result->interrupted ? StopExitCode() : 0;
 }
 
 }  // namespace apprentice

@@ -1,22 +1,22 @@
 #include <unistd.h>
 
-#include <atomic>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
-#include <csignal>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
-#include <fstream>
-#include <sstream>
-#include <thread>
+#include <string_view>
 
 #include "apps/commands.h"
+#include "apps/extension_flags.h"
 #include "apps/flag_values.h"
+#include "apps/signals.h"
 #include "apps/table.h"
+#include "core/atomic_file.h"
 #include "core/flags.h"
 #include "env/registry.h"
+#include "planner/registry.h"
+#include "replay/samplers/registry.h"
 #include "runtime/run.h"
+#include "runtime/run_store.h"
 
 namespace apprentice {
 namespace {
@@ -36,7 +36,14 @@ constexpr const char* kUsage =
     "it answers within --deadline-us. gated: the executor acts when its confidence is at least\n"
     "--gate-confidence, else as deadline. planner: the planner acts. dagger: the planner acts\n"
     "with probability beta. Agent modes write metrics as JSON lines to RUN_DIR/metrics.jsonl.\n"
-    "SIGINT/SIGTERM stop training cleanly; the summary of what ran is still printed (exit 130).";
+    "\n"
+    "Envs, planners and replay samplers declare their own options: --<name>-<option> (e.g.\n"
+    "--mcts-simulations 64) or --env-opt/--planner-opt/--replay-opt key=value, listed below.\n"
+    "\n"
+    "SIGINT/SIGTERM stop the run cleanly at any moment: the summary of what ran is printed and\n"
+    "written, and the exit code is 130/143 (a second signal aborts). Exit 2: bad usage; exit 1:\n"
+    "a failure while running (e.g. the log or a checkpoint cannot be written: the summary says\n"
+    "what failed, and its counts are what is on disk).";
 
 std::string Us(double us) {
   return us >= 1000.0 ? Format("%.2f ms", us / 1000.0) : Format("%.2f us", us);
@@ -52,8 +59,13 @@ void PrintTable(const RunSummary& s) {
   t.AddRow({"executor / planner",
             s.planner_return != 0.0 ? Format("%.1f %%", 100.0 * s.executor_return / s.planner_return)
                                     : "n/a"});
-  t.AddRow({"agreement", Format("%.1f %%  (training, last 1000: %.1f %%)", 100.0 * s.agreement,
-                                100.0 * s.training_agreement)});
+  t.AddRow({"agreement", Format("%.1f %%, KL %.4f  (training, last 1000: %.1f %%, KL %.4f)",
+                                100.0 * s.agreement, s.mean_kl, 100.0 * s.training_agreement,
+                                s.training_mean_kl)});
+  if (s.labels_to_target >= 0 || !s.curve.empty()) {
+    t.AddRow({"labels to 97 % of planner",
+              s.labels_to_target >= 0 ? std::to_string(s.labels_to_target) : "not reached"});
+  }
   t.AddRow({"planner labels", std::to_string(s.planner_labels)});
   t.AddRow({"distiller updates", Format("%lld  (executor version %lld)",
                                         static_cast<long long>(s.distiller_updates),
@@ -83,46 +95,44 @@ void PrintTable(const RunSummary& s) {
                      static_cast<long long>(s.planner_errors))});
     if (!s.last_error.empty()) t.AddRow({"last error", s.last_error});
   }
+  t.AddRow({"logged records", std::to_string(s.logged)});
   t.AddRow({"time", Format("%.1f s  (training %.1f s)%s", s.total_seconds, s.train_seconds,
                            s.interrupted ? "  interrupted" : "")});
+  if (!s.error.empty()) t.AddRow({"error", s.error});
   std::printf("apprentice run: env %s, planner %s, seed %llu, mode %s\n\n%s", s.env.c_str(),
               s.planner.c_str(), static_cast<unsigned long long>(s.seed), s.mode.c_str(),
               t.ToString().c_str());
 }
 
-std::atomic<bool> g_stop{false};
-
-// SIGINT and SIGTERM set g_stop: the loop ends after its current step, the agent drains and
-// joins, evaluation and the summary follow. A second signal restores the default action.
-class SignalStop {
- public:
-  SignalStop() : signals_(io_, SIGINT, SIGTERM) {
-    signals_.async_wait([this](const boost::system::error_code& ec, int signal) {
-      if (ec) return;
-      g_stop.store(true);
-      signal_ = signal;
-      std::fprintf(stderr, "\napprentice run: %s received: stopping after this step "
-                   "(again to abort)\n", signal == SIGINT ? "SIGINT" : "SIGTERM");
-      signals_.async_wait([](const boost::system::error_code& e, int s) {
-        if (e) return;
-        std::signal(s, SIG_DFL);
-        std::raise(s);
-      });
-    });
-    thread_ = std::thread([this] { io_.run(); });
+std::string ProgressLine(const RunProgress& p) {
+  if (p.agent != nullptr) {
+    const AgentMetrics& m = *p.agent;
+    std::string line = Format(
+        "[%6.1fs] %s  step %lld/%lld  act p50/p99 %.2f/%.2f us  misses %lld  labels %lld  "
+        "queue %lld/%lld drops %lld  train %lld  agreement %.1f%%  return %.1f  executor v%lld",
+        p.elapsed_s, std::string(ModeName(m.mode)).c_str(), static_cast<long long>(p.step),
+        static_cast<long long>(p.total_steps), m.act.QuantileUs(0.5), m.act.QuantileUs(0.99),
+        static_cast<long long>(m.deadline_misses), static_cast<long long>(m.labels),
+        static_cast<long long>(m.queue_depth), static_cast<long long>(m.queue_capacity),
+        static_cast<long long>(m.planner_drops), static_cast<long long>(m.train_steps),
+        100.0 * m.agreement, m.recent_return, static_cast<long long>(m.executor_version));
+    if (m.planner_errors > 0 || m.planner_stuck > 0) {
+      line += Format("  planner errors %lld stuck %lld", static_cast<long long>(m.planner_errors),
+                     static_cast<long long>(m.planner_stuck));
+    }
+    return line;
   }
-  ~SignalStop() {
-    io_.stop();
-    thread_.join();
+  if (std::string_view(p.phase) == "train") {
+    return Format("[%6.1fs] train  step %lld/%lld  labels %lld  episodes %lld  agreement %.1f%%"
+                  "  recent return %.1f (planner acts %.1f%%)  executor v%lld",
+                  p.elapsed_s, static_cast<long long>(p.step),
+                  static_cast<long long>(p.total_steps), static_cast<long long>(p.labels),
+                  static_cast<long long>(p.episodes), 100.0 * p.agreement, p.recent_return,
+                  100.0 * p.beta, static_cast<long long>(p.executor_version));
   }
-  int signal() const { return signal_; }
-
- private:
-  boost::asio::io_context io_;
-  boost::asio::signal_set signals_;
-  std::thread thread_;
-  std::atomic<int> signal_{0};
-};
+  return Format("[%6.1fs] %s  episode %lld", p.elapsed_s, p.phase,
+                static_cast<long long>(p.episodes));
+}
 
 std::string DefaultRunDir(const RunOptions& o) {
   char stamp[32];
@@ -145,8 +155,8 @@ int RunCommand(const std::vector<std::string>& args) {
   int64_t seed = static_cast<int64_t>(o.seed);
 
   FlagSet flags(kUsage);
-  flags.String("env", &o.env, "environment", EnvNames());
-  flags.String("planner", &o.planner, "planner (teacher)", PlannerNames());
+  flags.String("env", &o.env, "environment (options below)", EnvNames());
+  flags.String("planner", &o.planner, "planner, the teacher (options below)", PlannerNames());
   flags.String("mode", &o.mode, "who acts, and how the actors run (see above)", RunModeNames());
   flags.Double("rate-hz", &o.rate_hz, "agent modes: fixed loop rate; 0 = as fast as possible", 0,
                1e6);
@@ -161,7 +171,7 @@ int RunCommand(const std::vector<std::string>& args) {
   flags.Int("planner-wait-ms", &o.agent.planner_wait_ms,
             "planner/dagger modes: the longest wait for the planner before the executor acts", 1,
             3'600'000);
-  flags.Double("planner-delay-ms", &o.planner_config.delay_ms,
+  flags.Double("planner-delay-ms", &o.planner_delay_ms,
                "make every planner decision take at least this long (same decisions)", 0,
                3'600'000);
   flags.String("run-dir", &run_dir,
@@ -178,22 +188,22 @@ int RunCommand(const std::vector<std::string>& args) {
   flags.Bool("quiet", &quiet, "no progress lines on stderr");
   flags.Double("beta", &o.beta, "probability that the planner acts in the first episode", 0, 1);
   flags.Double("beta-decay", &o.beta_decay, "beta is multiplied by this after each episode", 0, 1);
-  flags.Int("updates-per-step", &o.updates_per_step, "distiller updates per labelled step", 0,
-            1000);
+  flags.Double("updates-per-step", &o.updates_per_step,
+               "distiller updates per label once --min-replay labels are in (the rate limit)", 0,
+               1000);
   flags.String("replay-sampler", &o.replay_sampler,
-               "how the distiller draws from the replay (prioritized: by executor-planner "
-               "disagreement)", {"uniform", "prioritized", "recent"});
+               "how the distiller draws from the replay (options below)", SamplerNames());
   flags.Int("min-replay", &o.min_replay, "labels needed before training starts", 1, 100'000'000);
   flags.Int("eval-episodes", &o.eval_episodes, "episodes to evaluate the executor alone", 1,
             100000);
   flags.Int("planner-eval-episodes", &o.planner_eval_episodes,
             "episodes to evaluate the planner alone", 0, 100000);
-  flags.Int("mcts-simulations", &o.planner_config.mcts.simulations, "MCTS simulations per decision",
-            1, 10'000'000);
-  flags.Int("mcts-rollout", &o.planner_config.mcts.rollout_horizon,
-            "MCTS random-rollout horizon (steps)", 0, 100000);
-  flags.Double("mcts-exploration", &o.planner_config.mcts.exploration, "MCTS UCB constant", 0,
-               100);
+  flags.Int("curve-every", &o.curve_every,
+            "sync: evaluate the executor alone every N labels (the summary's learning curve); "
+            "0 = never",
+            0, 100'000'000);
+  flags.Int("curve-episodes", &o.curve_episodes, "episodes of each learning-curve evaluation", 1,
+            10000);
   flags.String("hidden", &hidden, "executor hidden layer widths, comma-separated");
   flags.Double("temperature", &o.distiller.temperature, "distillation temperature T", 1e-3, 1e3);
   flags.Double("alpha", &o.distiller.alpha, "weight of the soft (KL) loss; 1-alpha for the label",
@@ -202,73 +212,85 @@ int RunCommand(const std::vector<std::string>& args) {
   flags.Int("batch-size", &o.distiller.batch_size, "distiller batch size", 1, 65536);
   flags.Int("publish-every", &o.distiller.publish_every, "updates between executor snapshots", 1,
             100'000'000);
+  ExtensionFlags env_flags(flags, "Environment options (each env declares its own)", "env",
+                           "env-opt", ExtensionsOf(Envs()));
+  ExtensionFlags planner_flags(flags, "Planner options (each planner declares its own)", "planner",
+                               "planner-opt", ExtensionsOf(Planners()));
+  ExtensionFlags replay_flags(flags, "Replay sampler options (each sampler declares its own)",
+                              "replay sampler", "replay-opt", ExtensionsOf(Samplers()));
 
-  if (Status s = flags.Parse(args); !s.ok()) {
-    std::fprintf(stderr, "apprentice run: %s\n", s.message().c_str());
+  auto usage_error = [](const std::string& message) {
+    std::fprintf(stderr, "apprentice run: %s\n", message.c_str());
     return 2;
-  }
+  };
+  if (Status s = flags.Parse(args); !s.ok()) return usage_error(s.message());
   if (flags.help_requested()) {
     std::printf("%s", flags.Help().c_str());
     return 0;
   }
   Result<std::vector<int64_t>> widths = ParseHiddenWidths(hidden);
-  if (!widths.ok()) {
-    std::fprintf(stderr, "apprentice run: %s\n", widths.status().message().c_str());
-    return 2;
-  }
+  if (!widths.ok()) return usage_error(widths.status().message());
   o.distiller.hidden = *widths;
   o.seed = static_cast<uint64_t>(seed);
-  if (Status s = CheckRunnable(o); !s.ok()) {
-    std::fprintf(stderr, "apprentice run: %s\n", s.message().c_str());
-    return 2;
-  }
-  // Opened before the run, so that a bad path is found before minutes of work, not after.
-  std::ofstream summary_file;
+  Result<OptionValues> env_options = env_flags.ValuesFor(o.env);
+  if (!env_options.ok()) return usage_error(env_options.status().message());
+  o.env_options = std::move(*env_options);
+  Result<OptionValues> planner_options = planner_flags.ValuesFor(o.planner);
+  if (!planner_options.ok()) return usage_error(planner_options.status().message());
+  o.planner_options = std::move(*planner_options);
+  Result<OptionValues> replay_options = replay_flags.ValuesFor(o.replay_sampler);
+  if (!replay_options.ok()) return usage_error(replay_options.status().message());
+  o.replay_options = std::move(*replay_options);
+  if (Status s = CheckRunnable(o); !s.ok()) return usage_error(s.message());
+  // Checked before the run without touching the file, so that a bad path is found before
+  // minutes of work, and an existing file is replaced only by a complete new summary.
   if (!summary_json.empty()) {
-    summary_file.open(summary_json);
-    if (!summary_file) {
-      std::fprintf(stderr, "apprentice run: --summary-json: cannot write %s\n",
-                   summary_json.c_str());
-      return 2;
+    if (Status s = CheckWritable(summary_json); !s.ok()) {
+      return usage_error("--summary-json: " + s.message());
     }
   }
 
   if (flags.WasSet("resume") && flags.WasSet("run-dir")) {
-    std::fprintf(stderr, "apprentice run: give --resume DIR or --run-dir DIR, not both\n");
-    return 2;
+    return usage_error("give --resume DIR or --run-dir DIR, not both");
   }
-  {
-    o.resume = flags.WasSet("resume");
-    o.run_dir = o.resume ? resume_dir : flags.WasSet("run-dir") ? run_dir : DefaultRunDir(o);
-    std::error_code ec;
-    if (o.resume && !std::filesystem::is_directory(o.run_dir + "/logs", ec)) {
-      std::fprintf(stderr, "apprentice run: --resume: %s has no logs/ to continue from\n",
-                   o.run_dir.c_str());
-      return 2;
-    }
-    std::filesystem::create_directories(o.run_dir, ec);
-    if (ec) {
-      std::fprintf(stderr, "apprentice run: --run-dir: cannot create %s: %s\n", o.run_dir.c_str(),
-                   ec.message().c_str());
-      return 2;
-    }
+  o.resume = flags.WasSet("resume");
+  o.run_dir = o.resume ? resume_dir : flags.WasSet("run-dir") ? run_dir : DefaultRunDir(o);
+  std::error_code ec;
+  if (o.resume && !std::filesystem::is_directory(o.run_dir + "/logs", ec)) {
+    return usage_error("--resume: " + o.run_dir + " has no logs/ to continue from");
   }
+  Result<RunIdentity> identity = IdentityOf(o);
+  if (!identity.ok()) return usage_error(identity.status().message());
+  Result<RunDirectory> directory = RunDirectory::Open(o.run_dir);
+  if (!directory.ok()) {
+    return usage_error(std::string(o.resume ? "--resume: " : "--run-dir: ") +
+                       directory.status().message());
+  }
+  if (o.resume) {
+    if (Status s = directory->CheckResumable(*identity); !s.ok()) {
+      return usage_error("--resume: " + s.message());
+    }
+  } else if (Status s = directory->WriteIdentity(*identity); !s.ok()) {
+    std::fprintf(stderr, "apprentice run: %s\n", s.message().c_str());
+    return 1;
+  }
+
   const bool tty = isatty(STDERR_FILENO) != 0;
   o.progress_interval_ns = tty ? 250'000'000 : 2'000'000'000;
   if (!quiet) {
     std::fprintf(stderr,
                  "apprentice run: mode=%s env=%s planner=%s seed=%llu steps=%lld beta=%g "
-                 "beta-decay=%g mcts-simulations=%lld mcts-rollout=%lld hidden=%s T=%g alpha=%g "
-                 "lr=%g batch=%lld publish-every=%lld updates-per-step=%lld\n",
+                 "beta-decay=%g hidden=%s T=%g alpha=%g lr=%g batch=%lld publish-every=%lld "
+                 "updates-per-step=%g replay-sampler=%s\n",
                  o.mode.c_str(), o.env.c_str(), o.planner.c_str(),
-                 static_cast<unsigned long long>(o.seed),
-                 static_cast<long long>(o.steps), o.beta, o.beta_decay,
-                 static_cast<long long>(o.planner_config.mcts.simulations),
-                 static_cast<long long>(o.planner_config.mcts.rollout_horizon), hidden.c_str(),
-                 o.distiller.temperature, o.distiller.alpha, o.distiller.learning_rate,
-                 static_cast<long long>(o.distiller.batch_size),
-                 static_cast<long long>(o.distiller.publish_every),
-                 static_cast<long long>(o.updates_per_step));
+                 static_cast<unsigned long long>(o.seed), static_cast<long long>(o.steps), o.beta,
+                 o.beta_decay, hidden.c_str(), o.distiller.temperature, o.distiller.alpha,
+                 o.distiller.learning_rate, static_cast<long long>(o.distiller.batch_size),
+                 static_cast<long long>(o.distiller.publish_every), o.updates_per_step,
+                 o.replay_sampler.c_str());
+    std::fprintf(stderr, "apprentice run: %s options: %s; %s options: %s\n", o.env.c_str(),
+                 identity->env_options.ToString().c_str(), o.planner.c_str(),
+                 identity->planner_options.ToString().c_str());
     std::fprintf(stderr, "apprentice run: run-dir=%s%s\n", o.run_dir.c_str(),
                  o.resume ? " (resuming)" : "");
     if (o.mode != "sync") {
@@ -277,50 +299,19 @@ int RunCommand(const std::vector<std::string>& args) {
                    "planner-queue=%lld planner-delay-ms=%g gate-confidence=%g\n",
                    o.rate_hz, static_cast<long long>(o.agent.deadline_us),
                    static_cast<long long>(o.agent.planner_threads),
-                   static_cast<long long>(o.agent.planner_queue), o.planner_config.delay_ms,
+                   static_cast<long long>(o.agent.planner_queue), o.planner_delay_ms,
                    o.agent.gate_confidence);
     }
   }
   ProgressCallback progress;
   if (!quiet) {
     progress = [tty](const RunProgress& p) {
-      std::string line;
-      if (p.agent != nullptr) {
-        const AgentMetrics& m = *p.agent;
-        line = Format("[%6.1fs] %s  step %lld/%lld  act p50/p99 %.2f/%.2f us  misses %lld  "
-                      "labels %lld  queue %lld/%lld drops %lld  train %lld  agreement %.1f%%  "
-                      "return %.1f  executor v%lld",
-                      p.elapsed_s, std::string(ModeName(m.mode)).c_str(),
-                      static_cast<long long>(p.step), static_cast<long long>(p.total_steps),
-                      m.act.QuantileUs(0.5), m.act.QuantileUs(0.99),
-                      static_cast<long long>(m.deadline_misses), static_cast<long long>(m.labels),
-                      static_cast<long long>(m.queue_depth),
-                      static_cast<long long>(m.queue_capacity),
-                      static_cast<long long>(m.planner_drops),
-                      static_cast<long long>(m.train_steps), 100.0 * m.agreement,
-                      m.recent_return, static_cast<long long>(m.executor_version));
-        if (m.planner_errors > 0 || m.planner_stuck > 0) {
-          line += Format("  planner errors %lld stuck %lld", static_cast<long long>(m.planner_errors),
-                         static_cast<long long>(m.planner_stuck));
-        }
-      } else if (std::string_view(p.phase) == "train") {
-        line = Format("[%6.1fs] train  step %lld/%lld  labels %lld  episodes %lld  agreement %.1f%%"
-                      "  recent return %.1f (planner acts %.1f%%)  executor v%lld",
-                      p.elapsed_s, static_cast<long long>(p.step),
-                      static_cast<long long>(p.total_steps), static_cast<long long>(p.labels),
-                      static_cast<long long>(p.episodes), 100.0 * p.agreement, p.recent_return,
-                      100.0 * p.beta, static_cast<long long>(p.executor_version));
-      } else {
-        line = Format("[%6.1fs] %s  episode %lld", p.elapsed_s, p.phase,
-                      static_cast<long long>(p.episodes));
-      }
-      std::fprintf(stderr, tty ? "\r\033[K%s" : "%s\n", line.c_str());
+      std::fprintf(stderr, tty ? "\r\033[K%s" : "%s\n", ProgressLine(p).c_str());
     };
   }
 
-  // A failure from here on is a failure while running: main reports it and exits 1.
-  SignalStop signal_stop;
-  const RunSummary summary = Run(o, progress, &g_stop);
+  // A failure from here on is a failure while running: exit 1 (main reports exceptions).
+  const RunSummary summary = Run(o, progress, &ProcessStop());
   if (tty && !quiet) std::fprintf(stderr, "\r\033[K");
 
   const std::string text = summary.ToJson().Dump(2) + "\n";
@@ -329,18 +320,20 @@ int RunCommand(const std::vector<std::string>& args) {
   } else {
     PrintTable(summary);
   }
-  if (summary_file.is_open() && (!(summary_file << text) || !summary_file.flush())) {
-    std::fprintf(stderr, "apprentice run: cannot write the summary to %s\n", summary_json.c_str());
-    return 1;
+  std::fflush(stdout);
+  int code = summary.error.empty() ? 0 : 1;
+  if (!summary.error.empty()) {
+    std::fprintf(stderr, "apprentice run: error: %s\n", summary.error.c_str());
   }
-  if (!o.run_dir.empty()) {
-    std::ofstream run_summary(o.run_dir + "/summary.json");
-    if (!(run_summary << text)) {
-      std::fprintf(stderr, "apprentice run: cannot write %s/summary.json\n", o.run_dir.c_str());
-      return 1;
+  for (const std::string& path : {summary_json, RunSummaryPath(o.run_dir)}) {
+    if (path.empty()) continue;
+    if (Status s = WriteFileAtomically(path, text); !s.ok()) {
+      std::fprintf(stderr, "apprentice run: cannot write the summary: %s\n", s.message().c_str());
+      code = 1;
     }
   }
-  return summary.interrupted ? 128 + signal_stop.signal() : 0;
+  if (code == 0 && summary.interrupted) code = StopExitCode();
+  return code;
 }
 
 }  // namespace apprentice

@@ -23,6 +23,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -37,7 +38,12 @@ constexpr int64_t kCapacity = 100'000;
 constexpr size_t kPool = 1 << 17;  // distinct prebuilt records (more than the capacity), cycled
 constexpr int64_t kBatch = 64;
 
-SamplerKind KindArg(int64_t arg) { return static_cast<SamplerKind>(arg); }
+// The benchmark argument as a registered sampler's name.
+const char* KindArg(int64_t arg) {
+  static const char* const kNames[] = {"uniform", "prioritized", "recent"};
+  return kNames[arg];
+}
+bool Prioritised(const std::string& kind) { return kind == "prioritized"; }
 
 DecisionRecord MakeRecord(int64_t step, int64_t floats, Rng& rng) {
   DecisionRecord r;
@@ -67,7 +73,7 @@ Fixture MakePool(int64_t floats) {
   return f;
 }
 
-std::unique_ptr<ReplayBuffer> FullBuffer(SamplerKind kind, const Fixture& f) {
+std::unique_ptr<ReplayBuffer> FullBuffer(const std::string& kind, const Fixture& f) {
   ReplayBuffer::Options options;
   options.capacity = kCapacity;
   options.sampler = kind;
@@ -81,10 +87,10 @@ std::unique_ptr<ReplayBuffer> FullBuffer(SamplerKind kind, const Fixture& f) {
 
 void BM_Insert(benchmark::State& state) {
   const Fixture f = MakePool(state.range(0));
-  const SamplerKind kind = KindArg(state.range(1));
+  const std::string kind = KindArg(state.range(1));
   auto buffer = FullBuffer(kind, f);
   size_t i = 0;
-  if (kind == SamplerKind::kPrioritized) {
+  if (Prioritised(kind)) {
     for (auto _ : state) {
       const size_t k = i++ & (kPool - 1);
       buffer->Insert(f.pool[k], f.priorities[k]);
@@ -98,7 +104,7 @@ void BM_Insert(benchmark::State& state) {
 
 void BM_BuildAndInsert(benchmark::State& state) {
   const int64_t floats = state.range(0);
-  const SamplerKind kind = KindArg(state.range(1));
+  const std::string kind = KindArg(state.range(1));
   const Fixture f = MakePool(floats);
   auto buffer = FullBuffer(kind, f);
   std::vector<float> obs(static_cast<size_t>(floats), 0.5f);
@@ -112,7 +118,7 @@ void BM_BuildAndInsert(benchmark::State& state) {
     r.planner = PolicyOutput::FromLogits(logits);
     r.planner_action = Action::Discrete(0);
     r.executor_action = Action::Discrete(1);
-    if (kind == SamplerKind::kPrioritized) {
+    if (Prioritised(kind)) {
       buffer->Insert(std::move(r), f.priorities[static_cast<size_t>(step) & (kPool - 1)]);
     } else {
       buffer->Insert(std::move(r));
@@ -135,7 +141,7 @@ void BM_Sample(benchmark::State& state) {
 
 void BM_SampleUniformLegacy(benchmark::State& state) {
   const Fixture f = MakePool(64);
-  auto buffer = FullBuffer(SamplerKind::kUniform, f);
+  auto buffer = FullBuffer("uniform", f);
   Rng rng(7);
   std::vector<ReplayBuffer::RecordPtr> out;
   for (auto _ : state) {
@@ -147,7 +153,7 @@ void BM_SampleUniformLegacy(benchmark::State& state) {
 
 void BM_UpdatePriorities(benchmark::State& state) {
   const Fixture f = MakePool(64);
-  auto buffer = FullBuffer(SamplerKind::kPrioritized, f);
+  auto buffer = FullBuffer("prioritized", f);
   Rng rng(7);
   ReplayBuffer::SampleBatch batch;
   buffer->Sample(kBatch, rng, batch);
@@ -160,7 +166,7 @@ void BM_UpdatePriorities(benchmark::State& state) {
 }
 
 void BM_SampleWithWriter(benchmark::State& state) {
-  const SamplerKind kind = KindArg(state.range(0));
+  const std::string kind = KindArg(state.range(0));
   const Fixture f = MakePool(64);
   auto buffer = FullBuffer(kind, f);
   std::atomic<bool> stop{false};

@@ -7,7 +7,39 @@
 namespace apprentice {
 void FlagSet::Add(Flag flag) {
   Require(Find(flag.name) == nullptr, "flag --" + flag.name + " registered twice");
+  flag.section = std::move(pending_section_);
+  pending_section_.clear();
   flags_.push_back(std::move(flag));
+}
+
+void FlagSet::Section(const std::string& title) { pending_section_ = title; }
+
+void FlagSet::List(const std::string& name, std::vector<std::string>* values,
+                   const std::string& help) {
+  Flag f;
+  f.name = name;
+  f.help = help + " (repeatable)";
+  f.kind = "TEXT";
+  f.assign = [values](const std::string& text) {
+    values->push_back(text);
+    return Status::Ok();
+  };
+  Add(std::move(f));
+}
+
+void FlagSet::Text(const std::string& name, std::string* value, const std::string& help,
+                   const std::string& kind, std::function<Status(const std::string&)> check) {
+  Flag f;
+  f.name = name;
+  f.help = help;
+  f.default_text = *value;
+  f.kind = kind;
+  f.assign = [value, check = std::move(check)](const std::string& text) {
+    if (Status s = check(text); !s.ok()) return s;
+    *value = text;
+    return Status::Ok();
+  };
+  Add(std::move(f));
 }
 
 FlagSet::Flag* FlagSet::Find(const std::string& name) {
@@ -129,10 +161,16 @@ std::string FlagSet::Help() const {
   std::string out = usage_ + "\n\nFlags:\n";
   size_t width = 0;
   for (const auto& f : flags_) width = std::max(width, f.name.size() + f.kind.size() + 4);
+  width = std::min<size_t>(width, 44);  // a longer flag gets its help after two spaces
   for (const auto& f : flags_) {
+    if (!f.section.empty()) out += "\n" + f.section + ":\n";
     std::string left = "  --" + f.name + " " + f.kind;
     left.resize(std::max(left.size() + 2, width + 4), ' ');
-    out += left + f.help + " (default: " + (f.default_text.empty() ? "\"\"" : f.default_text) + ")\n";
+    out += left + f.help;
+    if (f.kind != "TEXT") {
+      out += " (default: " + (f.default_text.empty() ? "\"\"" : f.default_text) + ")";
+    }
+    out += "\n";
   }
   out += "  --help" + std::string(width > 4 ? width - 4 : 2, ' ') + "show this help\n";
   return out;

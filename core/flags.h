@@ -1,7 +1,9 @@
 // FlagSet: command-line flags that validate themselves. Each flag is bound to a variable that
 // holds its default; Parse() accepts `--name value` and `--name=value` (booleans also bare
 // `--name`), and rejects unknown flags, missing values, malformed numbers and values outside a
-// flag's range with a message that names the flag. Help() lists every flag with its default.
+// flag's range with a message that names the flag. Help() lists every flag with its default,
+// under the section headings added between them. A repeated flag keeps its last value, except
+// those declared with List(), which collect every value.
 #pragma once
 
 #include <cstdint>
@@ -25,6 +27,14 @@ class FlagSet {
   void Double(const std::string& name, double* value, const std::string& help,
               double min = -1e300, double max = 1e300);
   void Bool(const std::string& name, bool* value, const std::string& help);
+  // A repeatable flag: every value given, in order.
+  void List(const std::string& name, std::vector<std::string>* values, const std::string& help);
+  // A flag whose text `check` validates (Ok or an InvalidArgument naming the flag); `kind` is
+  // what --help shows for its value ("INT in [1, 10]").
+  void Text(const std::string& name, std::string* value, const std::string& help,
+            const std::string& kind, std::function<Status(const std::string&)> check);
+  // A heading in Help() before the flags declared after it.
+  void Section(const std::string& title);
 
   // Parses `args` (without the program and command names). Sets help_requested() on
   // --help / -h and stops there.
@@ -38,6 +48,7 @@ class FlagSet {
  private:
   struct Flag {
     std::string name, help, default_text, kind;
+    std::string section;  // a heading printed before this flag
     bool is_bool = false;
     bool set = false;
     std::function<Status(const std::string&)> assign;
@@ -47,6 +58,7 @@ class FlagSet {
 
   std::string usage_;
   std::vector<Flag> flags_;
+  std::string pending_section_;
   bool help_requested_ = false;
 };
 

@@ -77,4 +77,11 @@ LatencyHistogram SharedLatencyHistogram::Snapshot() const {
   return h;
 }
 
+Json LatencyPercentilesJson(const LatencyHistogram& h) {
+  return Json::Object{{"p50", h.QuantileUs(0.5)},
+                      {"p90", h.QuantileUs(0.9)},
+                      {"p99", h.QuantileUs(0.99)},
+                      {"max", static_cast<double>(h.max_ns()) * 1e-3}};
+}
+
 }  // namespace apprentice

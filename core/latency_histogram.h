@@ -11,6 +11,8 @@
 #include <atomic>
 #include <cstdint>
 
+#include "core/json.h"
+
 namespace apprentice {
 
 class LatencyHistogram {
@@ -57,5 +59,8 @@ class SharedLatencyHistogram {
   std::atomic<int64_t> min_{INT64_MAX};
   std::atomic<int64_t> max_{0};
 };
+
+// {"p50", "p90", "p99", "max"} in microseconds: the one form every summary and metrics line uses.
+Json LatencyPercentilesJson(const LatencyHistogram& histogram);
 
 }  // namespace apprentice

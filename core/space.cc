@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "core/options.h"
 
@@ -111,7 +112,127 @@ std::string Space::ToString() const {
   if (uniform && !low_.empty()) {
     return "Box(" + FormatNumber(low_[0]) + ", " + FormatNumber(high_[0]) + ", " + shape + ")";
   }
-  return "Box(" + shape + ")";
+  auto list = [](const std::vector<float>& v) {
+    std::string s = "[";
+    for (size_t i = 0; i < v.size(); ++i) s += (i ? ", " : "") + FormatNumber(v[i]);
+    return s + "]";
+  };
+  return "Box(" + list(low_) + ", " + list(high_) + ", " + shape + ")";
+}
+
+namespace {
+
+// A cursor over the text of a space.
+class SpaceText {
+ public:
+  explicit SpaceText(std::string_view text) : text_(text) {}
+  void Space() {
+    while (pos_ < text_.size() && text_[pos_] == ' ') ++pos_;
+  }
+  bool Eat(char c) {
+    Space();
+    if (pos_ < text_.size() && text_[pos_] == c) {
+      ++pos_;
+      return true;
+    }
+    return false;
+  }
+  bool Eat(std::string_view word) {
+    Space();
+    if (text_.substr(pos_, word.size()) != word) return false;
+    pos_ += word.size();
+    return true;
+  }
+  bool Peek(char c) {
+    Space();
+    return pos_ < text_.size() && text_[pos_] == c;
+  }
+  // A number up to the next ',' ')' or ']'.
+  bool Number(float& out) {
+    Space();
+    const size_t end = text_.find_first_of(",)]", pos_);
+    if (end == std::string_view::npos) return false;
+    std::string_view word = text_.substr(pos_, end - pos_);
+    while (!word.empty() && word.back() == ' ') word.remove_suffix(1);
+    pos_ = end;
+    if (word == "inf") out = std::numeric_limits<float>::infinity();
+    else if (word == "-inf") out = -std::numeric_limits<float>::infinity();
+    else {
+      Result<double> v = ParseDouble(word, -1e300, 1e300, "bound");
+      if (!v.ok()) return false;
+      out = static_cast<float>(*v);
+    }
+    return true;
+  }
+  bool Integer(int64_t& out) {
+    float v = 0;
+    if (!Number(v) || v < 0 || v != std::floor(v)) return false;
+    out = static_cast<int64_t>(v);
+    return true;
+  }
+  bool AtEnd() {
+    Space();
+    return pos_ == text_.size();
+  }
+
+ private:
+  std::string_view text_;
+  size_t pos_ = 0;
+};
+
+}  // namespace
+
+Result<Space> Space::Parse(std::string_view text) {
+  auto bad = [&] {
+    std::string message = "'";
+    message.append(text).append("' is not a space (Discrete(n) or Box(low, high, (shape)))");
+    return Status::InvalidArgument(std::move(message));
+  };
+  SpaceText t(text);
+  if (t.Eat("Discrete")) {
+    int64_t n = 0;
+    if (!t.Eat('(') || !t.Integer(n) || !t.Eat(')') || !t.AtEnd() || n < 1) return bad();
+    return Space::Discrete(n);
+  }
+  if (!t.Eat("Box") || !t.Eat('(')) return bad();
+  std::vector<float> low, high;
+  auto bounds = [&](std::vector<float>& out) {
+    if (t.Eat('[')) {
+      do {
+        float v = 0;
+        if (!t.Number(v)) return false;
+        out.push_back(v);
+      } while (t.Eat(','));
+      return t.Eat(']');
+    }
+    float v = 0;
+    if (!t.Number(v)) return false;
+    out.push_back(v);
+    return true;
+  };
+  if (!bounds(low) || !t.Eat(',') || !bounds(high) || !t.Eat(',') || !t.Eat('(')) return bad();
+  std::vector<int64_t> shape;
+  while (!t.Peek(')')) {
+    int64_t d = 0;
+    if (!t.Integer(d) || d < 1) return bad();
+    shape.push_back(d);
+    if (!t.Eat(',')) break;
+  }
+  if (!t.Eat(')') || !t.Eat(')') || !t.AtEnd() || shape.empty()) return bad();
+  int64_t size = 1;
+  for (int64_t d : shape) {
+    if (d > (int64_t{1} << 24) / size) return bad();  // larger than any space here
+    size *= d;
+  }
+  if (low.size() == 1 && high.size() == 1) {
+    low.assign(static_cast<size_t>(size), low[0]);
+    high.assign(static_cast<size_t>(size), high[0]);
+  }
+  if (static_cast<int64_t>(low.size()) != size || low.size() != high.size()) return bad();
+  for (size_t i = 0; i < low.size(); ++i) {
+    if (!(low[i] <= high[i])) return bad();
+  }
+  return Space::Box(std::move(low), std::move(high), std::move(shape));
 }
 
 std::string Action::ToString() const {

@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/action.h"
@@ -40,8 +41,11 @@ class Space {
   // Box: clips every component into [low, high] (NaN becomes low). Discrete: unchanged.
   void Clip(Action& action) const;
 
-  // "Discrete(2)" or "Box(-2, 2, (1,))" (common bounds shown once when uniform).
+  // "Discrete(2)", "Box(-2, 2, (1,))" (bounds shown once when every element shares them), or
+  // "Box([-4.8, -inf], [4.8, inf], (2,))". Numbers are the shortest text that reads back exactly.
   std::string ToString() const;
+  // The space ToString() printed: InvalidArgument naming what does not parse.
+  static Result<Space> Parse(std::string_view text);
 
   friend bool operator==(const Space&, const Space&) = default;
 

@@ -11,7 +11,7 @@
 
 #include "core/crc32c.h"
 #include "core/rng.h"
-#include "executor/atomic_file.h"
+#include "core/atomic_file.h"
 
 namespace apprentice {
 
@@ -86,34 +86,23 @@ struct Distiller::Impl {
 
   Impl(Options o, const Space& obs, const Space& act) : options(std::move(o)), action_space(act) {
     RequireOk(options.Validate());
-    Require(!obs.is_discrete(), "the distiller needs a Box observation space, got " + obs.ToString());
-    spec.input = obs.flat_size();
-    spec.hidden = options.hidden;
-    spec.activation = options.activation;
-    if (act.is_discrete()) {
-      spec.head = HeadKind::kCategorical;
-      spec.actions = act.n();
-    } else {
-      spec.head = HeadKind::kGaussian;
-      spec.actions = act.flat_size();
-    }
-    RequireOk(spec.Validate());
+    spec = StudentSpec(obs, act, options.hidden, options.activation).ValueOrThrow();
     torch::set_num_threads(static_cast<int>(options.torch_threads));
 
-    // Initialise like torch.nn.Linear (U(-1/sqrt(in), 1/sqrt(in)) for weights and biases), but
-    // from our own generator so that the result does not depend on torch's global seed.
-    Rng rng(options.seed ^ 0x5EEDD15711E5ULL);
+    // The executor's own initialisation (executor/snapshot.h): the same seed gives the same
+    // weights with or without LibTorch.
+    const std::vector<float> initial = InitialParameters(spec, options.seed);
+    const float* from = initial.data();
     int64_t in = spec.input;
     std::vector<int64_t> widths = spec.hidden;
     widths.push_back(spec.output());
     torch::NoGradGuard no_grad;
     for (int64_t out : widths) {
       auto linear = torch::nn::Linear(in, out);
-      const double bound = 1.0 / std::sqrt(static_cast<double>(in));
-      float* w = linear->weight.data_ptr<float>();
-      for (int64_t i = 0; i < in * out; ++i) w[i] = static_cast<float>(rng.Uniform(-bound, bound));
-      float* b = linear->bias.data_ptr<float>();
-      for (int64_t i = 0; i < out; ++i) b[i] = static_cast<float>(rng.Uniform(-bound, bound));
+      std::copy_n(from, in * out, linear->weight.data_ptr<float>());
+      from += in * out;
+      std::copy_n(from, out, linear->bias.data_ptr<float>());
+      from += out;
       layers->push_back(linear);
       in = out;
     }
@@ -148,8 +137,14 @@ struct Distiller::Impl {
     return x;
   }
 
-  TrainStats Train(std::span<const std::shared_ptr<const DecisionRecord>> batch) {
+  TrainStats Train(std::span<const std::shared_ptr<const DecisionRecord>> batch,
+                   std::span<const float> weights) {
     Require(!batch.empty(), "Distiller::Train needs a non-empty batch");
+    Require(weights.empty() || weights.size() == batch.size(),
+            "Distiller::Train: give one importance weight per record, or none");
+    for (float w : weights) {
+      Require(std::isfinite(w) && w >= 0.0f, "Distiller::Train: weights must be finite and >= 0");
+    }
     for (const auto& r : batch) {
       Require(r != nullptr && r->has_label, "Distiller::Train needs records with planner labels");
       RequireOk(r->planner.CheckFits(action_space));
@@ -166,7 +161,7 @@ struct Distiller::Impl {
     const auto b = static_cast<int64_t>(batch.size());
     const double t = options.temperature;
     torch::Tensor out = Forward(Observations(batch));
-    torch::Tensor soft, hard;
+    torch::Tensor soft_i, hard_i, priority_hard_i;  // per record
     if (spec.head == HeadKind::kCategorical) {
       const int64_t n = spec.actions;
       auto teacher = torch::empty({b, n});
@@ -179,8 +174,9 @@ struct Distiller::Impl {
       }
       const auto log_p_teacher = torch::log_softmax(teacher / t, 1);
       const auto log_p_student = torch::log_softmax(out / t, 1);
-      soft = (log_p_teacher.exp() * (log_p_teacher - log_p_student)).sum(1).mean();
-      hard = torch::nll_loss(torch::log_softmax(out, 1), labels);
+      soft_i = (log_p_teacher.exp() * (log_p_teacher - log_p_student)).sum(1);
+      hard_i = -torch::log_softmax(out, 1).gather(1, labels.unsqueeze(1)).squeeze(1);
+      priority_hard_i = hard_i;
     } else {
       const int64_t d = spec.actions;
       auto mu_t = torch::empty({b, d}), ls_t = torch::empty({b, d}), act = torch::empty({b, d});
@@ -195,13 +191,20 @@ struct Distiller::Impl {
       auto [mu_s, ls_s] = GaussianParts(out);
       const auto var_t = torch::exp(2 * ls_t) * t;
       const auto var_s = torch::exp(2 * ls_s) * t;
-      soft = ((ls_s - ls_t) + (var_t + (mu_t - mu_s).pow(2)) / (2 * var_s) - 0.5).sum(1).mean();
-      hard = (0.5 * ((act - mu_s) / torch::exp(ls_s)).pow(2) + ls_s +
-              0.5 * std::log(2 * std::numbers::pi))
-                 .sum(1)
-                 .mean();
+      soft_i = ((ls_s - ls_t) + (var_t + (mu_t - mu_s).pow(2)) / (2 * var_s) - 0.5).sum(1);
+      const auto squared = (0.5 * ((act - mu_s) / torch::exp(ls_s)).pow(2)).sum(1);
+      hard_i = squared + (ls_s + 0.5 * std::log(2 * std::numbers::pi)).sum(1);
+      priority_hard_i = squared;
     }
-    const auto loss = options.alpha * t * t * soft + (1.0 - options.alpha) * hard;
+    const double a = options.alpha;
+    torch::Tensor loss;
+    if (weights.empty()) {
+      loss = a * t * t * soft_i.mean() + (1.0 - a) * hard_i.mean();
+    } else {
+      auto w = torch::empty({b});
+      std::copy(weights.begin(), weights.end(), w.data_ptr<float>());
+      loss = (w * (a * t * t * soft_i + (1.0 - a) * hard_i)).mean();
+    }
     optimizer->zero_grad();
     loss.backward();
     optimizer->step();
@@ -209,8 +212,14 @@ struct Distiller::Impl {
 
     TrainStats stats;
     stats.loss = loss.item<double>();
-    stats.soft_loss = soft.item<double>();
-    stats.hard_loss = hard.item<double>();
+    stats.soft_loss = soft_i.mean().item<double>();
+    stats.hard_loss = hard_i.mean().item<double>();
+    {
+      const auto priority =
+          (a * t * t * soft_i + (1.0 - a) * priority_hard_i).detach().clamp_min(0.0).contiguous();
+      const float* p = priority.data_ptr<float>();
+      stats.priorities.assign(p, p + b);
+    }
     if (updates % options.publish_every == 0) {
       ++published;
       stats.snapshot = MakeSnapshot(published);
@@ -348,8 +357,8 @@ Distiller::Distiller(Options options, const Space& observation_space, const Spac
 Distiller::~Distiller() = default;
 
 Distiller::TrainStats Distiller::Train(
-    std::span<const std::shared_ptr<const DecisionRecord>> batch) {
-  return impl_->Train(batch);
+    std::span<const std::shared_ptr<const DecisionRecord>> batch, std::span<const float> weights) {
+  return impl_->Train(batch, weights);
 }
 std::shared_ptr<const Snapshot> Distiller::MakeSnapshot(int64_t version) const {
   return impl_->MakeSnapshot(version);

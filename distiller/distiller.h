@@ -47,9 +47,14 @@ class Distiller {
   };
 
   struct TrainStats {
-    double loss = 0.0;
-    double soft_loss = 0.0;  // the KL term (before alpha and T^2)
-    double hard_loss = 0.0;  // CE or NLL
+    double loss = 0.0;       // what was minimised: the (weighted) mean of the records' losses
+    double soft_loss = 0.0;  // the KL term (before alpha and T^2), unweighted mean
+    double hard_loss = 0.0;  // CE or NLL, unweighted mean
+    // Per record, in batch order: how much the student still has to learn from it, for
+    // prioritised replay. alpha * T^2 * KL_i + (1 - alpha) * H_i, with H_i the cross-entropy of
+    // the planner's action (categorical) or 0.5 * |(a - mu) / sigma|^2 (Gaussian: the NLL without
+    // its log-sigma and constant terms, so that the priority is >= 0). Finite and >= 0.
+    std::vector<double> priorities;
     // A new snapshot when this update completed a publish period; null otherwise.
     std::shared_ptr<const Snapshot> snapshot;
   };
@@ -64,7 +69,12 @@ class Distiller {
   // One Adam step on `batch`: every record must carry a planner label that fits the action
   // space, and an observation of the right size; observations and planner outputs must be
   // finite (InvalidArgument otherwise, and the weights are left untouched).
-  TrainStats Train(std::span<const std::shared_ptr<const DecisionRecord>> batch);
+  //
+  // `weights` (empty, or one per record, finite and >= 0) are importance-sampling weights: the
+  // loss is mean_i(w_i * loss_i) instead of mean_i(loss_i), which corrects the bias of a
+  // prioritised sampler.
+  TrainStats Train(std::span<const std::shared_ptr<const DecisionRecord>> batch,
+                   std::span<const float> weights = {});
 
   // The current weights as an executor snapshot with the given version.
   std::shared_ptr<const Snapshot> MakeSnapshot(int64_t version) const;

@@ -6,6 +6,7 @@
 
 #include "core/rng.h"
 #include "core/status.h"
+#include "env/registry.h"
 
 namespace apprentice {
 const Space& CartPole::observation_space() const {
@@ -82,5 +83,8 @@ void CartPole::set_state(const State& state) {
 void CartPole::WriteObservation() {
   for (size_t i = 0; i < state_.size(); ++i) observation_[i] = static_cast<float>(state_[i]);
 }
+
+APPRENTICE_REGISTER_ENV(CartPole, "cartpole",
+                        "Gymnasium's CartPole-v1: balance a pole on a cart by pushing it sideways");
 
 }  // namespace apprentice

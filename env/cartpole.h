@@ -9,8 +9,8 @@
 //   order x, x_dot, theta, theta_dot.
 // - Reward 1 for every step, the terminating one included.
 // - terminated: |x| > 2.4 or |theta| > 12 degrees after the step.
-// - truncated: the step count reaches 500 (Gymnasium's TimeLimit), whether or not the same step
-//   also terminated; both flags are reported.
+// - truncated: the step count reaches max_episode_steps (500, Gymnasium's TimeLimit), whether or
+//   not the same step also terminated; both flags are reported.
 // - Step() throws InvalidArgument ("cartpole: ...") before the first Reset(), after the episode
 //   ended, or for an action outside Discrete(2); a rejected step changes nothing.
 // - Step() does not allocate. Not thread-safe (see env/env.h).
@@ -26,6 +26,7 @@
 #include <string>
 
 #include "core/action.h"
+#include "core/options.h"
 #include "core/space.h"
 #include "env/env.h"
 #include "env/episode.h"
@@ -49,10 +50,23 @@ class CartPole : public Env {
   static constexpr double kThetaThresholdRadians = 12 * 2 * std::numbers::pi / 360;
   static constexpr int64_t kMaxEpisodeSteps = 500;
 
+  struct Options {
+    int64_t max_episode_steps = kMaxEpisodeSteps;  // Gymnasium's TimeLimit
+    void Declare(OptionBinder& b) {
+      b.Int("max_episode_steps", &max_episode_steps, "steps after which an episode is truncated",
+            1, 1'000'000'000);
+    }
+    Status Validate() const { return Status::Ok(); }
+  };
+
+  CartPole() : CartPole(Options()) {}
+  explicit CartPole(const Options& options)
+      : episode_("cartpole", options.max_episode_steps) {}
+
   std::string name() const override { return "cartpole"; }
   const Space& observation_space() const override;
   const Space& action_space() const override;
-  int64_t max_episode_steps() const override { return kMaxEpisodeSteps; }
+  int64_t max_episode_steps() const override { return episode_.max_steps(); }
 
   std::span<const float> Reset(uint64_t seed) override;
   StepResult Step(const Action& action) override;
@@ -73,7 +87,7 @@ class CartPole : public Env {
   // The spaces are shared immutable statics, so a clone copies only what follows.
   State state_{};
   std::array<float, 4> observation_{};
-  Episode episode_{"cartpole", kMaxEpisodeSteps};
+  Episode episode_;
 };
 
 }  // namespace apprentice

@@ -7,6 +7,7 @@
 
 #include "core/rng.h"
 #include "core/status.h"
+#include "env/registry.h"
 
 namespace apprentice {
 
@@ -52,7 +53,7 @@ StepResult Pendulum::Step(const Action& action) {
   // Written in Gymnasium's order of operations.
   const double norm_th = AngleNormalize(th);
   const double costs = norm_th * norm_th + 0.1 * (thdot * thdot) + 0.001 * (u * u);
-  double newthdot = thdot + (3 * kG / (2 * kL) * std::sin(th) + 3.0 / (kM * (kL * kL)) * u) * kDt;
+  double newthdot = thdot + (3 * g_ / (2 * kL) * std::sin(th) + 3.0 / (kM * (kL * kL)) * u) * kDt;
   newthdot = std::clamp(newthdot, -kMaxSpeed, kMaxSpeed);
   const double newth = th + newthdot * kDt;
   state_ = {newth, newthdot};
@@ -88,5 +89,8 @@ void Pendulum::WriteObservation() {
   observation_ = {static_cast<float>(std::cos(state_[0])), static_cast<float>(std::sin(state_[0])),
                   static_cast<float>(state_[1])};
 }
+
+APPRENTICE_REGISTER_ENV(Pendulum, "pendulum",
+                        "Gymnasium's Pendulum-v1: swing a pendulum up with a torque in [-2, 2]");
 
 }  // namespace apprentice

@@ -9,7 +9,9 @@
 // - Reward -(angle_normalize(theta)^2 + 0.1 theta_dot^2 + 0.001 u^2), computed from the state
 //   before the step.
 // - theta_dot is clipped to [-8, 8] after every step; theta is not wrapped.
-// - Never terminated; truncated when the step count reaches 200 (Gymnasium's TimeLimit).
+// - Never terminated; truncated when the step count reaches max_episode_steps (200, Gymnasium's
+//   TimeLimit).
+// - Options: g (gravity, Gymnasium's default 10.0) and max_episode_steps.
 // - Step() throws InvalidArgument ("pendulum: ...") before the first Reset(), after the episode
 //   ended, or for an action outside Box(-2, 2, (1,)) (wrong kind, wrong size, NaN/inf, out of
 //   range; Gymnasium clips, this env never does: clip with Space::Clip() first). A rejected step
@@ -24,6 +26,7 @@
 #include <string>
 
 #include "core/action.h"
+#include "core/options.h"
 #include "core/space.h"
 #include "env/env.h"
 #include "env/episode.h"
@@ -43,10 +46,26 @@ class Pendulum : public Env {
   static constexpr double kL = 1.0;
   static constexpr int64_t kMaxEpisodeSteps = 200;
 
+  struct Options {
+    double g = kG;  // gravity, m/s²
+    int64_t max_episode_steps = kMaxEpisodeSteps;
+    void Declare(OptionBinder& b) {
+      b.Double("g", &g, "gravity (m/s^2)", 0, 100);
+      b.Int("max_episode_steps", &max_episode_steps, "steps after which an episode is truncated",
+            1, 1'000'000'000);
+    }
+    Status Validate() const { return Status::Ok(); }
+  };
+
+  Pendulum() : Pendulum(Options()) {}
+  explicit Pendulum(const Options& options)
+      : g_(options.g), episode_("pendulum", options.max_episode_steps) {}
+
   std::string name() const override { return "pendulum"; }
   const Space& observation_space() const override;
   const Space& action_space() const override;
-  int64_t max_episode_steps() const override { return kMaxEpisodeSteps; }
+  int64_t max_episode_steps() const override { return episode_.max_steps(); }
+  double g() const { return g_; }
 
   std::span<const float> Reset(uint64_t seed) override;
   StepResult Step(const Action& action) override;
@@ -70,9 +89,10 @@ class Pendulum : public Env {
   void WriteObservation();
 
   // The spaces are shared immutable statics, so a clone copies only what follows.
+  double g_;
   State state_{};
   std::array<float, 3> observation_{};
-  Episode episode_{"pendulum", kMaxEpisodeSteps};
+  Episode episode_;
 };
 
 }  // namespace apprentice

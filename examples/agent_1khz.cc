@@ -10,11 +10,12 @@
 #include <thread>
 #include <vector>
 
+#include "agent/agent.h"
 #include "core/clock.h"
 #include "core/flags.h"
 #include "env/cartpole.h"
+#include "learner/local_learner.h"
 #include "planner/registry.h"
-#include "runtime/agent.h"
 
 using namespace apprentice;
 
@@ -40,12 +41,16 @@ int main(int argc, char** argv) {
   }
 
   CartPole env;
-  PlannerConfig config;
-  config.delay_ms = delay_ms;
-  AgentOptions options;  // reflex: the executor always acts; deadline 1 ms
+  // The learner: replay + LibTorch distiller on a thread of its own (defaults: uniform replay,
+  // two updates per label after 128 labels).
+  LocalLearner learner({}, env.observation_space(), env.action_space());
+  AgentOptions options;  // reflex: the executor always acts; deadline = one period
   options.mode = Mode::kReflex;
   options.deadline_us = static_cast<int64_t>(1e6 / rate_hz);
-  Agent agent(options, env, [&] { return MakePlanner(planner_name, config); });
+  AgentSeams seams;
+  seams.planners = [&] { return MakePlanner(planner_name, /*options=*/{}, delay_ms); };
+  seams.learner = &learner;
+  Agent agent(options, env, seams);
   agent.Start();
 
   const auto period = std::chrono::nanoseconds(static_cast<int64_t>(1e9 / rate_hz));
@@ -75,7 +80,10 @@ int main(int argc, char** argv) {
       std::fflush(stdout);
     }
   }
-  agent.Stop();  // drain, join, publish the final weights
+  if (Status s = agent.Stop(); !s.ok()) {  // drain, join, publish the final weights
+    std::fprintf(stderr, "agent_1khz: %s\n", s.message().c_str());
+    return 1;
+  }
   const AgentMetrics m = agent.Metrics();
   std::printf("act p50 %.2f us, p99 %.2f us, max %.1f us; %lld deadline misses in %lld steps\n",
               m.act.QuantileUs(0.5), m.act.QuantileUs(0.99), m.act.max_ns() * 1e-3,

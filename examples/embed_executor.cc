@@ -26,7 +26,7 @@ int main(int argc, char** argv) {
   Distiller distiller({}, env.observation_space(), env.action_space());
   SnapshotSlot slot(distiller.MakeSnapshot(/*version=*/0));
   Executor executor(slot, env.action_space());  // one per thread that calls Act()
-  ReplayBuffer replay({/*capacity=*/50'000});
+  ReplayBuffer replay(ReplayOptionsFor(/*capacity=*/50'000, "uniform"));
   Rng rng(1);
   std::vector<ReplayBuffer::RecordPtr> batch;
 

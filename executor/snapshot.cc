@@ -9,6 +9,9 @@
 #include <utility>
 
 #include "core/action.h"
+#include "core/rng.h"
+#include "core/seeds.h"
+#include "core/space.h"
 
 namespace apprentice {
 namespace {
@@ -149,6 +152,44 @@ Result<std::shared_ptr<const Snapshot>> Snapshot::Create(MlpSpec spec,
     snap->layers_.push_back(layer);
   }
   return std::shared_ptr<const Snapshot>(std::move(snap));
+}
+
+Result<MlpSpec> StudentSpec(const Space& observation_space, const Space& action_space,
+                            std::vector<int64_t> hidden, Activation activation) {
+  if (observation_space.is_discrete()) {
+    return Status::InvalidArgument("the student needs a Box observation space, got " +
+                                   observation_space.ToString());
+  }
+  MlpSpec spec;
+  spec.input = observation_space.flat_size();
+  spec.hidden = std::move(hidden);
+  spec.activation = activation;
+  if (action_space.is_discrete()) {
+    spec.head = HeadKind::kCategorical;
+    spec.actions = action_space.n();
+  } else {
+    spec.head = HeadKind::kGaussian;
+    spec.actions = action_space.flat_size();
+  }
+  if (Status s = spec.Validate(); !s.ok()) return s;
+  return spec;
+}
+
+std::vector<float> InitialParameters(const MlpSpec& spec, uint64_t seed) {
+  Rng rng(StreamSeed(seed, SeedStream::kStudentInit));
+  std::vector<float> params;
+  params.reserve(static_cast<size_t>(spec.ParameterCount()));
+  int64_t in = spec.input;
+  std::vector<int64_t> widths = spec.hidden;
+  widths.push_back(spec.output());
+  for (int64_t out : widths) {
+    const double bound = 1.0 / std::sqrt(static_cast<double>(in));
+    for (int64_t i = 0; i < in * out + out; ++i) {
+      params.push_back(static_cast<float>(rng.Uniform(-bound, bound)));
+    }
+    in = out;
+  }
+  return params;
 }
 
 }  // namespace apprentice

@@ -49,6 +49,19 @@ struct MlpSpec {
   friend bool operator==(const MlpSpec&, const MlpSpec&) = default;
 };
 
+class Space;
+
+// The student network for an environment: input = the observation size, and a categorical head
+// of n logits for Discrete(n) actions or a Gaussian head of d components for a Box of d floats.
+// InvalidArgument for a Discrete observation space or widths the spec refuses.
+Result<MlpSpec> StudentSpec(const Space& observation_space, const Space& action_space,
+                            std::vector<int64_t> hidden, Activation activation);
+
+// Initial parameters for `spec`, as torch.nn.Linear initialises them (weights and biases uniform
+// in ±1/sqrt(in)), drawn from apprentice's Rng with `seed` so that a seed fixes them on every
+// platform and with or without LibTorch. The distiller starts from these.
+std::vector<float> InitialParameters(const MlpSpec& spec, uint64_t seed);
+
 class Snapshot {
  public:
   // Validates spec and params (size, finiteness); InvalidArgument names what is wrong.

@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "core/crc32c.h"
-#include "executor/atomic_file.h"
+#include "core/atomic_file.h"
 #include "executor/snapshot_generated.h"
 
 namespace apprentice {

@@ -61,7 +61,7 @@ std::vector<uint8_t> EncodeSnapshotFile(const Snapshot& snapshot, const Snapshot
 //                    weight.
 Result<LoadedSnapshot> DecodeSnapshotFile(std::span<const uint8_t> bytes);
 
-// Writes the file atomically (path.tmp, fsync, rename; see executor/atomic_file.h).
+// Writes the file atomically (path.tmp, fsync, rename; see core/atomic_file.h).
 // Unavailable when the file cannot be written; InvalidArgument when the snapshot is too large
 // for the format.
 Status SaveSnapshot(const Snapshot& snapshot, const SnapshotFileInfo& info,

@@ -6,6 +6,7 @@
 
 #include "core/clock.h"
 #include "env/cartpole.h"
+#include "planner/registry.h"
 
 namespace apprentice {
 namespace {
@@ -159,6 +160,13 @@ Status LqrPlanner::Supports(const Space& action_space) const {
                                  action_space.ToString());
 }
 
+Status LqrPlanner::CanTeach(const Env& env) const {
+  if (dynamic_cast<const CartPole*>(&env) == nullptr) {
+    return Status::InvalidArgument("lqr teaches on cartpole only, not " + env.name());
+  }
+  return Supports(env.action_space());
+}
+
 Result<PlanDecision> LqrPlanner::Plan(const PlanRequest& request) {
   const int64_t start = NowNs();
   if (request.env == nullptr) {
@@ -200,5 +208,9 @@ Result<PlanDecision> LqrPlanner::Plan(const PlanRequest& request) {
   decision.latency_ns = NowNs() - start;
   return decision;
 }
+
+APPRENTICE_REGISTER_PLANNER(LqrPlanner, "lqr",
+                            "LQR with one-step lookahead: a decisive teacher for cartpole only",
+                            /*heavy=*/"");
 
 }  // namespace apprentice

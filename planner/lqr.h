@@ -34,6 +34,7 @@
 #include <array>
 #include <cstdint>
 
+#include "core/options.h"
 #include "planner/planner.h"
 
 namespace apprentice {
@@ -50,6 +51,18 @@ class LqrPlanner : public Planner {
     // Softmax temperature over the action costs, in newtons of LQR force (see above).
     double temperature = 0.01;
     double termination_penalty = 1e6;  // added to the cost of an action whose step terminates
+    void Declare(OptionBinder& b) {
+      static constexpr const char* kNames[] = {"q_x", "q_x_dot", "q_theta", "q_theta_dot"};
+      static constexpr const char* kHelp[] = {
+          "state cost weight on the cart position", "state cost weight on the cart velocity",
+          "state cost weight on the pole angle", "state cost weight on the pole's angular velocity"};
+      for (size_t i = 0; i < q.size(); ++i) b.Double(kNames[i], &q[i], kHelp[i], 1e-9, 1e9);
+      b.Double("r", &r, "cost weight on the force (per N^2)", 1e-9, 1e9);
+      b.Double("temperature", &temperature, "softmax temperature of the soft target, in newtons",
+               1e-9, 1e9);
+      b.Double("termination_penalty", &termination_penalty,
+               "cost added to a push whose step ends the episode", 0, 1e300);
+    }
     Status Validate() const;
   };
 
@@ -72,8 +85,9 @@ class LqrPlanner : public Planner {
 
   std::string name() const override { return "lqr"; }
   bool needs_env() const override { return true; }
-  // Ok for Discrete(2). Plan() also checks that the env is a CartPole, which a space cannot tell.
+  // Ok for Discrete(2); CanTeach() also needs the env to be a CartPole.
   Status Supports(const Space& action_space) const override;
+  Status CanTeach(const Env& env) const override;
   // Errors: no env in the request, or an env that is not a CartPole (the message names it).
   Result<PlanDecision> Plan(const PlanRequest& request) override;
 

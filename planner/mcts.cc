@@ -4,6 +4,7 @@
 #include <limits>
 
 #include "core/clock.h"
+#include "planner/registry.h"
 
 namespace apprentice {
 
@@ -146,5 +147,9 @@ Result<PlanDecision> MctsPlanner::Plan(const PlanRequest& request) {
   decision.latency_ns = NowNs() - start;
   return decision;
 }
+
+APPRENTICE_REGISTER_PLANNER(MctsPlanner, "mcts",
+                            "Monte-Carlo tree search (UCT) on env clones, discrete actions",
+                            /*heavy=*/"simulations=100000000");
 
 }  // namespace apprentice

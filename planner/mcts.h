@@ -12,6 +12,7 @@
 
 #include <vector>
 
+#include "core/options.h"
 #include "core/rng.h"
 #include "planner/planner.h"
 
@@ -24,6 +25,13 @@ class MctsPlanner : public Planner {
     double exploration = 1.0;      // UCB constant c: Q_norm + c * sqrt(ln N / n)
     int64_t rollout_horizon = 200; // random-rollout steps after the expanded node
     double discount = 0.99;
+    void Declare(OptionBinder& b) {
+      b.Int("simulations", &simulations, "simulations per decision", 1, 100'000'000);
+      b.Double("exploration", &exploration, "UCB constant c", 0, 100);
+      b.Int("rollout", &rollout_horizon, "random-rollout horizon after the expanded node (steps)",
+            0, 1'000'000);
+      b.Double("discount", &discount, "discount of rewards along a simulation", 1e-6, 1);
+    }
     Status Validate() const;
   };
 

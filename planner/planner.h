@@ -30,6 +30,11 @@ struct PlanRequest {
   const Env* env = nullptr;  // the environment at this state; model-based planners clone it
   uint64_t seed = 0;         // seeds the planner's randomness for this request
   int64_t deadline_ns = 0;   // absolute NowNs() time to answer by; 0 = no deadline
+  // Where the state sits: a planner that warm-starts (MPPI, CEM) continues its previous plan of
+  // the same episode when `step` follows the step it planned last. -1 = unknown (no warm start).
+  int64_t episode = -1;
+  int64_t step = -1;
+  uint64_t decision_id = 0;  // the runtime's decision this request labels (0: none)
 };
 
 struct PlanDecision {
@@ -46,6 +51,9 @@ class Planner {
   virtual bool needs_env() const = 0;
   // Ok if this planner can plan over `action_space`; else why not.
   virtual Status Supports(const Space& action_space) const = 0;
+  // Ok if this planner can teach on `env` (its kind, spaces and dynamics); else why not. The
+  // default asks Supports() of the env's action space; a planner for one env overrides it.
+  virtual Status CanTeach(const Env& env) const { return Supports(env.action_space()); }
   virtual Result<PlanDecision> Plan(const PlanRequest& request) = 0;
 };
 

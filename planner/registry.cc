@@ -6,32 +6,22 @@
 
 namespace apprentice {
 
-std::vector<std::string> PlannerNames() { return {"mcts", "lqr"}; }
-
-Status PlannerConfig::Validate() const {
-  if (!(std::isfinite(delay_ms) && delay_ms >= 0.0 && delay_ms <= 3.6e6)) {
-    return Status::InvalidArgument("planner delay must be in [0, 3600000] ms");
-  }
-  if (Status s = mcts.Validate(); !s.ok()) return s;
-  return lqr.Validate();
+PlannerRegistry& Planners() {
+  static PlannerRegistry* registry = new PlannerRegistry("planner");  // never destroyed
+  return *registry;
 }
 
-Result<std::unique_ptr<Planner>> MakePlanner(const std::string& name,
-                                             const PlannerConfig& config) {
-  if (Status s = config.Validate(); !s.ok()) return s;
-  std::unique_ptr<Planner> planner;
-  if (name == "mcts") planner = std::make_unique<MctsPlanner>(config.mcts);
-  if (name == "lqr") planner = std::make_unique<LqrPlanner>(config.lqr);
-  if (planner != nullptr) {
-    if (config.delay_ms > 0.0) {
-      planner = std::make_unique<DelayedPlanner>(std::move(planner),
-                                                 static_cast<int64_t>(config.delay_ms * 1e6));
-    }
-    return planner;
+std::vector<std::string> PlannerNames() { return Planners().Names(); }
+
+Result<std::unique_ptr<Planner>> MakePlanner(const std::string& name, const OptionValues& options,
+                                             double delay_ms) {
+  if (!(std::isfinite(delay_ms) && delay_ms >= 0.0 && delay_ms <= 3.6e6)) {
+    return Status::InvalidArgument("the planner delay must be in [0, 3600000] ms");
   }
-  std::string known;
-  for (const auto& n : PlannerNames()) known += (known.empty() ? "" : ", ") + n;
-  return Status::NotFound("unknown planner '" + name + "' (known: " + known + ")");
+  Result<std::unique_ptr<Planner>> planner = Planners().Make(name, options);
+  if (!planner.ok() || delay_ms == 0.0) return planner;
+  return std::unique_ptr<Planner>(std::make_unique<DelayedPlanner>(
+      std::move(planner).value(), static_cast<int64_t>(delay_ms * 1e6)));
 }
 
 }  // namespace apprentice

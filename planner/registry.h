@@ -1,29 +1,44 @@
-// Planners by name, for the command line and configuration files. "mcts" comes first and is the
-// default; "lqr" teaches on CartPole only.
+// The planners this process knows, by name. Each planner declares its options next to its code (a
+// nested Options struct, core/options.h) and registers itself with one line in its .cc:
+//
+//   APPRENTICE_REGISTER_PLANNER(MctsPlanner, "mcts", "UCT tree search on env clones",
+//                               /*heavy=*/"simulations=100000000");
+//
+// `heavy` names options that make one Plan() take seconds, so that the conformance suite
+// (tests/conformance_test.cc) can check that the planner stops at its deadline; "" for a planner
+// that always answers at once. The command line builds --planner, --planner-opt key=value and one
+// --<planner>-<option> flag per declared option from this registry. "mcts" is the default.
 #pragma once
 
 #include <memory>
 #include <string>
 #include <vector>
 
-#include "planner/lqr.h"
-#include "planner/mcts.h"
+#include "core/options.h"
+#include "core/registry.h"
 #include "planner/planner.h"
 
 namespace apprentice {
 
-struct PlannerConfig {
-  MctsPlanner::Options mcts;
-  LqrPlanner::Options lqr;
-  // > 0: every decision takes at least this long (planner/delayed.h); the decisions themselves
-  // are unchanged.
-  double delay_ms = 0.0;
-  Status Validate() const;
-};
+using PlannerRegistry = Registry<Planner>;
 
-// A new planner called `name`; NotFound for an unknown name, InvalidArgument for bad options.
-// With config.delay_ms > 0 it comes wrapped in a DelayedPlanner.
-Result<std::unique_ptr<Planner>> MakePlanner(const std::string& name, const PlannerConfig& config);
+// The process's registry of planners (thread-safe; see core/registry.h).
+PlannerRegistry& Planners();
+
+// A new planner called `name` with `options` applied to its declared defaults. NotFound for an
+// unknown name, InvalidArgument for an unknown option or a bad value. With delay_ms > 0 it comes
+// wrapped in a DelayedPlanner (planner/delayed.h): every decision takes at least that long.
+Result<std::unique_ptr<Planner>> MakePlanner(const std::string& name,
+                                             const OptionValues& options = {},
+                                             double delay_ms = 0.0);
+
+// The names MakePlanner() accepts, sorted.
 std::vector<std::string> PlannerNames();
 
 }  // namespace apprentice
+
+// Registers class `Class` as planner `name` (a string literal) with one line of `help` and its
+// heavy options ("" for none).
+#define APPRENTICE_REGISTER_PLANNER(Class, name, help, heavy)                   \
+  [[maybe_unused]] static const bool apprentice_registered_planner_##Class = \
+      ::apprentice::Planners().RegisterClass<Class>(name, help, heavy)

@@ -211,6 +211,8 @@ struct EpisodeLogWriter::Impl {
   episode_log_internal::RecordEncoder encoder;
   std::unique_ptr<uint8_t[]> buffer;
   size_t buffered = 0;
+  int64_t buffered_records = 0;  // records in `buffer`
+  int64_t written = 0;           // records whose bytes all reached the OS
 
   int fd = -1;
   uint64_t index = 0;
@@ -253,8 +255,11 @@ struct EpisodeLogWriter::Impl {
   Status WriteBuffer() {
     if (buffered == 0) return Status::Ok();
     const size_t n = buffered;
+    const int64_t n_records = buffered_records;
     buffered = 0;
+    buffered_records = 0;
     if (Status s = WriteAll(fd, buffer.get(), n, path); !s.ok()) return Fail(s);
+    written += n_records;
     return Status::Ok();
   }
 
@@ -302,10 +307,12 @@ struct EpisodeLogWriter::Impl {
     if (static_cast<size_t>(frame) > capacity) {
       if (Status s = WriteAll(fd, head, sizeof(head), path); !s.ok()) return Fail(s);
       if (Status s = WriteAll(fd, payload.data(), payload.size(), path); !s.ok()) return Fail(s);
+      ++written;
     } else {
       std::memcpy(buffer.get() + buffered, head, sizeof(head));
       std::memcpy(buffer.get() + buffered + sizeof(head), payload.data(), payload.size());
       buffered += static_cast<size_t>(frame);
+      ++buffered_records;
     }
     segment_size += frame;
     ++segment_records;
@@ -374,6 +381,7 @@ Status EpisodeLogWriter::Close() {
 
 int64_t EpisodeLogWriter::records() const { return impl_->records; }
 uint64_t EpisodeLogWriter::segment_index() const { return impl_->index; }
+int64_t EpisodeLogWriter::records_written() const { return impl_->written; }
 std::string EpisodeLogWriter::segment_path() const { return impl_->path; }
 int64_t EpisodeLogWriter::segments_created() const { return impl_->segments_created; }
 

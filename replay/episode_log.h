@@ -91,6 +91,9 @@ class EpisodeLogWriter {
   Status Close();
 
   int64_t records() const;           // records appended since Open()
+  // Records whose bytes have all reached the OS: what a reader finds after a crash of this
+  // process. After an I/O error, the records appended since stay unwritten.
+  int64_t records_written() const;
   uint64_t segment_index() const;    // index of the segment being written
   std::string segment_path() const;  // path of the segment being written
   int64_t segments_created() const;  // segments this writer created

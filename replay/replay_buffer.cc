@@ -4,22 +4,12 @@
 #include <cmath>
 #include <string>
 
-#include "replay/samplers/uniform.h"
 
 namespace apprentice {
 namespace {
 
 std::unique_ptr<Sampler> MakeSampler(const ReplayBuffer::Options& options) {
-  switch (options.sampler) {
-    case SamplerKind::kUniform:
-      return std::make_unique<UniformSampler>();
-    case SamplerKind::kPrioritized:
-      return std::make_unique<PrioritizedSampler>(options.prioritized, options.capacity);
-    case SamplerKind::kRecent:
-      return std::make_unique<RecentSampler>(options.recent, options.capacity);
-  }
-  throw InvalidArgument("unknown replay sampler kind " +
-                        std::to_string(static_cast<int>(options.sampler)));
+  return Samplers().Make(options.sampler, options.sampler_options, options.capacity).ValueOrThrow();
 }
 
 // make_shared keeps the record and its control block (vtable pointer, two counts) in one block.
@@ -48,13 +38,8 @@ Status ReplayBuffer::Options::Validate() const {
   if (capacity < 1) {
     return Status::InvalidArgument("replay capacity must be >= 1, got " + std::to_string(capacity));
   }
-  if (sampler != SamplerKind::kUniform && sampler != SamplerKind::kPrioritized &&
-      sampler != SamplerKind::kRecent) {
-    return Status::InvalidArgument("unknown replay sampler kind " +
-                                   std::to_string(static_cast<int>(sampler)));
-  }
-  if (Status s = prioritized.Validate(); !s.ok()) return s;
-  return recent.Validate();
+  Result<OptionValues> resolved = Samplers().Resolve(sampler, sampler_options);
+  return resolved.ok() ? Status::Ok() : resolved.status();
 }
 
 ReplayBuffer::ReplayBuffer(Options options)
@@ -63,7 +48,7 @@ ReplayBuffer::ReplayBuffer(Options options)
       prioritized_(sampler_->uses_priorities()),
       sampler_bytes_(sampler_->bytes()),
       slots_(static_cast<size_t>(options_.capacity)),
-      beta_(options_.prioritized.beta) {}
+      beta_(sampler_->initial_beta()) {}
 
 void ReplayBuffer::CheckPriority(double priority) {
   if (!(std::isfinite(priority) && priority >= 0.0)) {
@@ -253,11 +238,13 @@ int64_t ReplayBuffer::approximate_bytes() const {
          static_cast<int64_t>(sizeof(*this));
 }
 
-ReplayBuffer::Options ReplayOptionsFor(int64_t capacity, SamplerKind sampler) {
+ReplayBuffer::Options ReplayOptionsFor(int64_t capacity, const std::string& sampler,
+                                       const OptionValues& sampler_options) {
   ReplayBuffer::Options options;
   options.capacity = capacity;
   options.sampler = sampler;
-  if (sampler == SamplerKind::kPrioritized) options.initial_priority = PlannerExecutorDisagreement;
+  options.sampler_options = sampler_options;
+  options.initial_priority = PlannerExecutorDisagreement;  // used only by samplers with priorities
   return options;
 }
 

@@ -28,9 +28,11 @@
 #include "core/decision.h"
 #include "core/rng.h"
 #include "core/status.h"
+#include "core/options.h"
 #include "replay/samplers/interface.h"
 #include "replay/samplers/prioritized.h"
 #include "replay/samplers/recent.h"
+#include "replay/samplers/registry.h"
 
 namespace apprentice {
 
@@ -39,17 +41,18 @@ class ReplayBuffer {
   using RecordPtr = std::shared_ptr<const DecisionRecord>;
 
   struct Options {
-    int64_t capacity = 100'000;                   // records kept; the oldest is evicted first
-    SamplerKind sampler = SamplerKind::kUniform;  // what Sample draws with
-    PrioritizedSampler::Options prioritized{};    // used when sampler == kPrioritized
-    RecentSampler::Options recent{};              // used when sampler == kRecent
+    int64_t capacity = 100'000;  // records kept; the oldest is evicted first
+    // What Sample draws with: a registered sampler (replay/samplers/registry.h: "uniform",
+    // "prioritized", "recent") and its options.
+    std::string sampler = "uniform";
+    OptionValues sampler_options;
     // Priority of a record inserted without one (prioritized sampler only). Unset: the largest
     // priority seen so far (1 until a larger one is inserted or updated), so a new record is
     // likely drawn before its real priority is known. Set (e.g. to PlannerExecutorDisagreement):
     // called by Insert on the inserting thread, outside the lock; must be thread-safe and return a
     // finite value >= 0.
     std::function<double(const DecisionRecord&)> initial_priority{};
-    Status Validate() const;  // checks every field, including the unused sampler's options
+    Status Validate() const;  // checks every field, the sampler's name and options included
   };
 
   // What Sample drew: parallel vectors, one entry per draw (with replacement, so a record can
@@ -97,7 +100,8 @@ class ReplayBuffer {
 
   int64_t size() const;
   int64_t capacity() const { return options_.capacity; }
-  SamplerKind sampler_kind() const { return options_.sampler; }
+  const std::string& sampler_name() const { return options_.sampler; }
+  bool uses_priorities() const { return prioritized_; }
   int64_t inserted() const;  // total inserts since construction (= the next key)
   int64_t evicted() const;   // inserts that pushed out an older record
 
@@ -135,8 +139,10 @@ class ReplayBuffer {
   double beta_;                // guarded by mu_
 };
 
-// Options for a buffer of `capacity` records drawn by `sampler`; the prioritised sampler starts
-// every record at its executor-planner disagreement (PlannerExecutorDisagreement).
-ReplayBuffer::Options ReplayOptionsFor(int64_t capacity, SamplerKind sampler);
+// Options for a buffer of `capacity` records drawn by `sampler` with `sampler_options`; a sampler
+// that uses priorities starts every record at its executor-planner disagreement
+// (PlannerExecutorDisagreement).
+ReplayBuffer::Options ReplayOptionsFor(int64_t capacity, const std::string& sampler,
+                                       const OptionValues& sampler_options = {});
 
 }  // namespace apprentice

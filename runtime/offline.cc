@@ -4,13 +4,17 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <optional>
 #include <unordered_map>
 #include <utility>
 
+#include "core/agreement.h"
 #include "core/clock.h"
 #include "core/policy.h"
 #include "core/rng.h"
+#include "core/seeds.h"
 #include "env/registry.h"
+#include "runtime/evaluation.h"
 #include "runtime/run_store.h"
 
 namespace apprentice {
@@ -18,11 +22,6 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 constexpr float kInf = std::numeric_limits<float>::infinity();
-
-// Seed streams, each derived from the user's seed with its own constant.
-constexpr uint64_t kRolloutSeeds = 0x7011'0000'0000'0005ULL;
-constexpr uint64_t kSplitSeeds = 0x5B11'7000'0000'0006ULL;
-constexpr uint64_t kBatchSeeds = 0xBA7C'0000'0000'0007ULL;
 
 // Training records the progress callback scores the current weights on.
 constexpr size_t kProgressSample = 2000;
@@ -143,7 +142,7 @@ Result<LogInspection> InspectEpisodeLog(const std::string& path) {
 // ---------------------------------------------------------------------------------------------
 
 double PolicyScore::agreement() const {
-  if (head != HeadKind::kCategorical || decisions == 0) return kNaN;
+  if (decisions == 0) return kNaN;
   return static_cast<double>(agreed) / static_cast<double>(decisions);
 }
 
@@ -169,8 +168,34 @@ Space HeadActionSpace(const MlpSpec& spec) {
                                              : Space::Box(-kInf, kInf, {spec.actions});
 }
 
-PolicyScorer::PolicyScorer(std::shared_ptr<const Snapshot> snapshot)
-    : action_space_(HeadActionSpace(snapshot->spec())),
+namespace {
+
+// `space` when it is of the head's kind and size, else the head's own unbounded space.
+Space ScorerSpace(const MlpSpec& spec, const Space* space) {
+  if (space != nullptr) {
+    const bool fits = spec.head == HeadKind::kCategorical
+                          ? space->is_discrete() && space->n() == spec.actions
+                          : !space->is_discrete() && space->flat_size() == spec.actions;
+    if (fits) return *space;
+  }
+  return HeadActionSpace(spec);
+}
+
+// The action space a log's first intact header names, if it parses.
+std::optional<Space> HeaderActionSpace(const std::vector<EpisodeLogSegment>& segments) {
+  for (const EpisodeLogSegment& s : segments) {
+    if (!s.header_ok) continue;
+    Result<Space> space = Space::Parse(s.metadata.action_space);
+    if (space.ok()) return *space;
+    return std::nullopt;
+  }
+  return std::nullopt;
+}
+
+}  // namespace
+
+PolicyScorer::PolicyScorer(std::shared_ptr<const Snapshot> snapshot, const Space* action_space)
+    : action_space_(ScorerSpace(snapshot->spec(), action_space)),
       slot_(std::move(snapshot)),
       executor_(slot_, action_space_) {}
 
@@ -206,16 +231,12 @@ void PolicyScorer::Score(const DecisionRecord& r, PolicyScore& score) {
   score.head = s.head;
   const ExecutorDecision d = executor_.Act(r.observation);
   ++score.decisions;
-  if (s.head == HeadKind::kCategorical) {
-    score.agreed += d.action.index() == r.planner_action.index();
-    score.kl_sum += CategoricalKl(r.planner.logits, d.output);
-    return;
-  }
-  const auto n = static_cast<size_t>(s.actions);
-  const std::span<const float> mean = d.output.subspan(0, n);
-  score.kl_sum += GaussianKl(r.planner.mean, r.planner.log_std, mean, d.output.subspan(n, n));
+  score.agreed += ActionsAgree(action_space_, d.action, r.planner_action);
+  score.kl_sum += KlToHeadOutput(r.planner, d.output);
+  if (s.head == HeadKind::kCategorical) return;
   const auto target = r.planner_action.values();
-  for (size_t i = 0; i < n; ++i) {
+  const auto mean = d.action.values();  // the mean, clipped into the action space
+  for (size_t i = 0; i < target.size() && i < mean.size(); ++i) {
     const double e = static_cast<double>(mean[i]) - target[i];
     score.squared_error += e * e;
   }
@@ -227,10 +248,11 @@ Result<LogEvaluation> EvaluateOnLog(const std::string& path,
   Require(snapshot != nullptr, "EvaluateOnLog needs a snapshot");
   Result<EpisodeLogReader> reader = EpisodeLogReader::Open(ResolveLogPath(path));
   if (!reader.ok()) return reader.status();
-  PolicyScorer scorer(std::move(snapshot));
+  // Built at the first record, when the log's header (and its action space) has been read.
+  std::optional<PolicyScorer> scorer;
   LogEvaluation out;
   out.path = ResolveLogPath(path);
-  out.overall.head = scorer.spec().head;
+  out.overall.head = snapshot->spec().head;
   std::unordered_map<int64_t, size_t> episode_index;
   DecisionRecord r;
   for (;;) {
@@ -238,19 +260,23 @@ Result<LogEvaluation> EvaluateOnLog(const std::string& path,
     if (!more.ok()) return more.status();
     if (!*more) break;
     ++out.records;
-    if (Status fits = scorer.CheckFits(r); !fits.ok()) return fits;
+    if (!scorer) {
+      const std::optional<Space> space = HeaderActionSpace(reader->segments());
+      scorer.emplace(snapshot, space ? &*space : nullptr);
+    }
+    if (Status fits = scorer->CheckFits(r); !fits.ok()) return fits;
     const auto [it, inserted] = episode_index.try_emplace(r.episode, out.episodes.size());
     if (inserted) {
       EpisodeScore e;
       e.id = r.episode;
-      e.score.head = scorer.spec().head;
+      e.score.head = scorer->spec().head;
       out.episodes.push_back(e);
     }
     EpisodeScore& e = out.episodes[it->second];
     ++e.steps;
     e.return_sum += r.reward;
     if (r.terminated || r.truncated) e.complete = true;
-    scorer.Score(r, e.score);
+    scorer->Score(r, e.score);
   }
   for (const EpisodeScore& e : out.episodes) out.overall.Add(e.score);
   out.segments = reader->segments();
@@ -271,9 +297,10 @@ Result<std::optional<DecisionRecord>> FirstLabelledRecord(const std::string& pat
 }
 
 Result<PolicyScore> ScoreRecords(std::span<const std::shared_ptr<const DecisionRecord>> records,
-                                 std::shared_ptr<const Snapshot> snapshot) {
+                                 std::shared_ptr<const Snapshot> snapshot,
+                                 const Space* action_space) {
   Require(snapshot != nullptr, "ScoreRecords needs a snapshot");
-  PolicyScorer scorer(std::move(snapshot));
+  PolicyScorer scorer(std::move(snapshot), action_space);
   PolicyScore score;
   score.head = scorer.spec().head;
   for (const auto& r : records) {
@@ -332,10 +359,10 @@ Status CheckSnapshotFitsEnv(const MlpSpec& spec, const Env& env) {
 }
 
 Result<RolloutResult> Rollout(std::shared_ptr<const Snapshot> snapshot, const std::string& env_name,
-                              int64_t episodes, uint64_t seed) {
+                              int64_t episodes, uint64_t seed, const OptionValues& env_options) {
   Require(snapshot != nullptr, "Rollout needs a snapshot");
   Require(episodes >= 0, "Rollout needs episodes >= 0");
-  Result<std::unique_ptr<Env>> made = MakeEnv(env_name);
+  Result<std::unique_ptr<Env>> made = MakeEnv(env_name, env_options);
   if (!made.ok()) return made.status();
   Env& env = **made;
   if (Status fits = CheckSnapshotFitsEnv(snapshot->spec(), env); !fits.ok()) return fits;
@@ -344,19 +371,10 @@ Result<RolloutResult> Rollout(std::shared_ptr<const Snapshot> snapshot, const st
   RolloutResult out;
   out.env = env_name;
   out.seed = seed;
-  Rng seeds(seed ^ kRolloutSeeds);
+  Rng seeds(StreamSeed(seed, SeedStream::kRollout));
   for (int64_t e = 0; e < episodes; ++e) {
-    std::span<const float> o = env.Reset(seeds.Next());
-    double ret = 0.0;
-    for (;;) {
-      Action a = executor.Act(o).action;
-      env.action_space().Clip(a);
-      const StepResult r = env.Step(a);
-      ret += r.reward;
-      if (r.done()) break;
-      o = r.observation;
-    }
-    out.returns.push_back(ret);
+    out.returns.push_back(*RunEpisode(
+        env, seeds.Next(), [&](std::span<const float> o) { return executor.Act(o).action; }));
   }
   return out;
 }
@@ -425,6 +443,13 @@ Result<LabelledLog> ReadLabelledLog(const std::string& path) {
       break;
     }
   }
+  // A Box from the header, when it fits the labels, gives agreement its ranges.
+  if (!out.records.empty() && !out.action_space.is_discrete()) {
+    if (const std::optional<Space> space = HeaderActionSpace(out.segments);
+        space && !space->is_discrete() && space->flat_size() == out.action_space.flat_size()) {
+      out.action_space = *space;
+    }
+  }
   if (out.records.empty()) {
     return Status::InvalidArgument("the log at " + path + " holds no labelled records (" +
                                    std::to_string(out.records_read) +
@@ -446,7 +471,7 @@ EpisodeSplit SplitByEpisode(std::span<const std::shared_ptr<const DecisionRecord
   k = std::clamp<int64_t>(k, 0, std::max<int64_t>(n - 1, 0));
 
   std::vector<int64_t> order = ids;  // Fisher-Yates with our own generator: same on every
-  Rng rng(seed ^ kSplitSeeds);       // platform, unlike std::shuffle
+  Rng rng(StreamSeed(seed, SeedStream::kHoldoutSplit));       // platform, unlike std::shuffle
   for (int64_t i = n - 1; i > 0; --i) {
     std::swap(order[i], order[rng.Below(static_cast<uint64_t>(i) + 1)]);
   }
@@ -479,7 +504,7 @@ Status OfflineDistillOptions::Validate() const {
 Result<OfflineDistillResult> DistillOffline(const LabelledLog& log,
                                             const OfflineDistillOptions& options,
                                             const OfflineDistillCallback& progress,
-                                            const std::atomic<bool>* stop) {
+                                            const StopFlag* stop) {
   if (Status s = options.Validate(); !s.ok()) return s;
   const Stopwatch clock;
   OfflineDistillResult out;
@@ -516,8 +541,9 @@ Result<OfflineDistillResult> DistillOffline(const LabelledLog& log,
   int64_t reported_update = -1;
   auto report = [&] {
     reported_update = prog.update;
-    const PolicyScore score = ScoreRecords(sample, distiller.MakeSnapshot(1)).ValueOrThrow();
-    prog.train_agreement = score.head == HeadKind::kCategorical ? score.agreement() : kNaN;
+    const PolicyScore score =
+        ScoreRecords(sample, distiller.MakeSnapshot(1), &log.action_space).ValueOrThrow();
+    prog.train_agreement = score.agreement();
     prog.elapsed_s = clock.ElapsedSeconds();
     progress(prog);
     last_report_ns = NowNs();
@@ -525,11 +551,11 @@ Result<OfflineDistillResult> DistillOffline(const LabelledLog& log,
 
   std::vector<int64_t> order(static_cast<size_t>(n));
   std::iota(order.begin(), order.end(), 0);
-  Rng rng(options.seed ^ kBatchSeeds);
+  Rng rng(StreamSeed(options.seed, SeedStream::kOfflineBatches));
   std::vector<std::shared_ptr<const DecisionRecord>> batch;
   int64_t position = 0;
   for (int64_t u = 0; u < total; ++u) {
-    if (stop != nullptr && stop->load(std::memory_order_relaxed)) {
+    if (stop != nullptr && stop->requested()) {
       out.interrupted = true;
       break;
     }
@@ -551,8 +577,8 @@ Result<OfflineDistillResult> DistillOffline(const LabelledLog& log,
   if (progress && prog.update != reported_update) report();
 
   out.snapshot = distiller.MakeSnapshot(/*version=*/1);
-  out.train = ScoreRecords(split.train, out.snapshot).ValueOrThrow();
-  out.holdout = ScoreRecords(split.holdout, out.snapshot).ValueOrThrow();
+  out.train = ScoreRecords(split.train, out.snapshot, &log.action_space).ValueOrThrow();
+  out.holdout = ScoreRecords(split.holdout, out.snapshot, &log.action_space).ValueOrThrow();
   out.holdout.head = out.snapshot->spec().head;
   out.seconds = clock.ElapsedSeconds();
   return out;

@@ -10,10 +10,10 @@
 //                                                                        (apprentice distill)
 //
 // Scoring (PolicyScore): over labelled records only, the snapshot's greedy decision is compared
-// with the planner's. Categorical heads: top-1 agreement (argmax of the logits == the logged
-// planner action) and KL(planner || policy) between softmax(logits) of both sides, at
-// temperature 1, in nats. Gaussian heads: KL(N(planner) || N(policy)) summed over components,
-// and the RMSE between the policy mean and the logged planner action (agreement is undefined).
+// with the planner's by the one agreement rule of core/agreement.h (top-1 for discrete actions;
+// within 5 % of the action range for Box actions, the range read from the log's header), with
+// KL(planner || policy) in nats (softmax at temperature 1, or the Gaussian KL summed over
+// components). Gaussian heads also get the RMSE between the policy mean and the planner action.
 //
 // Everything here is single-threaded and torch-free in its header (DistillOffline trains with
 // the Distiller, which hides LibTorch). Logs are read through EpisodeLogReader: damage is
@@ -33,8 +33,10 @@
 
 #include "core/decision.h"
 #include "core/json.h"
+#include "core/options.h"
 #include "core/space.h"
 #include "core/status.h"
+#include "core/stop_flag.h"
 #include "distiller/distiller.h"
 #include "env/env.h"
 #include "executor/executor.h"
@@ -75,12 +77,12 @@ Result<LogInspection> InspectEpisodeLog(const std::string& path);
 struct PolicyScore {
   HeadKind head = HeadKind::kCategorical;
   int64_t decisions = 0;       // labelled records scored
-  int64_t agreed = 0;          // categorical: argmax == the planner's action
+  int64_t agreed = 0;          // decisions that agree (core/agreement.h)
   double kl_sum = 0.0;         // KL(planner || policy), nats
   double squared_error = 0.0;  // gaussian: sum of (policy mean - planner action)^2
   int64_t components = 0;      // gaussian: action components summed in squared_error
 
-  double agreement() const;    // categorical: agreed / decisions; NaN for none or a Gaussian head
+  double agreement() const;    // agreed / decisions; NaN for none
   double mean_kl() const;      // NaN for none
   double action_rmse() const;  // gaussian: sqrt(squared_error / components); NaN otherwise
   void Add(const PolicyScore& other);
@@ -90,7 +92,11 @@ struct PolicyScore {
 // Owned by one thread.
 class PolicyScorer {
  public:
-  explicit PolicyScorer(std::shared_ptr<const Snapshot> snapshot);
+  // `action_space` (when given and of the head's kind and size, e.g. from a log header) bounds
+  // the actions: the Gaussian mean is clipped into it and agreement is measured against its
+  // ranges. Otherwise HeadActionSpace(spec).
+  explicit PolicyScorer(std::shared_ptr<const Snapshot> snapshot,
+                        const Space* action_space = nullptr);
   PolicyScorer(const PolicyScorer&) = delete;
   PolicyScorer& operator=(const PolicyScorer&) = delete;
 
@@ -146,10 +152,12 @@ Result<LogEvaluation> EvaluateOnLog(const std::string& path,
 // further). Lets a caller check that a snapshot fits a log before reading all of it.
 Result<std::optional<DecisionRecord>> FirstLabelledRecord(const std::string& path);
 
-// Scores `snapshot` on records in memory (unlabelled ones are skipped). InvalidArgument when a
-// labelled record does not fit.
+// Scores `snapshot` on records in memory (unlabelled ones are skipped), with the actions in
+// `action_space` when given (see PolicyScorer). InvalidArgument when a labelled record does not
+// fit.
 Result<PolicyScore> ScoreRecords(std::span<const std::shared_ptr<const DecisionRecord>> records,
-                                 std::shared_ptr<const Snapshot> snapshot);
+                                 std::shared_ptr<const Snapshot> snapshot,
+                                 const Space* action_space = nullptr);
 
 // ---------------------------------------------------------------------------------------------
 // Rollouts
@@ -176,7 +184,8 @@ Status CheckSnapshotFitsEnv(const MlpSpec& spec, const Env& env);
 // Rng seeded from `seed`, so the same seed gives the same episodes. NotFound for an unknown env,
 // InvalidArgument when the snapshot does not fit it.
 Result<RolloutResult> Rollout(std::shared_ptr<const Snapshot> snapshot, const std::string& env_name,
-                              int64_t episodes, uint64_t seed);
+                              int64_t episodes, uint64_t seed,
+                              const OptionValues& env_options = {});
 
 // ---------------------------------------------------------------------------------------------
 // Offline distillation
@@ -189,7 +198,8 @@ struct LabelledLog {
   int64_t records_read = 0;                                    // labelled or not
   EpisodeLogMetadata metadata;  // of the first segment with an intact header (empty if none)
   Space observation_space = Space::Box(0.0f, 0.0f, {1});  // Box(-inf, inf, (input,))
-  Space action_space = Space::Discrete(1);                // Discrete(n), or Box(-inf, inf, (d,))
+  // Discrete(n), or the header's Box when it fits the labels (else Box(-inf, inf, (d,))).
+  Space action_space = Space::Discrete(1);
   std::vector<EpisodeLogSegment> segments;
   std::vector<EpisodeLogDamage> damage;
 };
@@ -246,12 +256,12 @@ struct OfflineDistillResult {
 // Trains a student from scratch on the training split of `log` with the Distiller (the online
 // loss: docs/cli.md), in epochs of shuffled mini-batches, then scores it on both splits.
 // `progress` (if set) is called every progress_interval_ns and once at the end. When `stop`
-// becomes true, training ends after the current update and the result holds what was reached.
+// is requested, training ends after the current update and the result holds what was reached.
 // InvalidArgument for invalid options, a holdout > 0 on a log whose labels come from one
 // episode, or a split that leaves nothing to train on.
 Result<OfflineDistillResult> DistillOffline(const LabelledLog& log,
                                             const OfflineDistillOptions& options,
                                             const OfflineDistillCallback& progress = nullptr,
-                                            const std::atomic<bool>* stop = nullptr);
+                                            const StopFlag* stop = nullptr);
 
 }  // namespace apprentice

@@ -1,59 +1,75 @@
-// The deterministic distillation loop (mode "sync"): one thread runs the environment, the
-// executor, the planner, the replay buffer and the distiller inline, so the same options and seed
-// give the same labels, weights and summary, bit for bit.
+// Runs: live distillation on a registered environment with a registered planner, then evaluation.
+//
+// Mode "sync" (RunSync, runtime/sync_loop.cc): one thread runs the environment, the executor, the
+// planner and the training step inline, so the same options and seed give the same labels,
+// weights and summary, bit for bit.
 //
 //   env ── obs ──▶ executor (snapshot vN) ──┐
 //    ▲                                      ├─ β-mixture picks who acts ── action ──▶ env
 //    │      planner (on an env clone) ──────┘
 //    │            │ label (DAgger: the states the executor visits)
 //    │            ▼
-//    │         replay ── sample ──▶ distiller ── every K updates: snapshot vN+1 ──▶ executor
+//    │         Learning: replay ── rate limit ── distiller ── every K updates: vN+1 ──▶ executor
 //
-// The other modes (reflex, deadline, gated, planner, dagger) run the same loop through an Agent
-// (runtime/agent.h): the executor answers on the loop's thread, optionally at a fixed rate, while
-// the planner pool, the collector and the distiller run as actors of their own (RunAgentLoop).
+// The other modes (reflex, deadline, gated, planner, dagger; RunAgentLoop, runtime/agent_loop.cc)
+// run the same loop through an Agent (agent/agent.h) with a LocalLearner (learner/): the executor
+// answers on the loop's thread, optionally at a fixed rate, while the planner pool, the collector
+// and the trainer run as actors of their own. Both loops share their pieces: the β-mixture
+// (agent/mixture.h), the record joins and agreement (agent/records.h), the training step
+// (learner/learning.h), the evaluation episodes (runtime/evaluation.h) and the seed streams
+// (core/seeds.h).
 //
 // After training, the executor is evaluated alone (planner off) and the planner alone, on
-// episodes whose seeds differ from the training ones.
+// episodes whose seeds differ from the training ones. A stop request ends training after the
+// current step and evaluation after the current step of its episode; the summary says so.
 #pragma once
 
-#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
 
+#include "agent/agent.h"
 #include "core/json.h"
 #include "core/latency_histogram.h"
+#include "core/options.h"
+#include "core/stop_flag.h"
 #include "distiller/distiller.h"
-#include "planner/registry.h"
-#include "runtime/agent.h"
+#include "runtime/run_store.h"
 
 namespace apprentice {
 
 struct RunOptions {
   std::string env = "cartpole";
+  OptionValues env_options;       // the env's declared options (env/registry.h)
   std::string planner = "mcts";
+  OptionValues planner_options;   // the planner's declared options (planner/registry.h)
+  double planner_delay_ms = 0.0;  // every planner decision takes at least this long
   std::string mode = "sync";     // "sync", or an agent mode: reflex, deadline, gated, planner, dagger
   uint64_t seed = 1;
   int64_t steps = 4000;          // environment steps of training (sync: each is labelled)
   double rate_hz = 0;            // agent modes: fixed loop rate; 0 = as fast as possible
   double beta = 0.5;             // probability that the planner acts in the first episode (sync, dagger)
   double beta_decay = 0.8;       // β is multiplied by this after every episode
-  int64_t updates_per_step = 2;  // distiller updates per labelled step (agent modes: the limit)
+  double updates_per_step = 2;   // distiller updates per label past min_replay (the rate limit)
   int64_t min_replay = 128;      // labels in the replay before training starts
   int64_t replay_capacity = 100'000;
-  std::string replay_sampler = "uniform";  // uniform, prioritized (by disagreement), recent
+  std::string replay_sampler = "uniform";  // a registered sampler (replay/samplers/registry.h)
+  OptionValues replay_options;
   int64_t eval_episodes = 20;          // executor alone
   int64_t planner_eval_episodes = 10;  // planner alone
+  // Sync mode: evaluate the executor alone on curve_episodes episodes every curve_every labels
+  // (the learning curve in the summary); 0 = never.
+  int64_t curve_every = 0;
+  int64_t curve_episodes = 5;
   int64_t progress_interval_ns = 500'000'000;  // between progress callbacks
-  PlannerConfig planner_config;
   Distiller::Options distiller;
-  // Agent modes: deadline, planner pool, gate, metrics. Its mode, seed, beta, replay, rate limit
-  // and distiller fields are taken from the fields above.
+  // Agent modes: deadline, planner pool, gate, metrics. Its mode, seed, beta and log fields are
+  // taken from the fields above.
   AgentOptions agent;
   // Where the run keeps its files (runtime/run_store.h): episode logs, executor snapshot,
-  // distiller checkpoint, metrics.jsonl (agent modes). Empty = no files.
+  // distiller checkpoint, metrics.jsonl (agent modes). Empty = no files. The caller holds the
+  // directory (RunDirectory) while the run writes it.
   std::string run_dir;
   bool resume = false;  // continue the run in run_dir (its logs and checkpoint)
   Status Validate() const;
@@ -65,7 +81,7 @@ struct RunProgress {
   int64_t step = 0, total_steps = 0;
   int64_t labels = 0;
   int64_t episodes = 0;
-  double agreement = 0.0;       // executor == planner over the last 1000 labels
+  double agreement = 0.0;       // over the last 1000 labels (core/agreement.h)
   double recent_return = 0.0;   // mean return of the last 10 training episodes
   double beta = 0.0;            // probability that the planner acts in the current episode
   int64_t executor_version = 0;
@@ -73,8 +89,16 @@ struct RunProgress {
   const AgentMetrics* agent = nullptr;  // agent modes: the live metrics (valid during the call)
 };
 
+// One point of the learning curve: the executor alone after `labels` labels.
+struct CurvePoint {
+  int64_t labels = 0;
+  double executor_return = 0.0;
+};
+
 struct RunSummary {
   std::string env, planner, mode = "sync";
+  OptionValues env_options, planner_options;  // resolved: every declared option
+  std::string replay_sampler;
   uint64_t seed = 0;
   int64_t steps = 0, episodes = 0, planner_labels = 0, distiller_updates = 0;
   int64_t executor_version = 0;
@@ -82,7 +106,9 @@ struct RunSummary {
   double executor_return_min = 0.0;
   int64_t eval_episodes = 0, planner_eval_episodes = 0;
   double agreement = 0.0;           // final executor vs planner on the planner's evaluation states
+  double mean_kl = 0.0;             // KL(planner || final executor) on the same states
   double training_agreement = 0.0;  // over the last 1000 training labels
+  double training_mean_kl = 0.0;    // KL over the same labels
   double final_loss = 0.0;
   LatencyHistogram executor_latency, planner_latency;
   LatencyHistogram act_latency;     // the loop's whole act (sync: the executor's)
@@ -91,10 +117,15 @@ struct RunSummary {
   int64_t planner_abandoned = 0, loop_overruns = 0;
   double rate_hz = 0.0;
   double recent_return = 0.0;       // mean of the last 10 training episodes
-  bool interrupted = false;         // stopped early by the stop flag
+  std::vector<CurvePoint> curve;    // sync with curve_every > 0
+  // The labels after which the executor first reached 97 % of the planner's return on the
+  // curve's episodes (-1: never, or no curve).
+  int64_t labels_to_target = -1;
+  bool interrupted = false;         // stopped early by a stop request
   int64_t resumed_records = 0;      // records read back from run_dir when resuming
-  int64_t logged = 0;               // records written to the episode log
+  int64_t logged = 0;               // records in the episode log on disk
   std::string last_error;
+  std::string error;                // what ended the run early, if anything failed
   double train_seconds = 0.0, total_seconds = 0.0;
 
   // The stable summary keys (see docs/cli.md).
@@ -103,26 +134,32 @@ struct RunSummary {
 
 using ProgressCallback = std::function<void(const RunProgress&)>;
 
-// Ok if `options` validate, name a known env and planner, and the planner can teach on the env.
-// What RunSync checks before it starts; a command line reports a failure here as bad usage.
+// Ok if `options` validate, name a known env and planner with valid options, and the planner can
+// teach on the env. What the run functions check before they start; a command line reports a
+// failure here as bad usage.
 Status CheckRunnable(const RunOptions& options);
 
 // Runs training and evaluation in one thread. Throws InvalidArgument when CheckRunnable() fails.
-// When `stop` becomes true, training ends after the current step and evaluation still runs.
+// When `stop` is requested, training ends after the current step and evaluation after the
+// current step of its episode (summary.interrupted). A failure while running (the log or a file
+// cannot be written) ends the run with summary.error set.
 RunSummary RunSync(const RunOptions& options, const ProgressCallback& progress = nullptr,
-                   const std::atomic<bool>* stop = nullptr);
+                   StopFlag* stop = nullptr);
 
 // The same with an Agent in options.mode (not "sync"): the loop acts at options.rate_hz, then
 // stops the agent (drain, join, flush) and evaluates. The planner's own evaluation runs without
-// planner_config.delay_ms, which does not change its decisions.
+// planner_delay_ms, which does not change its decisions.
 RunSummary RunAgentLoop(const RunOptions& options, const ProgressCallback& progress = nullptr,
-                        const std::atomic<bool>* stop = nullptr);
+                        StopFlag* stop = nullptr);
 
 // RunSync or RunAgentLoop, by options.mode.
 RunSummary Run(const RunOptions& options, const ProgressCallback& progress = nullptr,
-               const std::atomic<bool>* stop = nullptr);
+               StopFlag* stop = nullptr);
 
 // "sync, reflex, deadline, gated, planner, dagger"
 std::vector<std::string> RunModeNames();
+
+// The identity of the run `options` describe (resolved options), for run.json and --resume.
+Result<RunIdentity> IdentityOf(const RunOptions& options);
 
 }  // namespace apprentice

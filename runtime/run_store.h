@@ -1,11 +1,14 @@
-// The files of a run directory, and what --resume reads back from them.
+// The files of a run directory, its lock, and what --resume reads back from them.
 //
+//   RUN_DIR/run.json              what the run is: env and its options, planner and its options,
+//                                 spaces, student widths; a resumed run must match it
+//   RUN_DIR/lock                  held (flock) by the process writing the directory
 //   RUN_DIR/logs/segment-*.alog   every decision the run made (replay/episode_log.h,
 //                                 docs/log-format.md); flushed at least once a second
 //   RUN_DIR/executor.snap         the latest executor snapshot, loadable without LibTorch
 //   RUN_DIR/distiller.ckpt        the distiller's weights and optimiser state, for --resume
-//   RUN_DIR/metrics.jsonl         agent modes: one metrics line per interval
-//   RUN_DIR/summary.json          the run's summary (written by the command line)
+//   RUN_DIR/metrics.jsonl         agent modes: one metrics line per interval (appended to)
+//   RUN_DIR/summary.json          the run's summary (written atomically by the command line)
 //
 // Resuming reads the logs (every intact record; damage is skipped and counted), refills the
 // replay with the newest labelled records, continues the episode ids, and loads the distiller
@@ -19,6 +22,8 @@
 #include <vector>
 
 #include "core/decision.h"
+#include "core/json.h"
+#include "core/options.h"
 #include "core/space.h"
 #include "core/status.h"
 #include "replay/episode_log.h"
@@ -28,10 +33,56 @@ namespace apprentice {
 std::string RunLogDir(const std::string& run_dir);
 std::string RunSnapshotPath(const std::string& run_dir);
 std::string RunCheckpointPath(const std::string& run_dir);
+std::string RunMetricsPath(const std::string& run_dir);
+std::string RunSummaryPath(const std::string& run_dir);
+std::string RunInfoPath(const std::string& run_dir);  // run.json
 
 // The episode log a user means by `path`: a segment file or a log directory as it is, and a run
 // directory (one that holds no segments of its own but a logs/ directory) as RUN_DIR/logs.
 std::string ResolveLogPath(const std::string& path);
+
+// What a run directory was made for. A resumed run must be the same env (with the same options),
+// planner, spaces and student widths; its mode, seed and training settings may differ.
+struct RunIdentity {
+  std::string env;
+  OptionValues env_options;      // every declared option, resolved
+  std::string planner;
+  OptionValues planner_options;  // every declared option, resolved
+  std::string observation_space, action_space;
+  std::vector<int64_t> hidden;
+
+  Json ToJson() const;
+  static Result<RunIdentity> FromJson(const Json& json);
+  // "env cartpole (max_episode_steps=500), planner lqr, Box(...) -> Discrete(2), hidden 64,64"
+  std::string Describe() const;
+};
+
+// A run directory held by this process: created if needed and locked, so that a second run
+// cannot write into it at the same time. The lock is an flock on RUN_DIR/lock, released when the
+// object is destroyed or the process ends (however it ends).
+class RunDirectory {
+ public:
+  // Unavailable when the directory cannot be created, or another process holds it (the message
+  // names that process's pid).
+  static Result<RunDirectory> Open(const std::string& path);
+  RunDirectory(RunDirectory&&) noexcept;
+  RunDirectory& operator=(RunDirectory&&) noexcept;
+  ~RunDirectory();
+
+  const std::string& path() const { return path_; }
+
+  // For --resume: Ok when the directory was made for `identity`; InvalidArgument saying what
+  // differs otherwise, and NotFound when it holds no logs to continue from. A directory from
+  // before run.json existed is checked against its log headers (env and spaces).
+  Status CheckResumable(const RunIdentity& identity) const;
+  // Writes run.json atomically (a new run; a resumed one keeps its own).
+  Status WriteIdentity(const RunIdentity& identity) const;
+
+ private:
+  RunDirectory(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
+  std::string path_;
+  int fd_ = -1;
+};
 
 EpisodeLogMetadata RunLogMetadata(const std::string& env, const Space& observation_space,
                                   const Space& action_space, const std::string& run);

@@ -1,7 +1,8 @@
-// Concurrency tests of the asynchronous runtime: the bounded request queue, and the Agent with a
-// fake planner the test controls (slow, stuck, throwing). They wait on notifications or poll
-// with timeouts; they never rely on a sleep being long enough. Run under TSan as well
-// (APPRENTICE_SANITIZE=thread, label "concurrency").
+// Concurrency tests of the executor side of the runtime (agent/, torch-free): the bounded queue,
+// and the Agent with a fake planner the test controls (slow, stuck, throwing) and a learner that
+// records what reaches it. They wait on notifications or poll with timeouts; they never rely on
+// a sleep being long enough. Run under TSan as well (APPRENTICE_SANITIZE=thread, label
+// "concurrency").
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -19,11 +20,14 @@
 #include <thread>
 #include <vector>
 
+#include "agent/agent.h"
+#include "agent/bounded_queue.h"
 #include "core/clock.h"
 #include "core/policy.h"
-#include "runtime/agent.h"
-#include "runtime/bounded_queue.h"
+#include "executor/snapshot.h"
+#include "replay/episode_log.h"
 #include "tests/allocation_counter.h"
+#include "tests/temp_files.h"
 
 namespace apprentice {
 namespace {
@@ -88,9 +92,9 @@ TEST(BoundedQueue, RejectsAZeroCapacity) {
   EXPECT_THROW(BoundedQueue<int>(0, Overflow::kDropOldest), InvalidArgument);
 }
 
-// One producer, three consumers, a small queue that overflows all the time: every item is
+// Three producers, three consumers, a small queue that overflows all the time: every item is
 // popped exactly once or reported dropped exactly once, and items stay whole.
-TEST(BoundedQueue, ConcurrentConsumersSeeEveryItemOnceOrItsDrop) {
+TEST(BoundedQueue, ConcurrentProducersAndConsumersSeeEveryItemOnceOrItsDrop) {
   struct Item {
     int64_t a = 0, b = 0;  // b == -a always: a torn copy would break it
   };
@@ -116,21 +120,37 @@ TEST(BoundedQueue, ConcurrentConsumersSeeEveryItemOnceOrItsDrop) {
       }
     });
   }
-  std::vector<int64_t> dropped;
-  int64_t rejected = 0;
-  for (int64_t i = 1; i <= kItems; ++i) {
-    const auto r = q.Push([&](Item& slot) { slot = {i, -i}; },
-                          [&](const Item& old) { dropped.push_back(old.a); });
-    if (r == BoundedQueue<Item>::PushResult::kRejected) ++rejected;
+  constexpr int kProducers = 3;
+  std::vector<std::vector<int64_t>> dropped(kProducers);
+  std::atomic<int64_t> rejected{0};
+  std::vector<std::thread> producers;
+  for (int p = 0; p < kProducers; ++p) {
+    producers.emplace_back([&, p] {
+      for (int64_t i = 1 + p; i <= kItems; i += kProducers) {
+        const auto r = q.Push([&](Item& slot) { slot = {i, -i}; },
+                              [&](const Item& old) { dropped[p].push_back(old.a); });
+        if (r == BoundedQueue<Item>::PushResult::kRejected) rejected.fetch_add(1);
+      }
+    });
   }
+  for (auto& t : producers) t.join();
   done.store(true);
   for (auto& t : consumers) t.join();
   EXPECT_EQ(torn.load(), 0);
-  std::vector<int64_t> all = dropped;
+  std::vector<int64_t> all;
+  for (auto& d : dropped) all.insert(all.end(), d.begin(), d.end());
   for (auto& p : popped) all.insert(all.end(), p.begin(), p.end());
-  EXPECT_EQ(static_cast<int64_t>(all.size()) + rejected, kItems);
+  EXPECT_EQ(static_cast<int64_t>(all.size()) + rejected.load(), kItems);
   EXPECT_EQ(std::set<int64_t>(all.begin(), all.end()).size(), all.size()) << "an item twice";
-  for (auto& p : popped) EXPECT_TRUE(std::is_sorted(p.begin(), p.end())) << "FIFO per consumer";
+  for (const auto& consumer : popped) {  // FIFO: each producer's items in order, per consumer
+    for (int p = 0; p < kProducers; ++p) {
+      std::vector<int64_t> mine;
+      for (int64_t a : consumer) {
+        if ((a - 1) % kProducers == p) mine.push_back(a);
+      }
+      EXPECT_TRUE(std::is_sorted(mine.begin(), mine.end()));
+    }
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -206,16 +226,67 @@ class FakePlanner : public Planner {
   std::shared_ptr<PlannerControl> control_;  // shared: an abandoned worker may outlive the test
 };
 
+// A learner that records what reaches it and publishes the snapshots the test gives it.
+class RecordingLearner : public Learner {
+ public:
+  explicit RecordingLearner(std::shared_ptr<const Snapshot> initial) : weights_(std::move(initial)) {}
+  void Start() override { started_.store(true); }
+  void Add(std::shared_ptr<const DecisionRecord> record) override {
+    std::lock_guard l(mu_);
+    records_.push_back(std::move(record));
+  }
+  Status Stop() override {
+    stopped_.store(true);
+    return stop_status_;
+  }
+  WeightSource& weights() override { return weights_; }
+  LearnerMetrics Metrics() const override {
+    LearnerMetrics m;
+    std::lock_guard l(mu_);
+    m.records = static_cast<int64_t>(records_.size());
+    return m;
+  }
+
+  std::vector<std::shared_ptr<const DecisionRecord>> records() const {
+    std::lock_guard l(mu_);
+    return records_;
+  }
+  void Publish(std::shared_ptr<const Snapshot> s) { weights_.Publish(std::move(s)); }
+  void FailStopWith(Status s) { stop_status_ = std::move(s); }
+  bool started() const { return started_.load(); }
+  bool stopped() const { return stopped_.load(); }
+
+ private:
+  WeightBroadcast weights_;
+  mutable std::mutex mu_;
+  std::vector<std::shared_ptr<const DecisionRecord>> records_;
+  std::atomic<bool> started_{false}, stopped_{false};
+  Status stop_status_;
+};
+
+MlpSpec SmallSpec() {
+  return StudentSpec(Space::Box(-1.0f, 1.0f, {4}), Space::Discrete(2), {16}, Activation::kTanh)
+      .ValueOrThrow();
+}
+
+std::shared_ptr<const Snapshot> InitialSnapshot(int64_t version = 0) {
+  return Snapshot::Create(SmallSpec(), InitialParameters(SmallSpec(), 7), version).ValueOrThrow();
+}
+
+// Weights that answer [0, log 3] whatever the observation: action 1 with confidence 0.75.
+std::shared_ptr<const Snapshot> ThreeToOneSnapshot() {
+  const MlpSpec spec = SmallSpec();
+  std::vector<float> params(static_cast<size_t>(spec.ParameterCount()), 0.0f);
+  params.back() = std::log(3.0f);
+  return Snapshot::Create(spec, params, 1).ValueOrThrow();
+}
+
 AgentOptions SmallOptions(Mode mode) {
   AgentOptions o;
   o.mode = mode;
   o.seed = 7;
   o.deadline_us = 200'000;  // generous: a loaded (or sanitised) machine must not flake
   o.planner_wait_ms = 20'000;
-  o.min_replay = 8;
-  o.distiller.hidden = {16};
-  o.distiller.batch_size = 8;
-  o.distiller.publish_every = 5;
   o.background_nice = 0;
   return o;
 }
@@ -223,9 +294,12 @@ AgentOptions SmallOptions(Mode mode) {
 class AgentTest : public ::testing::Test {
  protected:
   std::unique_ptr<Agent> Make(const AgentOptions& o) {
-    return std::make_unique<Agent>(o, Space::Box(-1.0f, 1.0f, {4}), Space::Discrete(2), [this] {
+    AgentSeams seams;
+    seams.planners = [this] {
       return Result<std::unique_ptr<Planner>>(std::make_unique<FakePlanner>(control_));
-    });
+    };
+    seams.learner = &learner_;
+    return std::make_unique<Agent>(o, Space::Box(-1.0f, 1.0f, {4}), Space::Discrete(2), seams);
   }
   // Observation i: obs[0] alternates sign so both actions occur.
   static std::vector<float> Obs(int64_t i) {
@@ -235,24 +309,34 @@ class AgentTest : public ::testing::Test {
   static bool Label(const DecisionRecord& r, int64_t action) {
     return r.has_label && r.planner_action == Action::Discrete(action);
   }
+  std::set<int64_t> LabelledSteps() const {
+    std::set<int64_t> steps;
+    for (const auto& r : learner_.records()) steps.insert(r->step);
+    return steps;
+  }
 
   std::shared_ptr<PlannerControl> control_ = std::make_shared<PlannerControl>();
+  RecordingLearner learner_{InitialSnapshot()};
 };
 
-TEST_F(AgentTest, ReflexExecutorActsAndEveryLabelReachesTheReplay) {
+TEST_F(AgentTest, ReflexExecutorActsAndEveryLabelReachesTheLearner) {
   auto agent = Make(SmallOptions(Mode::kReflex));
   agent->Start();
+  EXPECT_TRUE(learner_.started());
   constexpr int kSteps = 40;
   for (int i = 0; i < kSteps; ++i) {
     const auto obs = Obs(i);
     const AgentDecision d = agent->Act(obs);
     EXPECT_EQ(d.acted_by, Actor::kExecutor);
     EXPECT_EQ(d.id, static_cast<uint64_t>(i + 1));
+    EXPECT_EQ(d.episode, i / 10);
+    EXPECT_EQ(d.step, i % 10);
     agent->Observe(1.0, /*terminated=*/i % 10 == 9, /*truncated=*/false);
   }
   // The planner answers at once: every request is labelled (the queue never overflows).
   ASSERT_TRUE(WaitUntil([&] { return agent->Metrics().labels == kSteps; }));
-  agent->Stop();
+  ASSERT_TRUE(agent->Stop().ok());
+  EXPECT_TRUE(learner_.stopped());
   const AgentMetrics m = agent->Metrics();
   EXPECT_EQ(m.steps, kSteps);
   EXPECT_EQ(m.episodes, 4);
@@ -261,10 +345,18 @@ TEST_F(AgentTest, ReflexExecutorActsAndEveryLabelReachesTheReplay) {
   EXPECT_EQ(m.acted_by_planner, 0);
   EXPECT_EQ(m.planner_requests, kSteps);
   EXPECT_EQ(m.planner_drops, 0);
-  EXPECT_EQ(agent->replay().size(), kSteps);
+  EXPECT_EQ(m.decisions, kSteps);
   EXPECT_EQ(m.agreement_samples, kSteps);
   EXPECT_EQ(m.planner_errors, 0);
   EXPECT_EQ(m.act.count(), kSteps);
+  const auto records = learner_.records();
+  ASSERT_EQ(records.size(), static_cast<size_t>(kSteps));
+  for (const auto& r : records) {
+    // Joined by decision id: the label belongs to the decision's own observation.
+    EXPECT_EQ(r->decision_id, static_cast<uint64_t>(r->episode * 10 + r->step + 1));
+    EXPECT_TRUE(Label(*r, r->observation[0] > 0 ? 1 : 0));
+    EXPECT_EQ(r->executor.logits.size(), 2u);  // the executor's full output is recorded
+  }
 }
 
 TEST_F(AgentTest, QueueOverflowDropsTheOldestRequestsAndCountsThem) {
@@ -285,19 +377,16 @@ TEST_F(AgentTest, QueueOverflowDropsTheOldestRequestsAndCountsThem) {
   EXPECT_EQ(agent->Metrics().queue_depth, 4);
   control_->Open();
   ASSERT_TRUE(WaitUntil([&] { return agent->Metrics().labels == 5; }));
-  agent->Stop();
-  EXPECT_EQ(agent->replay().size(), 5);
+  ASSERT_TRUE(agent->Stop().ok());
   // The kept labels are request 1 and the newest four (steps 16..19).
-  Rng rng(1);
-  std::vector<ReplayBuffer::RecordPtr> all;
-  agent->replay().SampleUniform(200, rng, all);
-  std::set<int64_t> steps;
-  for (const auto& r : all) steps.insert(r->step);
-  EXPECT_EQ(steps, (std::set<int64_t>{0, 16, 17, 18, 19}));
+  EXPECT_EQ(LabelledSteps(), (std::set<int64_t>{0, 16, 17, 18, 19}));
 }
 
-TEST_F(AgentTest, ALabelArrivingAfterItsEpisodeEndedStillReachesTheReplay) {
-  auto agent = Make(SmallOptions(Mode::kReflex));
+TEST_F(AgentTest, ALabelArrivingAfterItsEpisodeEndedStillReachesTheLog) {
+  TempDir dir;
+  AgentOptions o = SmallOptions(Mode::kReflex);
+  o.log_dir = dir.str();
+  auto agent = Make(o);
   control_->Close();
   agent->Start();
   agent->Act(Obs(0));
@@ -307,20 +396,69 @@ TEST_F(AgentTest, ALabelArrivingAfterItsEpisodeEndedStillReachesTheReplay) {
   agent->Observe(1.0, false, false);
   control_->Open();
   ASSERT_TRUE(WaitUntil([&] { return agent->Metrics().labels == 2; }));
-  agent->Stop();
-  Rng rng(1);
-  std::vector<ReplayBuffer::RecordPtr> all;
-  agent->replay().SampleUniform(50, rng, all);
+  ASSERT_TRUE(agent->Stop().ok());
+  EXPECT_EQ(agent->Metrics().logged, 2);
+  const EpisodeLogContents log = ReadEpisodeLog(dir.str()).ValueOrThrow();
+  ASSERT_EQ(log.records.size(), 2u);
   bool saw_first = false;
-  for (const auto& r : all) {
-    if (r->episode == 0) {
-      saw_first = true;
-      EXPECT_TRUE(r->terminated);
-      EXPECT_TRUE(Label(*r, 1));
-      EXPECT_FLOAT_EQ(r->reward, 1.0f);
-    }
+  for (const DecisionRecord& r : log.records) {
+    if (r.episode != 0) continue;
+    saw_first = true;
+    EXPECT_TRUE(r.terminated);
+    EXPECT_TRUE(Label(r, 1));
+    EXPECT_FLOAT_EQ(r.reward, 1.0f);
+    EXPECT_EQ(r.decision_id, 1u);
   }
   EXPECT_TRUE(saw_first);
+}
+
+// Several callers on their own threads, each with an arbiter; outcomes reported late, from other
+// threads, in another order: every record carries its own observation, label and outcome.
+TEST_F(AgentTest, ConcurrentCallersAndLateOutcomesAreJoinedByDecisionId) {
+  TempDir dir;
+  AgentOptions o = SmallOptions(Mode::kReflex);
+  o.planner_queue = 4096;
+  o.log_dir = dir.str();
+  auto agent = Make(o);
+  agent->Start();
+  constexpr int kCallers = 4, kEach = 200;
+  std::mutex mu;
+  std::vector<std::pair<uint64_t, double>> outcomes;  // id, reward = a function of the obs
+  std::vector<std::thread> callers;
+  for (int c = 0; c < kCallers; ++c) {
+    callers.emplace_back([&, c] {
+      Arbiter& arbiter = agent->OpenArbiter();
+      for (int i = 0; i < kEach; ++i) {
+        std::vector<float> obs = Obs(i);
+        obs[3] = static_cast<float>(c) + 0.001f * static_cast<float>(i);  // identifies the call
+        const AgentDecision d = arbiter.Decide(obs);
+        std::lock_guard l(mu);
+        outcomes.emplace_back(d.id, static_cast<double>(obs[3]));
+      }
+    });
+  }
+  for (auto& t : callers) t.join();
+  std::reverse(outcomes.begin(), outcomes.end());  // reported in another order
+  std::thread reporter([&] {
+    for (const auto& [id, reward] : outcomes) {
+      while (!agent->Report(id, {reward, true, false}).ok()) std::this_thread::yield();
+    }
+  });
+  reporter.join();
+  ASSERT_TRUE(WaitUntil([&] { return agent->Metrics().labels == kCallers * kEach; }));
+  ASSERT_TRUE(agent->Stop().ok());
+  const EpisodeLogContents log = ReadEpisodeLog(dir.str()).ValueOrThrow();
+  ASSERT_EQ(log.records.size(), static_cast<size_t>(kCallers * kEach));
+  std::set<uint64_t> ids;
+  for (const DecisionRecord& r : log.records) {
+    ids.insert(r.decision_id);
+    EXPECT_FLOAT_EQ(r.reward, r.observation[3]) << "outcome joined to another decision";
+    EXPECT_TRUE(r.terminated);
+    EXPECT_TRUE(Label(r, r.observation[0] > 0 ? 1 : 0)) << "label joined to another decision";
+  }
+  EXPECT_EQ(ids.size(), log.records.size());
+  EXPECT_EQ(agent->Metrics().missing_outcomes, 0);
+  EXPECT_EQ(agent->Metrics().orphan_outcomes, 0);
 }
 
 TEST_F(AgentTest, ShutdownWhileRequestsAreInFlightReturnsAndLeavesAStuckWorkerBehind) {
@@ -336,7 +474,7 @@ TEST_F(AgentTest, ShutdownWhileRequestsAreInFlightReturnsAndLeavesAStuckWorkerBe
   }
   ASSERT_TRUE(control_->WaitEntered(2));
   const int64_t t0 = NowNs();
-  agent->Stop();
+  ASSERT_TRUE(agent->Stop().ok());
   EXPECT_LT(NowNs() - t0, 20'000'000'000) << "Stop() must not wait for a hung planner";
   const AgentMetrics m = agent->Metrics();
   EXPECT_EQ(m.planner_abandoned, 2);
@@ -363,7 +501,7 @@ TEST_F(AgentTest, APlannerThatThrowsNeverStopsTheExecutorAndIsCounted) {
     EXPECT_EQ(d.acted_by, Actor::kExecutor);  // the planner failed: the executor answered
     agent->Observe(0.0, false, false);
   }
-  agent->Stop();
+  ASSERT_TRUE(agent->Stop().ok());
   const AgentMetrics m = agent->Metrics();
   EXPECT_EQ(m.planner_errors, 10);
   EXPECT_EQ(m.acted_by_executor, 10);
@@ -386,7 +524,7 @@ TEST_F(AgentTest, AHungPlannerIsReportedStuckAndTheDeadlineModeFallsBackToTheExe
   }
   ASSERT_TRUE(WaitUntil([&] { return agent->Metrics().planner_stuck == 1; }));
   EXPECT_EQ(agent->Metrics().planner_timeouts, 5);
-  agent->Stop();
+  ASSERT_TRUE(agent->Stop().ok());
   agent.reset();
   control_->Open();
   ASSERT_TRUE(WaitUntil([&] {
@@ -409,27 +547,60 @@ TEST_F(AgentTest, DeadlinePlannerAndDaggerModesLetAnAnsweringPlannerAct) {
       EXPECT_EQ(d.action, Action::Discrete(obs[0] > 0 ? 1 : 0)) << ModeName(mode);
       agent->Observe(0.0, false, false);
     }
-    agent->Stop();
+    ASSERT_TRUE(agent->Stop().ok());
     const AgentMetrics m = agent->Metrics();
     EXPECT_EQ(m.acted_by_planner, 6) << ModeName(mode);
     EXPECT_EQ(m.labels, 6) << ModeName(mode);
   }
 }
 
-TEST_F(AgentTest, GatedModeAsksThePlannerOnlyWhenTheExecutorIsUnsure) {
-  for (double gate : {0.0, 1.0}) {
+// The executor's confidence is 0.75 on every state: a gate below it trusts the executor, a gate
+// above it asks the planner, at every threshold between 0 and 1.
+TEST_F(AgentTest, GatedModeAsksThePlannerExactlyWhenConfidenceIsBelowTheGate) {
+  for (double gate : {0.0, 0.5, 0.74, 0.76, 0.9, 1.0}) {
     AgentOptions o = SmallOptions(Mode::kGated);
     o.gate_confidence = gate;
-    auto agent = Make(o);
-    agent->Start();
+    StaticWeights weights(ThreeToOneSnapshot());
+    AgentSeams seams;
+    seams.planners = [this] {
+      return Result<std::unique_ptr<Planner>>(std::make_unique<FakePlanner>(control_));
+    };
+    seams.weights = &weights;
+    Agent agent(o, Space::Box(-1.0f, 1.0f, {4}), Space::Discrete(2), seams);
+    agent.Start();
     for (int i = 0; i < 6; ++i) {
-      const AgentDecision d = agent->Act(Obs(i));
-      // Confidence is always <= 1 and > 0: gate 0 trusts the executor, gate 1 (almost) never.
-      EXPECT_EQ(d.acted_by, gate == 0.0 ? Actor::kExecutor : Actor::kPlanner);
-      agent->Observe(0.0, false, false);
+      const AgentDecision d = agent.Act(Obs(i));
+      EXPECT_NEAR(d.confidence, 0.75f, 1e-6);
+      EXPECT_EQ(d.acted_by, d.confidence < gate ? Actor::kPlanner : Actor::kExecutor) << gate;
+      agent.Observe(0.0, false, false);
     }
-    agent->Stop();
+    ASSERT_TRUE(agent.Stop().ok());
+    EXPECT_EQ(agent.Metrics().acted_by_planner, gate > 0.75 ? 6 : 0) << gate;
   }
+}
+
+TEST_F(AgentTest, DaggerBetaDecaysAfterEveryEpisode) {
+  AgentOptions o = SmallOptions(Mode::kDagger);
+  o.beta = 0.5;
+  o.beta_decay = 0.5;
+  o.planner_queue = 4096;
+  auto agent = Make(o);
+  agent->Start();
+  constexpr int kEpisodes = 6, kSteps = 400;
+  std::vector<int> planner_acts(kEpisodes);
+  for (int e = 0; e < kEpisodes; ++e) {
+    EXPECT_DOUBLE_EQ(agent->default_arbiter().beta(), 0.5 * std::pow(0.5, e));
+    for (int i = 0; i < kSteps; ++i) {
+      planner_acts[e] += agent->Act(Obs(i)).acted_by == Actor::kPlanner;
+      agent->Observe(0.0, false, /*truncated=*/i == kSteps - 1);
+    }
+  }
+  ASSERT_TRUE(agent->Stop().ok());
+  // Binomial(400, β): 200 ± 40, then 100 ± 30, ...; the last episode's β is 1/64.
+  EXPECT_NEAR(planner_acts[0], 200, 40);
+  EXPECT_NEAR(planner_acts[1], 100, 30);
+  EXPECT_LE(planner_acts[5], 20);
+  EXPECT_GT(planner_acts[0], planner_acts[2]);
 }
 
 TEST_F(AgentTest, DaggerWithBetaZeroLetsTheExecutorAct) {
@@ -443,38 +614,40 @@ TEST_F(AgentTest, DaggerWithBetaZeroLetsTheExecutorAct) {
   }
 }
 
-// The distiller publishes while the caller acts as fast as it can: every decision's version is
-// one the slot published, versions never go back, and the loop ends up on the newest weights.
+// The learner publishes while the caller acts as fast as it can: every decision's version is
+// one the source published, versions never go back, and the loop ends up on the newest weights.
 TEST_F(AgentTest, HotSwapUnderLoadNeverGoesBackAndReachesTheNewestSnapshot) {
-  AgentOptions o = SmallOptions(Mode::kReflex);
-  o.planner_queue = 1024;
-  o.updates_per_label = 4.0;
-  auto agent = Make(o);
+  auto agent = Make(SmallOptions(Mode::kReflex));
   agent->Start();
+  std::atomic<bool> done{false};
+  std::thread publisher([&] {
+    for (int64_t v = 1; v <= 50; ++v) {
+      learner_.Publish(InitialSnapshot(v));
+      std::this_thread::sleep_for(1ms);
+    }
+    done.store(true);
+  });
   int64_t last_version = 0, steps = 0;
   const int64_t until = NowNs() + 20'000'000'000LL;
-  while (agent->Metrics().executor_version < 5 && NowNs() < until) {
-    const auto obs = Obs(steps);
-    const AgentDecision d = agent->Act(obs);
+  while (NowNs() < until) {
+    const AgentDecision d = agent->Act(Obs(steps));
     EXPECT_GE(d.executor_version, last_version);
     last_version = d.executor_version;
     agent->Observe(0.0, steps % 50 == 49, false);
     ++steps;
+    if (done.load() && last_version == 50) break;
   }
-  EXPECT_GE(agent->Metrics().executor_version, 5);
-  agent->Stop();
-  const AgentMetrics m = agent->Metrics();
-  EXPECT_EQ(m.train_errors, 0) << m.last_error;
-  EXPECT_GT(m.train_steps, 0);
-  // After stop the final weights are published; a new act would use them.
-  EXPECT_GE(agent->snapshot_slot().version(), last_version);
+  publisher.join();
+  EXPECT_EQ(last_version, 50);
+  EXPECT_EQ(agent->Metrics().executor_version, 50);
+  ASSERT_TRUE(agent->Stop().ok());
 }
 
 TEST_F(AgentTest, ReflexActTakesNoAllocationOnceWarm) {
   auto agent = Make(SmallOptions(Mode::kReflex));
   agent->Start();
   const auto obs = Obs(0);
-  for (int i = 0; i < 100; ++i) {  // warm: every queue and step slot has been written once
+  for (int i = 0; i < 100; ++i) {  // warm: every queue and inbox slot has been written once
     agent->Act(obs);
     agent->Observe(0.0, false, false);
   }
@@ -484,7 +657,7 @@ TEST_F(AgentTest, ReflexActTakesNoAllocationOnceWarm) {
     agent->Observe(0.0, i % 100 == 99, false);
   }
   EXPECT_EQ(AllocationsOnThisThread() - before, 0);
-  agent->Stop();
+  ASSERT_TRUE(agent->Stop().ok());
 }
 
 TEST_F(AgentTest, MisuseIsAClearErrorAndRecordsNothing) {
@@ -497,13 +670,25 @@ TEST_F(AgentTest, MisuseIsAClearErrorAndRecordsNothing) {
   agent->Act(Obs(0));
   EXPECT_THROW(agent->Act(Obs(1)), InvalidArgument);  // observe first
   agent->Observe(0.0, false, false);
-  agent->Stop();
+  EXPECT_EQ(agent->Report(999, {}).code(), StatusCode::kInvalidArgument);  // no such decision
+  ASSERT_TRUE(agent->Stop().ok());
   EXPECT_EQ(agent->Metrics().steps, 1);
   EXPECT_THROW(agent->Act(Obs(0)), InvalidArgument);  // stopped
-  agent->Stop();  // idempotent
+  EXPECT_EQ(agent->Report(1, {}).code(), StatusCode::kUnavailable);
+  ASSERT_TRUE(agent->Stop().ok());  // idempotent
 }
 
-TEST_F(AgentTest, InvalidOptionsAreRejectedWithTheirReason) {
+TEST_F(AgentTest, AFailedLearnerStopIsTheAgentsStopError) {
+  auto agent = Make(SmallOptions(Mode::kReflex));
+  agent->Start();
+  learner_.FailStopWith(Status::Unavailable("cannot write distiller.ckpt: No space left"));
+  const Status s = agent->Stop();
+  EXPECT_EQ(s.code(), StatusCode::kUnavailable);
+  EXPECT_NE(s.message().find("No space left"), std::string::npos);
+  EXPECT_EQ(agent->Stop().message(), s.message());  // idempotent, same answer
+}
+
+TEST_F(AgentTest, InvalidOptionsAndMissingSeamsAreRejectedWithTheirReason) {
   AgentOptions o = SmallOptions(Mode::kReflex);
   o.planner_threads = 0;
   try {
@@ -512,15 +697,26 @@ TEST_F(AgentTest, InvalidOptionsAreRejectedWithTheirReason) {
   } catch (const InvalidArgument& e) {
     EXPECT_NE(std::string(e.what()).find("planner threads"), std::string::npos) << e.what();
   }
+  AgentSeams none;
+  none.planners = [this] {
+    return Result<std::unique_ptr<Planner>>(std::make_unique<FakePlanner>(control_));
+  };
+  try {
+    Agent agent(SmallOptions(Mode::kReflex), Space::Box(-1.0f, 1.0f, {4}), Space::Discrete(2),
+                none);
+    FAIL() << "accepted an agent without weights";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("learner or a weight source"), std::string::npos);
+  }
   EXPECT_FALSE(ParseMode("fast").ok());
   EXPECT_EQ(ParseMode("gated").value(), Mode::kGated);
 }
 
-TEST_F(AgentTest, WritesMetricsAsJsonLines) {
-  const std::string path =
-      (std::filesystem::temp_directory_path() / "apprentice_agent_metrics.jsonl").string();
+TEST_F(AgentTest, WritesMetricsAsJsonLinesAndAppendsToAnEarlierFile) {
+  TempFile file("agent_metrics.jsonl");
+  { std::ofstream(file.path()) << "{\"earlier\":true}\n"; }
   AgentOptions o = SmallOptions(Mode::kReflex);
-  o.metrics_path = path;
+  o.metrics_path = file.path();
   o.metrics_interval_ms = 5;
   auto agent = Make(o);
   agent->Start();
@@ -529,23 +725,24 @@ TEST_F(AgentTest, WritesMetricsAsJsonLines) {
     agent->Observe(1.0, false, false);
   }
   ASSERT_TRUE(WaitUntil([&] { return agent->Metrics().labels > 0; }));
-  agent->Stop();
-  std::ifstream in(path);
-  std::string line, last;
+  ASSERT_TRUE(agent->Stop().ok());
+  std::ifstream in(file.path());
+  std::string line, first, last;
   int lines = 0;
   while (std::getline(in, line)) {
-    ++lines;
+    if (lines++ == 0) first = line;
     EXPECT_EQ(line.front(), '{');
     EXPECT_EQ(line.back(), '}');
     last = line;
   }
-  EXPECT_GE(lines, 2);
+  EXPECT_EQ(first, "{\"earlier\":true}");  // a resumed run keeps the lines of the earlier one
+  EXPECT_GE(lines, 3);
   for (const char* key : {"\"act_latency_us\"", "\"planner_drops\"", "\"deadline_misses\"",
-                          "\"agreement\"", "\"labels_per_s\"", "\"queue_depth\"", "\"p90\""}) {
+                          "\"agreement\"", "\"mean_kl\"", "\"labels_per_s\"", "\"queue_depth\"",
+                          "\"p90\"", "\"decision_drops\""}) {
     EXPECT_NE(last.find(key), std::string::npos) << key << " in " << last;
   }
   EXPECT_NE(last.find("\"steps\":20"), std::string::npos) << last;
-  std::filesystem::remove(path);
 }
 
 }  // namespace

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -238,7 +239,7 @@ TEST(OfflineScore, SnapshotThatDoesNotFitTheLogIsRefusedWithBothSizes) {
   EXPECT_EQ(ev.status().code(), StatusCode::kInvalidArgument);
 }
 
-TEST(OfflineScore, GaussianHeadsGetKlAndRmseButNoAgreement) {
+TEST(OfflineScore, GaussianHeadsGetAgreementWithinTheToleranceKlAndRmse) {
   auto r = std::make_shared<DecisionRecord>();
   r->observation = {0.1f, 0.2f, 0.3f};
   r->has_label = true;
@@ -246,10 +247,18 @@ TEST(OfflineScore, GaussianHeadsGetKlAndRmseButNoAgreement) {
   r->planner = PolicyOutput::Gaussian(mean, log_std);
   r->planner_action = Action::Continuous(mean);
   const std::vector<std::shared_ptr<const DecisionRecord>> records = {r, r};
-  const PolicyScore s =
-      ScoreRecords(records, MakeSnapshot(3, 1, HeadKind::kGaussian)).ValueOrThrow();
+  const auto snapshot = MakeSnapshot(3, 1, HeadKind::kGaussian);
+  const PolicyScore s = ScoreRecords(records, snapshot).ValueOrThrow();
   EXPECT_EQ(s.decisions, 2);
-  EXPECT_TRUE(std::isnan(s.agreement()));
+  // Without an action space the head's Box is unbounded: the tolerance is absolute (0.05).
+  PolicyScorer scorer(snapshot);
+  const float policy_mean = scorer.Act(r->observation).values()[0];
+  EXPECT_EQ(s.agreement(), std::abs(policy_mean - 0.5f) <= 0.05f ? 1.0 : 0.0);
+  // Within a Box(-2, 2) the tolerance is 5 % of the range, 0.2.
+  const Space box = Space::Box(-2.0f, 2.0f, {1});
+  const PolicyScore in_box = ScoreRecords(records, snapshot, &box).ValueOrThrow();
+  EXPECT_EQ(in_box.agreement(),
+            std::abs(std::clamp(policy_mean, -2.0f, 2.0f) - 0.5f) <= 0.2f ? 1.0 : 0.0);
   EXPECT_TRUE(std::isfinite(s.mean_kl()));
   EXPECT_GE(s.mean_kl(), 0.0);
   EXPECT_TRUE(std::isfinite(s.action_rmse()));
@@ -403,8 +412,8 @@ TEST(OfflineDistill, TrainsGaussianHeadsFromContinuousLabels) {
   const OfflineDistillResult r = DistillOffline(log, options).ValueOrThrow();
   EXPECT_EQ(r.snapshot->spec().head, HeadKind::kGaussian);
   EXPECT_EQ(r.split.holdout_episodes.size(), 1u);
-  EXPECT_TRUE(std::isnan(r.holdout.agreement()));
   EXPECT_LT(r.holdout.action_rmse(), 0.2);
+  EXPECT_GT(r.holdout.agreement(), 0.5);  // within 0.2 (5 % of the Box's range) of the label
   EXPECT_TRUE(std::isfinite(r.holdout.mean_kl()));
   // A Gaussian snapshot rolls out in a continuous env of the same shape.
   EXPECT_TRUE(Rollout(r.snapshot, "pendulum", 1, 1).ok());

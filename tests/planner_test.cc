@@ -373,11 +373,10 @@ TEST(LqrPlanner, OptionsAreValidated) {
   o.termination_penalty = -1.0;
   EXPECT_FALSE(o.Validate().ok());
 
-  PlannerConfig config;
-  config.lqr.r = 0.0;
-  const auto p = MakePlanner("lqr", config);
+  const auto p = MakePlanner("lqr", {{"r", "0"}});
   ASSERT_FALSE(p.ok());
   EXPECT_EQ(p.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(p.status().message(), "planner lqr: r: 0 is out of range [1e-09, 1e+09]");
 }
 
 TEST(LqrPlanner, RiccatiReportsNonConvergence) {
@@ -391,13 +390,32 @@ TEST(PlannerRegistry, UnknownNameIsNotFound) {
   const auto p = MakePlanner("oracle", {});
   ASSERT_FALSE(p.ok());
   EXPECT_EQ(p.status().code(), StatusCode::kNotFound);
-  EXPECT_NE(p.status().message().find("unknown planner 'oracle' (known: mcts, lqr)"),
+  EXPECT_NE(p.status().message().find("unknown planner 'oracle' (known: lqr, mcts)"),
             std::string::npos);
   EXPECT_TRUE(MakePlanner("mcts", {}).ok());
   const auto lqr = MakePlanner("lqr", {});
   ASSERT_TRUE(lqr.ok());
   EXPECT_EQ((*lqr)->name(), "lqr");
-  EXPECT_EQ(PlannerNames().front(), "mcts");
+}
+
+TEST(PlannerRegistry, PlannersDeclareTheirOptions) {
+  const auto entry = Planners().Find("mcts");
+  ASSERT_TRUE(entry.ok());
+  ASSERT_FALSE((*entry)->options.empty());
+  EXPECT_EQ((*entry)->options[0].name, "simulations");
+  EXPECT_EQ((*entry)->options[0].default_text, "512");
+  // Options reach the planner, and unknown ones are refused by name.
+  const auto few = MakePlanner("mcts", {{"simulations", "3"}});
+  ASSERT_TRUE(few.ok());
+  EXPECT_EQ(static_cast<const MctsPlanner&>(**few).options().simulations, 3);
+  const auto bad = MakePlanner("mcts", {{"simulatoins", "3"}});
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("planner mcts has no option 'simulatoins'"),
+            std::string::npos);
+  // Resolved options list every declared option with its value.
+  const auto resolved = Planners().Resolve("mcts", {{"exploration", "2"}});
+  ASSERT_TRUE(resolved.ok());
+  EXPECT_EQ(resolved->ToString(), "simulations=512 exploration=2 rollout=200 discount=0.99");
 }
 
 }  // namespace

@@ -13,9 +13,17 @@
 #include "replay/replay_buffer.h"
 #include "replay/samplers/prioritized.h"
 #include "replay/samplers/recent.h"
+#include "replay/samplers/registry.h"
 
 namespace apprentice {
 namespace {
+
+// Options for a uniform buffer of `capacity` records.
+ReplayBuffer::Options Capacity(int64_t capacity) {
+  ReplayBuffer::Options options;
+  options.capacity = capacity;
+  return options;
+}
 
 DecisionRecord RecordWithStep(int64_t step) {
   DecisionRecord r;
@@ -25,11 +33,11 @@ DecisionRecord RecordWithStep(int64_t step) {
 }
 
 TEST(ReplayBuffer, RejectsNonPositiveCapacity) {
-  EXPECT_THROW(ReplayBuffer({/*capacity=*/0}), InvalidArgument);
+  EXPECT_THROW(ReplayBuffer(Capacity(0)), InvalidArgument);
 }
 
 TEST(ReplayBuffer, SampleFromEmptyReturnsFalse) {
-  ReplayBuffer buffer({/*capacity=*/4});
+  ReplayBuffer buffer(Capacity(4));
   Rng rng(1);
   std::vector<ReplayBuffer::RecordPtr> out = {nullptr};
   EXPECT_FALSE(buffer.SampleUniform(/*n=*/3, rng, out));
@@ -37,7 +45,7 @@ TEST(ReplayBuffer, SampleFromEmptyReturnsFalse) {
 }
 
 TEST(ReplayBuffer, EvictsOldestFirstAtCapacity) {
-  ReplayBuffer buffer({/*capacity=*/3});
+  ReplayBuffer buffer(Capacity(3));
   for (int64_t i = 0; i < 5; ++i) buffer.Insert(RecordWithStep(i));
   EXPECT_EQ(buffer.size(), 3);
   EXPECT_EQ(buffer.inserted(), 5);
@@ -51,7 +59,7 @@ TEST(ReplayBuffer, EvictsOldestFirstAtCapacity) {
 }
 
 TEST(ReplayBuffer, SamplesUniformly) {
-  ReplayBuffer buffer({/*capacity=*/4});
+  ReplayBuffer buffer(Capacity(4));
   for (int64_t i = 0; i < 4; ++i) buffer.Insert(RecordWithStep(i));
   Rng rng(5);
   std::vector<ReplayBuffer::RecordPtr> out;
@@ -62,7 +70,7 @@ TEST(ReplayBuffer, SamplesUniformly) {
 }
 
 TEST(ReplayBuffer, SampledRecordOutlivesEviction) {
-  ReplayBuffer buffer({/*capacity=*/1});
+  ReplayBuffer buffer(Capacity(1));
   buffer.Insert(RecordWithStep(7));
   Rng rng(1);
   std::vector<ReplayBuffer::RecordPtr> out;
@@ -73,7 +81,7 @@ TEST(ReplayBuffer, SampledRecordOutlivesEviction) {
 }
 
 TEST(ReplayBuffer, ConcurrentInsertAndSampleKeepCounts) {
-  ReplayBuffer buffer({/*capacity=*/1000});
+  ReplayBuffer buffer(Capacity(1000));
   constexpr int kWriters = 2, kPerWriter = 5000;
   std::atomic<int> writers_done{0};
   std::vector<std::thread> threads;
@@ -101,19 +109,20 @@ TEST(ReplayBuffer, ConcurrentInsertAndSampleKeepCounts) {
 
 using Batch = ReplayBuffer::SampleBatch;
 
-ReplayBuffer::Options WithSampler(int64_t capacity, SamplerKind kind) {
-  ReplayBuffer::Options options;
-  options.capacity = capacity;
-  options.sampler = kind;
+ReplayBuffer::Options WithSampler(int64_t capacity, const std::string& sampler,
+                                  OptionValues sampler_options = {}) {
+  ReplayBuffer::Options options = Capacity(capacity);
+  options.sampler = sampler;
+  options.sampler_options = std::move(sampler_options);
   return options;
 }
 
 ReplayBuffer::Options Prioritized(int64_t capacity, double alpha, double beta) {
-  ReplayBuffer::Options options = WithSampler(capacity, SamplerKind::kPrioritized);
-  options.prioritized.alpha = alpha;
-  options.prioritized.beta = beta;
-  return options;
+  return WithSampler(capacity, "prioritized",
+                     {{"alpha", FormatNumber(alpha)}, {"beta", FormatNumber(beta)}});
 }
+
+const char* const kSamplers[] = {"uniform", "prioritized", "recent"};
 
 // Draws `n` records and counts them by step.
 std::map<int64_t, int> CountSteps(const ReplayBuffer& buffer, int n, uint64_t seed) {
@@ -145,35 +154,35 @@ void ExpectInvalid(const Status& status, const std::string& mentions) {
 
 TEST(ReplayBuffer, BadSamplerOptionsAreInvalidArgumentsNamingTheField) {
   ReplayBuffer::Options options = Prioritized(8, /*alpha=*/-1.0, /*beta=*/0.5);
-  ExpectInvalid(options.Validate(), "alpha");
+  ExpectInvalid(options.Validate(), "replay sampler prioritized: alpha: -1 is out of range");
   EXPECT_THROW(ReplayBuffer{options}, InvalidArgument);
   options = Prioritized(8, /*alpha=*/0.6, /*beta=*/1.5);
-  ExpectInvalid(options.Validate(), "beta must be in [0, 1]");
-  options = Prioritized(8, 0.6, 0.4);
-  options.prioritized.min_priority = 0.0;
+  ExpectInvalid(options.Validate(), "beta: 1.5 is out of range [0, 1]");
+  options = WithSampler(8, "prioritized", {{"min_priority", "0"}});
   ExpectInvalid(options.Validate(), "min_priority");
-  options = WithSampler(8, SamplerKind::kRecent);
-  options.recent.window = 0;
-  ExpectInvalid(options.Validate(), "window must be >= 1, got 0");
-  options.recent.window = 4;
-  options.recent.fraction = std::numeric_limits<double>::quiet_NaN();
-  ExpectInvalid(options.Validate(), "fraction must be in [0, 1]");
-  ExpectInvalid(ReplayBuffer::Options{/*capacity=*/-3}.Validate(), "capacity must be >= 1, got -3");
+  options = WithSampler(8, "recent", {{"window", "0"}});
+  ExpectInvalid(options.Validate(), "window: 0 is out of range");
+  options = WithSampler(8, "recent", {{"fraction", "nan"}});
+  ExpectInvalid(options.Validate(), "fraction: 'nan' is not a finite number");
+  options = WithSampler(8, "recent", {{"windw", "3"}});
+  ExpectInvalid(options.Validate(), "replay sampler recent has no option 'windw'");
+  ExpectInvalid(Capacity(-3).Validate(), "capacity must be >= 1, got -3");
 }
 
-TEST(ReplayBuffer, SamplerKindsParseByName) {
-  for (SamplerKind kind :
-       {SamplerKind::kUniform, SamplerKind::kPrioritized, SamplerKind::kRecent}) {
-    auto parsed = ParseSamplerKind(SamplerKindName(kind));
-    ASSERT_TRUE(parsed.ok());
-    EXPECT_EQ(*parsed, kind);
+TEST(ReplayBuffer, SamplersAreRegisteredByName) {
+  EXPECT_EQ(SamplerNames(), (std::vector<std::string>{"prioritized", "recent", "uniform"}));
+  for (const char* name : kSamplers) {
+    ReplayBuffer buffer(WithSampler(4, name));
+    EXPECT_EQ(buffer.sampler_name(), name);
+    EXPECT_EQ(buffer.uses_priorities(), std::string(name) == "prioritized");
   }
-  ExpectInvalid(ParseSamplerKind("fifo").status(), "unknown replay sampler 'fifo'");
+  EXPECT_EQ(WithSampler(4, "fifo").Validate().code(), StatusCode::kNotFound);
+  EXPECT_NE(WithSampler(4, "fifo").Validate().message().find("unknown replay sampler 'fifo'"),
+            std::string::npos);
 }
 
 TEST(ReplayBuffer, SampleReportsKeysOfTheDrawnRecords) {
-  for (SamplerKind kind :
-       {SamplerKind::kUniform, SamplerKind::kPrioritized, SamplerKind::kRecent}) {
+  for (const char* kind : kSamplers) {
     ReplayBuffer buffer(WithSampler(/*capacity=*/10, kind));
     for (int64_t i = 0; i < 25; ++i) buffer.Insert(RecordWithStep(i));  // keys 0..24, 15..24 kept
     Rng rng(11);
@@ -184,7 +193,7 @@ TEST(ReplayBuffer, SampleReportsKeysOfTheDrawnRecords) {
     ASSERT_EQ(batch.probabilities.size(), 500u);
     ASSERT_EQ(batch.weights.size(), 500u);
     for (size_t i = 0; i < batch.size(); ++i) {
-      EXPECT_EQ(batch.keys[i], batch.records[i]->step) << SamplerKindName(kind);
+      EXPECT_EQ(batch.keys[i], batch.records[i]->step) << kind;
       EXPECT_GE(batch.keys[i], 15);
       EXPECT_GT(batch.probabilities[i], 0.0);
       EXPECT_LE(batch.probabilities[i], 1.0);
@@ -195,7 +204,7 @@ TEST(ReplayBuffer, SampleReportsKeysOfTheDrawnRecords) {
 }
 
 TEST(ReplayBuffer, SampleFromEmptyReturnsFalseAndEmptyBatch) {
-  ReplayBuffer buffer(WithSampler(4, SamplerKind::kPrioritized));
+  ReplayBuffer buffer(WithSampler(4, "prioritized"));
   Rng rng(1);
   Batch batch;
   batch.records = {nullptr};
@@ -206,7 +215,7 @@ TEST(ReplayBuffer, SampleFromEmptyReturnsFalseAndEmptyBatch) {
 }
 
 TEST(ReplayBuffer, UniformSamplerMatchesSampleUniformDrawForDraw) {
-  ReplayBuffer buffer({/*capacity=*/7});
+  ReplayBuffer buffer(Capacity(7));
   for (int64_t i = 0; i < 12; ++i) buffer.Insert(RecordWithStep(i));
   Rng a(21), b(21);
   Batch batch;
@@ -221,7 +230,7 @@ TEST(ReplayBuffer, UniformSamplerMatchesSampleUniformDrawForDraw) {
 }
 
 TEST(ReplayBuffer, NullRecordIsInvalidArgument) {
-  ReplayBuffer buffer({/*capacity=*/2});
+  ReplayBuffer buffer(Capacity(2));
   EXPECT_THROW(buffer.Insert(ReplayBuffer::RecordPtr()), InvalidArgument);
 }
 
@@ -428,8 +437,8 @@ TEST(PrioritizedReplay, DisagreementIsPlannerMassOffTheExecutorsAction) {
 // ---- Recent-first sampling ----
 
 TEST(RecentReplay, PrefersNewRecords) {
-  ReplayBuffer::Options options = WithSampler(/*capacity=*/100, SamplerKind::kRecent);
-  options.recent = {.window = 10, .fraction = 0.5};
+  ReplayBuffer::Options options =
+      WithSampler(/*capacity=*/100, "recent", {{"window", "10"}, {"fraction", "0.5"}});
   ReplayBuffer buffer(options);
   for (int64_t i = 0; i < 150; ++i) buffer.Insert(RecordWithStep(i));  // keeps 50..149
   constexpr int kDraws = 100'000;
@@ -449,8 +458,8 @@ TEST(RecentReplay, PrefersNewRecords) {
 }
 
 TEST(RecentReplay, FullFractionIsASlidingWindowAcrossTheWrap) {
-  ReplayBuffer::Options options = WithSampler(/*capacity=*/8, SamplerKind::kRecent);
-  options.recent = {.window = 5, .fraction = 1.0};
+  ReplayBuffer::Options options =
+      WithSampler(/*capacity=*/8, "recent", {{"window", "5"}, {"fraction", "1"}});
   ReplayBuffer buffer(options);
   for (int64_t i = 0; i < 11; ++i) buffer.Insert(RecordWithStep(i));  // newest slots wrap 0..2
   const auto counts = CountSteps(buffer, 10'000, /*seed=*/4);
@@ -460,8 +469,8 @@ TEST(RecentReplay, FullFractionIsASlidingWindowAcrossTheWrap) {
 }
 
 TEST(RecentReplay, WindowLargerThanContentsIsUniform) {
-  ReplayBuffer::Options options = WithSampler(/*capacity=*/8, SamplerKind::kRecent);
-  options.recent = {.window = 100, .fraction = 0.7};
+  ReplayBuffer::Options options =
+      WithSampler(/*capacity=*/8, "recent", {{"window", "100"}, {"fraction", "0.7"}});
   ReplayBuffer buffer(options);
   for (int64_t i = 0; i < 4; ++i) buffer.Insert(RecordWithStep(i));
   Rng rng(3);
@@ -480,8 +489,8 @@ TEST(ReplayBuffer, ReportsBytesPerRecord) {
   const int64_t record_bytes = ReplayBuffer::RecordBytes(r);
   EXPECT_EQ(record_bytes, static_cast<int64_t>(16 + sizeof(DecisionRecord) + 64 * 4 + 2 * 4));
 
-  ReplayBuffer uniform({/*capacity=*/1024});
-  ReplayBuffer prioritized(WithSampler(/*capacity=*/1024, SamplerKind::kPrioritized));
+  ReplayBuffer uniform(Capacity(1024));
+  ReplayBuffer prioritized(WithSampler(/*capacity=*/1024, "prioritized"));
   EXPECT_EQ(uniform.bytes_per_record(), uniform.slot_bytes());  // empty
   for (int i = 0; i < 2000; ++i) {
     uniform.Insert(r);

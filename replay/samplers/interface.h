@@ -1,5 +1,6 @@
 // Sampler: chooses which records of the replay ring a batch draws (Reverb's selectors). One
-// interface, three strategies: uniform.h, prioritized.h, recent.h.
+// interface, three strategies: uniform.h, prioritized.h, recent.h. Each declares its options and
+// registers itself by name (samplers/registry.h); the ReplayBuffer builds one by name.
 //
 // Not thread-safe, by contract: the ReplayBuffer calls every member under its own mutex, so
 // implementations need no locking of their own. Members run on the hot path of Insert and Sample
@@ -20,13 +21,6 @@
 #include "core/status.h"
 
 namespace apprentice {
-
-enum class SamplerKind : uint8_t { kUniform, kPrioritized, kRecent };
-
-// "uniform", "prioritized", "recent".
-std::string_view SamplerKindName(SamplerKind kind);
-// The kind named by `name` (as SamplerKindName spells it); InvalidArgument for any other name.
-Result<SamplerKind> ParseSamplerKind(std::string_view name);
 
 class Sampler {
  public:
@@ -51,7 +45,10 @@ class Sampler {
   virtual void Sample(const Ring& ring, Rng& rng, std::span<int64_t> slots,
                       std::span<double> probabilities, std::span<float> weights) = 0;
 
-  virtual SamplerKind kind() const = 0;
+  // The name it is registered under ("uniform", "prioritized", "recent").
+  virtual std::string_view name() const = 0;
+  // The importance-sampling exponent a buffer starts with (samplers that weight; 1 otherwise).
+  virtual double initial_beta() const { return 1.0; }
   // Whether priorities change what Sample draws (the buffer skips computing them otherwise).
   virtual bool uses_priorities() const = 0;
   // Heap bytes of the sampler's bookkeeping, all allocated at construction.

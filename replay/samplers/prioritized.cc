@@ -6,6 +6,8 @@
 #include <limits>
 #include <string>
 
+#include "replay/samplers/registry.h"
+
 namespace apprentice {
 namespace {
 
@@ -133,5 +135,8 @@ double PlannerExecutorDisagreement(const DecisionRecord& record) {
   }
   return 1.0;  // one discrete, one continuous: nothing in common
 }
+
+APPRENTICE_REGISTER_SAMPLER(PrioritizedSampler, "prioritized",
+                            "proportional prioritised replay with importance weights");
 
 }  // namespace apprentice

@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "core/decision.h"
+#include "core/options.h"
 #include "replay/samplers/interface.h"
 
 namespace apprentice {
@@ -63,6 +64,12 @@ class PrioritizedSampler final : public Sampler {
     double alpha = 0.6;          // priority exponent; 0 = uniform
     double beta = 0.4;           // importance-sampling exponent in [0, 1]; 1 = full correction
     double min_priority = 1e-6;  // priorities below this count as this, so none is never drawn
+    void Declare(OptionBinder& b) {
+      b.Double("alpha", &alpha, "priority exponent (0: uniform, 1: proportional)", 0, 100);
+      b.Double("beta", &beta, "importance-sampling exponent (1: full correction)", 0, 1);
+      b.Double("min_priority", &min_priority, "priorities below this count as this", 1e-300,
+               1e300);
+    }
     Status Validate() const;
   };
 
@@ -75,7 +82,8 @@ class PrioritizedSampler final : public Sampler {
   void Sample(const Ring& ring, Rng& rng, std::span<int64_t> slots, std::span<double> probabilities,
               std::span<float> weights) override;
 
-  SamplerKind kind() const override { return SamplerKind::kPrioritized; }
+  std::string_view name() const override { return "prioritized"; }
+  double initial_beta() const override { return options_.beta; }
   bool uses_priorities() const override { return true; }
   int64_t bytes() const override { return tree_.bytes(); }
 

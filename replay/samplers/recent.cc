@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <string>
 
+#include "replay/samplers/registry.h"
+
 namespace apprentice {
 
 Status RecentSampler::Options::Validate() const {
@@ -47,5 +49,8 @@ void RecentSampler::Sample(const Ring& ring, Rng& rng, std::span<int64_t> slots,
     weights[i] = 1.0f;
   }
 }
+
+APPRENTICE_REGISTER_SAMPLER(RecentSampler, "recent",
+                            "a share of the draws from the newest labels, the rest uniform");
 
 }  // namespace apprentice

@@ -13,6 +13,7 @@
 // Not thread-safe (see interface.h: the ReplayBuffer serialises calls). Keeps no per-slot state.
 #pragma once
 
+#include "core/options.h"
 #include "replay/samplers/interface.h"
 
 namespace apprentice {
@@ -22,6 +23,10 @@ class RecentSampler final : public Sampler {
   struct Options {
     int64_t window = 1000;  // the newest `window` inserts form the recent part
     double fraction = 0.5;  // share of draws from the recent part, in [0, 1]
+    void Declare(OptionBinder& b) {
+      b.Int("window", &window, "the newest inserts that form the recent part", 1, INT64_MAX);
+      b.Double("fraction", &fraction, "share of draws from the recent part", 0, 1);
+    }
     Status Validate() const;
   };
 
@@ -33,7 +38,7 @@ class RecentSampler final : public Sampler {
   void Sample(const Ring& ring, Rng& rng, std::span<int64_t> slots, std::span<double> probabilities,
               std::span<float> weights) override;
 
-  SamplerKind kind() const override { return SamplerKind::kRecent; }
+  std::string_view name() const override { return "recent"; }
   bool uses_priorities() const override { return false; }
   int64_t bytes() const override { return 0; }
 

@@ -1,5 +1,7 @@
 #include "replay/samplers/uniform.h"
 
+#include "replay/samplers/registry.h"
+
 namespace apprentice {
 
 void UniformSampler::Sample(const Ring& ring, Rng& rng, std::span<int64_t> slots,
@@ -11,5 +13,7 @@ void UniformSampler::Sample(const Ring& ring, Rng& rng, std::span<int64_t> slots
     weights[i] = 1.0f;
   }
 }
+
+APPRENTICE_REGISTER_SAMPLER(UniformSampler, "uniform", "every stored label equally likely");
 
 }  // namespace apprentice

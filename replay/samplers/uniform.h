@@ -5,18 +5,26 @@
 // ReplayBuffer::SampleUniform, so a seed gives the same batches through either.
 #pragma once
 
+#include "core/options.h"
 #include "replay/samplers/interface.h"
 
 namespace apprentice {
 
 class UniformSampler final : public Sampler {
  public:
+  struct Options {  // none
+    void Declare(OptionBinder&) {}
+    Status Validate() const { return Status::Ok(); }
+  };
+  UniformSampler() = default;
+  UniformSampler(const Options&, int64_t /*capacity*/) {}
+
   void OnInsert(int64_t /*slot*/, double /*priority*/) override {}
   void OnUpdate(int64_t /*slot*/, double /*priority*/) override {}
   void Sample(const Ring& ring, Rng& rng, std::span<int64_t> slots, std::span<double> probabilities,
               std::span<float> weights) override;
 
-  SamplerKind kind() const override { return SamplerKind::kUniform; }
+  std::string_view name() const override { return "uniform"; }
   bool uses_priorities() const override { return false; }
   int64_t bytes() const override { return 0; }
 };

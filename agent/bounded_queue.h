@@ -1,8 +1,8 @@
-// BoundedQueue: a fixed ring of preallocated items between one producer thread and any number of
-// consumer threads, lock-free and allocation-free on both sides (Vyukov's bounded queue with
-// per-slot sequence numbers, specialised to one producer so that it can drop instead of wait).
+// BoundedQueue: a fixed ring of preallocated items between any number of producer and consumer
+// threads, lock-free and allocation-free on both sides (Vyukov's bounded MPMC queue, with
+// per-slot sequence numbers), where a producer never waits: a full queue drops.
 //
-//   producer (the control loop) ── Push(write) ──▶ [slot][slot][slot]... ── Pop(read) ──▶ consumers
+//   producers (callers' Act()) ── Push(write) ──▶ [slot][slot][slot]... ── Pop(read) ──▶ consumers
 //
 // Items are never constructed or destroyed after construction: Push() calls `write(T&)` to fill
 // a slot in place and Pop() calls `read(T&)` to copy one out, so an item holding vectors keeps
@@ -16,9 +16,10 @@
 // copied out by a consumer at that moment and stays so for kMaxSpins polls (a copy takes well
 // under a microsecond, so this means a consumer thread was preempted mid-copy).
 //
-// Threading: Push() from one producer thread only; Pop() and size() from any thread.
+// Threading: Push(), Pop() and size() from any threads, concurrently.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <functional>
@@ -59,33 +60,47 @@ class BoundedQueue {
   BoundedQueue(const BoundedQueue&) = delete;
   BoundedQueue& operator=(const BoundedQueue&) = delete;
 
-  // Producer thread only. `write(T&)` fills the slot; `on_drop(const T&)` sees the item dropped
-  // under kDropOldest before it is overwritten.
+  // Any thread. `write(T&)` fills the slot; `on_drop(const T&)` sees the item dropped under
+  // kDropOldest before its slot is reused.
   template <class Write, class OnDrop>
   PushResult Push(Write&& write, OnDrop&& on_drop) {
-    const uint64_t pos = head_.load(std::memory_order_relaxed);
-    Slot& slot = slots_[pos % capacity_];
+    bool dropped = false;
+    uint64_t pos = head_.load(std::memory_order_relaxed);
     for (int spins = 0;; ++spins) {
-      if (slot.seq.load(std::memory_order_acquire) == pos) {  // free
-        write(slot.item);
-        Publish(slot, pos);
-        return PushResult::kPushed;
+      Slot& slot = slots_[pos % capacity_];
+      const uint64_t seq = slot.seq.load(std::memory_order_acquire);
+      const auto diff = static_cast<int64_t>(seq - pos);
+      if (diff == 0) {  // free: claim it
+        if (head_.compare_exchange_weak(pos, pos + 1, std::memory_order_relaxed,
+                                        std::memory_order_relaxed)) {
+          write(slot.item);
+          slot.seq.store(pos + 1, std::memory_order_release);
+          return dropped ? PushResult::kReplacedOldest : PushResult::kPushed;
+        }
+        continue;  // another producer took it; pos was reloaded
       }
-      // The slot still holds item pos - capacity: the queue is full, or a consumer has claimed
-      // that item and is copying it out.
+      if (diff > 0) {  // another producer claimed pos already
+        pos = head_.load(std::memory_order_relaxed);
+        continue;
+      }
+      // The slot is not free for pos: it holds item pos - capacity (the queue is full, or a
+      // consumer has claimed that item and is copying it out), or another producer is still
+      // writing item pos - capacity into it. Only a written, unclaimed oldest item is dropped.
       uint64_t oldest = pos - capacity_;
-      if (tail_.load(std::memory_order_acquire) == oldest) {
+      if (seq == oldest + 1 && tail_.load(std::memory_order_acquire) == oldest) {
         if (overflow_ == Overflow::kDropNewest) return PushResult::kRejected;
         if (tail_.compare_exchange_strong(oldest, oldest + 1, std::memory_order_acq_rel,
                                           std::memory_order_relaxed)) {
           on_drop(static_cast<const T&>(slot.item));
-          write(slot.item);
-          Publish(slot, pos);
-          return PushResult::kReplacedOldest;
+          slot.seq.store(oldest + capacity_, std::memory_order_release);  // free for pos
+          dropped = true;
         }
+        pos = head_.load(std::memory_order_relaxed);
+        continue;
       }
       if (spins >= kMaxSpins) return PushResult::kRejected;
       CpuRelax();
+      pos = head_.load(std::memory_order_relaxed);
     }
   }
 
@@ -105,7 +120,7 @@ class BoundedQueue {
           return true;
         }
       } else if (diff < 0) {
-        return false;  // empty
+        return false;  // empty (or the newest item is still being written)
       } else {
         t = tail_.load(std::memory_order_relaxed);
       }
@@ -126,11 +141,6 @@ class BoundedQueue {
     T item{};
   };
 
-  void Publish(Slot& slot, uint64_t pos) {
-    slot.seq.store(pos + 1, std::memory_order_release);
-    head_.store(pos + 1, std::memory_order_release);
-  }
-
   static void CpuRelax() {
 #if defined(__x86_64__) || defined(__i386__)
     _mm_pause();
@@ -140,8 +150,8 @@ class BoundedQueue {
   const uint64_t capacity_;
   const Overflow overflow_;
   std::unique_ptr<Slot[]> slots_;
-  alignas(64) std::atomic<uint64_t> head_{0};  // written by the producer only
-  alignas(64) std::atomic<uint64_t> tail_{0};  // advanced by consumers and a dropping producer
+  alignas(64) std::atomic<uint64_t> head_{0};  // next position to claim (producers)
+  alignas(64) std::atomic<uint64_t> tail_{0};  // next position to take (consumers, droppers)
 };
 
 }  // namespace apprentice

@@ -1,4 +1,4 @@
-#include "executor/atomic_file.h"
+#include "core/atomic_file.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -80,6 +80,20 @@ Status WriteFileAtomically(const std::string& path, std::span<const uint8_t> byt
   if (dir_fd.get() >= 0 && ::fsync(dir_fd.get()) != 0 && errno != EINVAL) {
     return Status::Unavailable("cannot sync directory " + dir + ": " + Reason(errno));
   }
+  return Status::Ok();
+}
+
+Status WriteFileAtomically(const std::string& path, std::string_view text) {
+  return WriteFileAtomically(
+      path, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
+}
+
+Status CheckWritable(const std::string& path) {
+  const std::string probe = path + ".check-" + std::to_string(::getpid());
+  Fd fd(::open(probe.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644));
+  if (fd.get() < 0) return Status::Unavailable("cannot write " + path + ": " + Reason(errno));
+  fd.Close();
+  ::unlink(probe.c_str());
   return Status::Ok();
 }
 

@@ -1,5 +1,5 @@
-// Whole-file reads and crash-safe whole-file writes, for snapshot files and distiller
-// checkpoints.
+// Whole-file reads and crash-safe whole-file writes, for snapshot files, distiller checkpoints,
+// run summaries and run identities.
 //
 // WriteFileAtomically writes `path`.tmp, fsyncs it, renames it over `path` and fsyncs the
 // directory: after a crash, `path` holds either its old contents or the new ones, never a mix
@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/status.h"
@@ -19,6 +20,11 @@ namespace apprentice {
 // Unavailable (with the system's reason) when a step fails; the tmp file is then removed and
 // `path` is untouched.
 Status WriteFileAtomically(const std::string& path, std::span<const uint8_t> bytes);
+Status WriteFileAtomically(const std::string& path, std::string_view text);
+
+// Ok if a file could be written at `path` (its directory exists and takes a new file), found by
+// creating and removing a temporary file beside it: `path` itself is not touched.
+Status CheckWritable(const std::string& path);
 
 // The whole file. NotFound when it does not exist, InvalidArgument when it is not a regular
 // file, DataLoss when it is larger than `max_bytes`, Unavailable when reading fails.

@@ -1,0 +1,216 @@
+#include "agent/arbiter.h"
+
+#include <typeinfo>
+
+#include "agent/agent.h"
+#include "core/clock.h"
+#include "core/seeds.h"
+
+namespace apprentice {
+namespace {
+
+// A record in an inbox slot, emptied of an earlier decision's label and outcome without giving
+// back the capacity of its vectors.
+void ClearLabelAndOutcome(DecisionRecord& r) {
+  r.has_label = false;
+  r.planner.kind = PolicyKind::kCategorical;
+  r.planner.logits.clear();
+  r.planner.mean.clear();
+  r.planner.log_std.clear();
+  r.planner_action = Action();
+  r.planner_value = 0.0f;
+  r.planner_latency_ns = 0;
+  r.reward = 0.0f;
+  r.terminated = false;
+  r.truncated = false;
+}
+
+uint64_t MixtureSeed(uint64_t seed, int index) {
+  const uint64_t base = StreamSeed(seed, SeedStream::kMixture);
+  return index == 0 ? base : MixSeed(base, static_cast<uint64_t>(index));
+}
+
+}  // namespace
+
+Arbiter::Arbiter(Agent& agent, int index)
+    : agent_(agent),
+      executor_(*agent.slot_, agent.action_space_),
+      mixture_(agent.options_.beta, agent.options_.beta_decay,
+               MixtureSeed(agent.options_.seed, index)) {}
+
+AgentDecision Arbiter::Act(std::span<const float> observation, const Env* state) {
+  if (phase_ != Phase::kActing) {
+    throw InvalidArgument("Agent::Act: Observe() the previous step first");
+  }
+  if (episode_ < 0) episode_ = agent_.NewEpisode();
+  const AgentDecision d = Run(observation, state, episode_, episode_step_);
+  pending_id_ = d.id;
+  phase_ = Phase::kObserving;
+  return d;
+}
+
+AgentDecision Arbiter::Decide(std::span<const float> observation, const Env* state,
+                              StepPosition position) {
+  const int64_t episode = position.episode >= 0 ? position.episode : agent_.NewEpisode();
+  return Run(observation, state, episode, position.episode >= 0 ? position.step : 0);
+}
+
+AgentDecision Arbiter::Run(std::span<const float> observation, const Env* state, int64_t episode,
+                           int64_t step) {
+  Agent& agent = agent_;
+  if (!agent.running()) {
+    throw InvalidArgument(agent.state_.load() == Agent::kCreated
+                              ? "Agent::Act: Start() the agent first"
+                              : "Agent::Act: the agent has stopped");
+  }
+  if (agent.needs_env_ && (state == nullptr || typeid(*state) != *agent.env_type_)) {
+    throw InvalidArgument(state == nullptr
+                              ? "Agent::Act: the planner plans on the environment: pass its state"
+                              : "Agent::Act: the state is a " + state->name() +
+                                    " env, not the kind the agent was built with");
+  }
+  const AgentOptions& o = agent.options_;
+  const int64_t t0 = NowNs();
+  const ExecutorDecision exec = executor_.Act(observation);  // checks the size
+  const int64_t exec_ns = NowNs() - t0;
+  const uint64_t id = agent.NewDecisionId();
+
+  bool ask_now = false;
+  int64_t wait_until = 0;
+  const int64_t deadline = t0 + o.deadline_us * 1000;
+  switch (o.mode) {
+    case Mode::kReflex: break;
+    case Mode::kDeadline:
+      ask_now = true;
+      wait_until = deadline - agent.wake_reserve_ns_;
+      break;
+    case Mode::kGated:
+      ask_now = exec.confidence < o.gate_confidence;
+      wait_until = deadline - agent.wake_reserve_ns_;
+      break;
+    case Mode::kPlanner:
+      ask_now = true;
+      wait_until = t0 + o.planner_wait_ms * 1'000'000;
+      break;
+    case Mode::kDagger:
+      ask_now = mixture_.PlannerActs();
+      wait_until = t0 + o.planner_wait_ms * 1'000'000;
+      break;
+  }
+
+  PlanRequestView request;
+  request.decision_id = id;
+  request.episode = episode;
+  request.step = step;
+  request.observation = observation;
+  request.state = agent.needs_env_ ? state : nullptr;
+  request.seed = MixSeed(o.seed, id);
+  request.executor_action = exec.action;
+  request.urgent = ask_now;
+  request.deadline_ns =
+      ask_now ? wait_until : (o.planner_budget_ms > 0 ? t0 + o.planner_budget_ms * 1'000'000 : 0);
+  Bump(requests_);
+
+  Action action = exec.action;
+  Actor acted_by = Actor::kExecutor;
+  if (ask_now) agent.answers_.Expect(waiter_, id);
+  const PlanQueue::PushResult pushed = agent.queue_->Push(request);
+  if (!pushed.queued || pushed.dropped_id != 0) Bump(drops_);
+  if (ask_now) {
+    const AnswerBoard::Answer answer =
+        agent.answers_.Wait(waiter_, pushed.queued ? wait_until : NowNs());
+    if (answer.answered && answer.ok) {
+      action = answer.action;
+      acted_by = Actor::kPlanner;
+    } else if (!answer.answered && pushed.queued) {
+      Bump(timeouts_);
+    }
+  }
+
+  const HeadKind head = agent.slot_->spec().head;
+  const auto sent = agent.collector_->Inbox().Push(
+      [&](CollectorItem& item) {
+        item.kind = CollectorItem::Kind::kDecision;
+        item.id = id;
+        item.label_expected = pushed.queued;
+        item.dropped_request = pushed.dropped_id;
+        DecisionRecord& r = item.record;
+        ClearLabelAndOutcome(r);
+        r.decision_id = id;
+        r.episode = episode;
+        r.step = step;
+        r.observation.assign(observation.begin(), observation.end());
+        ApplyExecutorDecision(exec, head, exec_ns, r);
+        r.acted_by = acted_by;
+      },
+      [](const CollectorItem&) {});
+  if (sent == BoundedQueue<CollectorItem>::PushResult::kRejected) Bump(decision_drops_);
+
+  AgentDecision d;
+  d.action = action;
+  d.acted_by = acted_by;
+  d.executor_version = exec.version;
+  d.confidence = exec.confidence;
+  d.id = id;
+  d.episode = episode;
+  d.step = step;
+  d.latency_ns = NowNs() - t0;
+  d.deadline_missed = d.latency_ns > o.deadline_us * 1000;
+  act_latency_.Record(d.latency_ns);
+  if (d.deadline_missed) Bump(deadline_misses_);
+  Bump(acted_by == Actor::kPlanner ? acted_planner_ : acted_executor_);
+  return d;
+}
+
+void Arbiter::Observe(double reward, bool terminated, bool truncated) {
+  if (phase_ != Phase::kObserving) {
+    throw InvalidArgument(agent_.running() ? "Agent::Observe: no Act() to observe"
+                                           : "Agent::Observe: the agent is not running");
+  }
+  const auto sent = agent_.collector_->Inbox().Push(
+      [&](CollectorItem& item) {
+        item.kind = CollectorItem::Kind::kOutcome;
+        item.id = pending_id_;
+        item.outcome = {reward, terminated, truncated};
+      },
+      [](const CollectorItem&) {});
+  if (sent == BoundedQueue<CollectorItem>::PushResult::kRejected) Bump(outcome_drops_);
+  Bump(steps_);
+  episode_return_ += reward;
+  ++episode_step_;
+  if (terminated || truncated) {
+    const int64_t e = episodes_.load(std::memory_order_relaxed);
+    returns_[e % kReturnWindow].store(episode_return_, std::memory_order_relaxed);
+    episodes_.store(e + 1, std::memory_order_release);
+    episode_ = -1;
+    episode_step_ = 0;
+    episode_return_ = 0.0;
+    mixture_.EndEpisode();
+  }
+  phase_ = Phase::kActing;
+}
+
+ArbiterCounters Arbiter::counters() const {
+  ArbiterCounters c;
+  c.steps = steps_.load(std::memory_order_relaxed);
+  c.episodes = episodes_.load(std::memory_order_acquire);
+  c.acted_by_executor = acted_executor_.load(std::memory_order_relaxed);
+  c.acted_by_planner = acted_planner_.load(std::memory_order_relaxed);
+  c.deadline_misses = deadline_misses_.load(std::memory_order_relaxed);
+  c.planner_requests = requests_.load(std::memory_order_relaxed);
+  c.planner_drops = drops_.load(std::memory_order_relaxed);
+  c.planner_timeouts = timeouts_.load(std::memory_order_relaxed);
+  c.decision_drops = decision_drops_.load(std::memory_order_relaxed);
+  c.outcome_drops = outcome_drops_.load(std::memory_order_relaxed);
+  return c;
+}
+
+std::pair<double, int64_t> Arbiter::recent_return() const {
+  const int64_t episodes = episodes_.load(std::memory_order_acquire);
+  const int64_t window = std::min<int64_t>(episodes, kReturnWindow);
+  double sum = 0.0;
+  for (int64_t i = 0; i < window; ++i) sum += returns_[i].load(std::memory_order_relaxed);
+  return {window > 0 ? sum / static_cast<double>(window) : 0.0, window};
+}
+
+}  // namespace apprentice

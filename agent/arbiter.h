@@ -1,0 +1,120 @@
+// Arbiter: one caller's side of the Agent. It answers Act() with the executor, decides by the
+// agent's mode whether to wait for the planner, sends the plan request and the decision on, and
+// keeps the caller's episodes (ids, steps, return, the β-mixture of dagger mode).
+//
+//   Act(obs) ── executor (snapshot vN) ── mode: wait for the planner? ── decision ──▶ caller
+//      │ plan request (decision id, episode, step, obs, state) ──▶ PlanQueue
+//      └ decision (without label and outcome) ──▶ Collector inbox
+//   Observe(reward, done) ── outcome of the last Act() ──▶ Collector inbox
+//
+// Threading: an Arbiter belongs to one thread at a time (it owns an Executor and its scratch);
+// several arbiters of one Agent act concurrently (Agent::OpenArbiter). In reflex mode Act() takes
+// no lock and allocates nothing: one snapshot acquire, the kernel, two pushes into preallocated
+// rings. Modes that wait for the planner (deadline, gated when unsure, planner, dagger when the
+// planner acts) block on the AnswerBoard for at most their wait. Metrics are atomics and a
+// SharedLatencyHistogram that any thread may read.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <span>
+
+#include "agent/answer_board.h"
+#include "agent/mixture.h"
+#include "agent/records.h"
+#include "core/latency_histogram.h"
+#include "env/env.h"
+#include "executor/executor.h"
+
+namespace apprentice {
+
+class Agent;
+
+// What Act() decided.
+struct AgentDecision {
+  Action action;                 // what to send to the environment (not clipped)
+  Actor acted_by = Actor::kExecutor;
+  int64_t executor_version = 0;  // the snapshot the executor used
+  float confidence = 1.0f;       // the executor's confidence in its own choice (core/agreement.h)
+  int64_t latency_ns = 0;        // Act() from entry to return
+  bool deadline_missed = false;  // latency_ns > deadline_us
+  uint64_t id = 0;               // decision id, from 1: what Agent::Report() takes
+  int64_t episode = 0, step = 0; // where the decision sits
+};
+
+// Where a decision made with Decide() sits: an episode and a step the caller numbers, or
+// episode -1 (NewEpisode()) for a decision that is an episode of its own (a fraud check, a
+// one-shot query), which gets a fresh episode id.
+struct StepPosition {
+  int64_t episode = -1;
+  int64_t step = 0;
+  static StepPosition NewEpisode() { return {}; }
+};
+
+// Counters of one arbiter (any thread reads them).
+struct ArbiterCounters {
+  int64_t steps = 0, episodes = 0;
+  int64_t acted_by_executor = 0, acted_by_planner = 0;
+  int64_t deadline_misses = 0;
+  int64_t planner_requests = 0, planner_drops = 0, planner_timeouts = 0;
+  int64_t decision_drops = 0, outcome_drops = 0;  // the collector's inbox was full
+};
+
+class Arbiter {
+ public:
+  // Created by Agent::OpenArbiter() (or the agent's default arbiter). `index` salts the seed of
+  // the β-mixture (the default arbiter, 0, draws the run's mixture stream).
+  Arbiter(Agent& agent, int index);
+  Arbiter(const Arbiter&) = delete;
+  Arbiter& operator=(const Arbiter&) = delete;
+
+  // The decision for `observation`, by the mode's rule. `state` is the environment in the state
+  // that produced the observation; planners that need it (needs_env()) get a copy. Throws
+  // InvalidArgument for a wrong-size observation, a missing or wrong-kind state a planner needs,
+  // an Act() not preceded by Observe() of the previous step, or an agent not running; nothing is
+  // recorded then.
+  AgentDecision Act(std::span<const float> observation, const Env* state = nullptr);
+  // What the environment answered to the last Act()'s action. Ends the episode when terminated
+  // or truncated.
+  void Observe(double reward, bool terminated, bool truncated);
+
+  // A decision whose outcome comes later, from any thread, through Agent::Report(id, outcome);
+  // `position` places it (a new one-step episode by default). Throws as Act().
+  AgentDecision Decide(std::span<const float> observation, const Env* state = nullptr,
+                       StepPosition position = StepPosition::NewEpisode());
+
+  ArbiterCounters counters() const;
+  LatencyHistogram act_latency() const { return act_latency_.Snapshot(); }
+  // The mean return of this arbiter's last (up to) 10 episodes, and how many it averages.
+  std::pair<double, int64_t> recent_return() const;
+  double beta() const { return mixture_.beta(); }
+
+ private:
+  enum class Phase { kActing, kObserving };
+  AgentDecision Run(std::span<const float> observation, const Env* state, int64_t episode,
+                    int64_t step);
+  void Bump(std::atomic<int64_t>& counter) {  // one writer: no read-modify-write needed
+    counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
+
+  Agent& agent_;
+  Executor executor_;
+  BetaMixture mixture_;
+  AnswerBoard::Waiter waiter_;
+
+  // The owning thread.
+  Phase phase_ = Phase::kActing;
+  uint64_t pending_id_ = 0;  // the Act() that Observe() completes
+  int64_t episode_ = -1, episode_step_ = 0;
+  double episode_return_ = 0.0;
+
+  // Written by the owning thread, read by any.
+  SharedLatencyHistogram act_latency_;
+  std::atomic<int64_t> steps_{0}, episodes_{0}, acted_executor_{0}, acted_planner_{0};
+  std::atomic<int64_t> deadline_misses_{0}, requests_{0}, drops_{0}, timeouts_{0};
+  std::atomic<int64_t> decision_drops_{0}, outcome_drops_{0};
+  static constexpr int kReturnWindow = 10;
+  std::atomic<double> returns_[kReturnWindow] = {};
+};
+
+}  // namespace apprentice

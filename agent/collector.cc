@@ -1,0 +1,345 @@
+#include "agent/collector.h"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <cmath>
+#include <vector>
+
+#include "agent/threads.h"
+#include "core/clock.h"
+
+namespace apprentice {
+namespace asio = boost::asio;
+
+namespace {
+constexpr int64_t kPollNs = 2'000'000;
+}  // namespace
+
+Status Collector::Options::Validate() const {
+  if (inbox < 1 || inbox > 10'000'000) {
+    return Status::InvalidArgument("the collector inbox must hold [1, 10000000] entries");
+  }
+  if (label_wait_ms < 0) return Status::InvalidArgument("the label wait must be >= 0 ms");
+  if (outcome_wait_ms < 0) return Status::InvalidArgument("the outcome wait must be >= 0 ms");
+  if (agreement_window < 1) return Status::InvalidArgument("the agreement window must be >= 1");
+  if (metrics_interval_ms < 1) return Status::InvalidArgument("the metrics interval must be >= 1 ms");
+  return Status::Ok();
+}
+
+// A decision waiting for its outcome and, when one was requested, its label.
+struct Collector::Pending {
+  DecisionRecord record;
+  bool label_expected = false;
+  bool has_outcome = false;
+  int64_t arrived_ns = 0;
+};
+
+struct Collector::Io {
+  asio::io_context context;
+  asio::executor_work_guard<asio::io_context::executor_type> work{asio::make_work_guard(context)};
+  asio::steady_timer poll{context}, metrics{context};
+  std::thread thread;
+};
+
+Collector::Collector(Options options, Space action_space, Learner* learner,
+                     std::function<std::string()> metrics_line)
+    : options_(std::move(options)),
+      action_space_(std::move(action_space)),
+      learner_(learner),
+      metrics_line_(std::move(metrics_line)),
+      inbox_(options_.inbox, Overflow::kDropNewest,
+             [&](CollectorItem& item) {
+               const auto obs = static_cast<size_t>(options_.observation_size);
+               const auto out = static_cast<size_t>(options_.output_size);
+               item.record.observation.reserve(obs);
+               item.record.executor.logits.reserve(out);
+               item.record.executor.mean.reserve(out);
+               item.record.executor.log_std.reserve(out);
+             }),
+      io_(std::make_unique<Io>()),
+      window_(options_.agreement_window) {
+  RequireOk(options_.Validate());
+  if (!options_.log_dir.empty()) {
+    EpisodeLogWriter::Options log_options;
+    log_options.directory = options_.log_dir;
+    Result<EpisodeLogWriter> log = EpisodeLogWriter::Open(log_options, options_.log_metadata);
+    if (!log.ok()) throw InvalidArgument(log.status().message());
+    log_.emplace(std::move(log).value());
+  }
+  if (!options_.metrics_path.empty()) {
+    metrics_file_.open(options_.metrics_path, std::ios::out | std::ios::app);
+    Require(metrics_file_.is_open(), "cannot write metrics to " + options_.metrics_path);
+  }
+}
+
+Collector::~Collector() { (void)Stop(); }
+
+void Collector::Start() {
+  Poll();
+  MetricsTick();
+  io_->thread = std::thread([this, nice = options_.nice] {
+    SetThreadNice(nice);
+    io_->context.run();
+  });
+}
+
+void Collector::OnLabel(Label label) {
+  asio::post(io_->context, [this, l = std::move(label)]() mutable { HandleLabel(l); });
+}
+
+Status Collector::Stop() {
+  std::call_once(stop_once_, [this] {
+    if (!io_->thread.joinable()) {  // never started: nothing was collected
+      stopping_ = true;
+      if (log_) {
+        if (Status s = log_->Close(); !s.ok()) Fail("episode log", s);
+        logged_.store(log_->records_written());
+      }
+      stop_status_ = error();
+      return;
+    }
+    asio::post(io_->context, [this] {
+      Drain();
+      Expire(NowNs(), /*all=*/true);
+      for (auto& [id, pending] : pending_) {
+        if (!pending->has_outcome) missing_outcomes_.fetch_add(1, std::memory_order_relaxed);
+        Finish(pending->record);
+      }
+      pending_.clear();
+      if (log_) {
+        if (!failed()) {
+          if (Status s = log_->Close(); !s.ok()) Fail("episode log", s);
+        }
+        logged_.store(log_->records_written(), std::memory_order_relaxed);
+      }
+      stopping_ = true;
+      io_->poll.cancel();
+      io_->metrics.cancel();
+      io_->work.reset();
+    });
+    io_->thread.join();
+    stop_status_ = error();
+  });
+  return stop_status_;
+}
+
+void Collector::WriteFinalMetricsLine() {
+  Require(!io_->thread.joinable(), "Collector::WriteFinalMetricsLine: Stop() first");
+  WriteMetricsLine();  // the thread has ended: this thread owns the file now
+  if (metrics_file_.is_open()) metrics_file_.close();
+}
+
+Status Collector::error() const {
+  std::lock_guard lock(error_mu_);
+  return fatal_;
+}
+
+std::string Collector::last_error() const {
+  std::lock_guard lock(error_mu_);
+  return last_error_;
+}
+
+void Collector::Fail(const std::string& what, const Status& status) {
+  std::lock_guard lock(error_mu_);
+  last_error_ = what + ": " + status.message();
+  if (fatal_.ok()) fatal_ = Status(status.code(), last_error_);
+  failed_.store(true, std::memory_order_release);
+}
+
+void Collector::Poll() {
+  if (stopping_) return;  // a tick that completed before the cancel must not re-arm
+  Drain();
+  Expire(NowNs(), /*all=*/false);
+  io_->poll.expires_after(std::chrono::nanoseconds(kPollNs));
+  io_->poll.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) Poll();
+  });
+}
+
+void Collector::MetricsTick() {
+  if (stopping_) return;
+  if (log_ && !failed()) {
+    if (Status s = log_->Flush(); !s.ok()) Fail("episode log", s);
+    logged_.store(log_->records_written(), std::memory_order_relaxed);
+  }
+  WriteMetricsLine();
+  io_->metrics.expires_after(std::chrono::milliseconds(options_.metrics_interval_ms));
+  io_->metrics.async_wait([this](const boost::system::error_code& ec) {
+    if (!ec) MetricsTick();
+  });
+}
+
+void Collector::WriteMetricsLine() {
+  if (!metrics_file_.is_open() || !metrics_line_) return;
+  metrics_file_ << metrics_line_() << '\n';
+  metrics_file_.flush();
+  if (!metrics_file_) {
+    Fail("metrics " + options_.metrics_path, Status::Unavailable("write failed"));
+    metrics_file_.close();
+  }
+}
+
+void Collector::Drain() {
+  while (inbox_.Pop([&](CollectorItem& item) {
+    scratch_.kind = item.kind;
+    scratch_.id = item.id;
+    if (item.kind == CollectorItem::Kind::kOutcome) {
+      scratch_.outcome = item.outcome;
+      return;
+    }
+    scratch_.label_expected = item.label_expected;
+    scratch_.dropped_request = item.dropped_request;
+    scratch_.record = item.record;
+  })) {
+    if (scratch_.kind == CollectorItem::Kind::kOutcome) {
+      OnOutcome(scratch_.id, scratch_.outcome);
+    } else {
+      OnDecision(scratch_);
+    }
+  }
+}
+
+void Collector::OnDecision(CollectorItem& item) {
+  decisions_.fetch_add(1, std::memory_order_relaxed);
+  if (item.dropped_request != 0) {
+    auto it = pending_.find(item.dropped_request);
+    if (it != pending_.end()) {
+      it->second->label_expected = false;
+      MaybeFinish(item.dropped_request);
+    }
+  }
+  auto pending = std::make_unique<Pending>();
+  pending->record = std::move(item.record);
+  item.record = DecisionRecord();
+  pending->label_expected = item.label_expected;
+  pending->arrived_ns = NowNs();
+  const uint64_t id = item.id;
+  pending_.emplace(id, std::move(pending));
+  if (auto early = early_labels_.find(id); early != early_labels_.end()) {
+    Label label = std::move(early->second.label);
+    early_labels_.erase(early);
+    MergeLabel(*pending_.at(id), label);
+  }
+  if (auto early = early_outcomes_.find(id); early != early_outcomes_.end()) {
+    const Outcome outcome = early->second.outcome;
+    early_outcomes_.erase(early);
+    OnOutcome(id, outcome);
+  }
+  MaybeFinish(id);
+}
+
+void Collector::OnOutcome(uint64_t id, const Outcome& outcome) {
+  auto it = pending_.find(id);
+  if (it == pending_.end()) {
+    early_outcomes_[id] = {outcome, NowNs()};
+    return;
+  }
+  ApplyOutcome(outcome, it->second->record);
+  it->second->has_outcome = true;
+  MaybeFinish(id);
+}
+
+void Collector::HandleLabel(Label& label) {
+  if (label.status.ok()) {
+    planner_latency_.Record(label.decision.latency_ns);
+  } else {
+    std::lock_guard lock(error_mu_);
+    last_error_ = "planner: " + label.status.message();
+  }
+  auto it = pending_.find(label.decision_id);
+  if (it == pending_.end()) {
+    const uint64_t id = label.decision_id;
+    early_labels_.emplace(id, EarlyLabel{std::move(label), NowNs()});
+    return;
+  }
+  MergeLabel(*it->second, label);
+  MaybeFinish(label.decision_id);
+}
+
+void Collector::MergeLabel(Pending& pending, Label& label) {
+  pending.label_expected = false;
+  if (!label.status.ok()) return;
+  ApplyPlanDecision(std::move(label.decision), pending.record);
+  Forward(pending.record);
+}
+
+void Collector::Forward(const DecisionRecord& record) {
+  PushAgreement(action_space_, record, window_);
+  agreement_.store(window_.rate(), std::memory_order_relaxed);
+  mean_kl_.store(window_.mean_kl(), std::memory_order_relaxed);
+  agreement_samples_.store(window_.count(), std::memory_order_relaxed);
+  if (learner_ != nullptr) learner_->Add(std::make_shared<const DecisionRecord>(record));
+  labels_.fetch_add(1, std::memory_order_release);
+}
+
+void Collector::MaybeFinish(uint64_t id) {
+  auto it = pending_.find(id);
+  if (it == pending_.end()) return;
+  const Pending& p = *it->second;
+  if (!p.has_outcome || p.label_expected) return;
+  Finish(it->second->record);
+  pending_.erase(it);
+}
+
+void Collector::Finish(DecisionRecord& record) {
+  if (!log_ || failed()) return;
+  if (Status s = log_->Append(record); !s.ok()) {
+    if (s.code() == StatusCode::kInvalidArgument) {  // one oversized record: skipped, counted
+      std::lock_guard lock(error_mu_);
+      last_error_ = "episode log: " + s.message();
+      return;
+    }
+    Fail("episode log", s);
+  }
+}
+
+// Labels whose decision never came, outcomes of unknown decisions, and decisions whose outcome
+// never came, once they have waited long enough (or `all`, at Stop()).
+void Collector::Expire(int64_t now_ns, bool all) {
+  const int64_t label_cutoff = now_ns - options_.label_wait_ms * 1'000'000;
+  for (auto it = early_labels_.begin(); it != early_labels_.end();) {
+    if (!all && it->second.arrived_ns > label_cutoff) {
+      ++it;
+      continue;
+    }
+    Label& label = it->second.label;
+    if (label.status.ok()) {
+      // The decision entry was lost (the inbox overflowed): the label alone still teaches.
+      DecisionRecord record;
+      record.decision_id = label.decision_id;
+      record.episode = label.episode;
+      record.step = label.step;
+      record.observation = std::move(label.observation);
+      record.executor_action = label.executor_action;
+      ApplyPlanDecision(std::move(label.decision), record);
+      Forward(record);
+      Finish(record);
+    }
+    it = early_labels_.erase(it);
+  }
+  for (auto it = early_outcomes_.begin(); it != early_outcomes_.end();) {
+    if (!all && it->second.arrived_ns > label_cutoff) {
+      ++it;
+      continue;
+    }
+    orphan_outcomes_.fetch_add(1, std::memory_order_relaxed);
+    it = early_outcomes_.erase(it);
+  }
+  // Decisions still waiting for their outcome: scanned once a second, not at every poll.
+  if (all || now_ns - last_outcome_scan_ns_ < 1'000'000'000) return;
+  last_outcome_scan_ns_ = now_ns;
+  const int64_t outcome_cutoff = now_ns - options_.outcome_wait_ms * 1'000'000;
+  std::vector<uint64_t> expired;
+  for (auto& [id, pending] : pending_) {
+    if (!pending->has_outcome && pending->arrived_ns <= outcome_cutoff) {
+      pending->has_outcome = true;  // logged without one
+      missing_outcomes_.fetch_add(1, std::memory_order_relaxed);
+      expired.push_back(id);
+    }
+  }
+  for (uint64_t id : expired) MaybeFinish(id);
+}
+
+}  // namespace apprentice

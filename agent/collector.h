@@ -1,0 +1,179 @@
+// Collector: joins every decision with its outcome and its label by decision id, never by arrival
+// order, writes each complete record to the episode log, and hands labelled records to the
+// learner as soon as their label arrives (learning does not wait for outcomes).
+//
+//   Arbiters ── decision (at Act), outcome (at Observe, or any time later) ──▶ inbox ──┐
+//   planner workers, remote planners ── label ──▶ OnLabel (posted to the io_context) ──┼─▶ join
+//                                                                                      │  by id
+//        Learner::Add ◀── labelled record (decision + label) ◀─────────────────────────┤
+//        episode log  ◀── complete record (decision + outcome + label, or no label due) ┘
+//
+// A record is complete when its outcome has arrived and its label has arrived or will not come
+// (its request was dropped or never made). Waiting is bounded: a label whose decision never
+// arrives (the inbox overflowed) becomes a record of its own after label_wait_ms; a decision
+// whose outcome never arrives is logged without one after outcome_wait_ms; an outcome for an
+// unknown decision is dropped after label_wait_ms and counted.
+//
+// Threading:
+// - The inbox (a BoundedQueue, drop-newest) takes decisions and outcomes from any thread without
+//   locking or allocating: Inbox() is what Arbiters push into.
+// - Everything else runs on the collector's one thread: a Boost.Asio io_context that drains the
+//   inbox every 2 ms, runs posted labels, flushes the log and writes a metrics line every
+//   metrics_interval_ms. The counters below are atomics any thread may read.
+// - An I/O error of the log or the metrics file is fatal: failed() turns true and error() says
+//   what happened; the owner stops the run (nothing more is logged after the error).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <unordered_map>
+
+#include "agent/bounded_queue.h"
+#include "agent/learner.h"
+#include "agent/plan_queue.h"
+#include "agent/records.h"
+#include "core/agreement.h"
+#include "core/latency_histogram.h"
+#include "core/space.h"
+#include "replay/episode_log.h"
+
+namespace apprentice {
+
+// One entry of the inbox: a decision (without its label and outcome) or an outcome.
+struct CollectorItem {
+  enum class Kind : uint8_t { kDecision, kOutcome };
+  Kind kind = Kind::kDecision;
+  uint64_t id = 0;
+  // Decision: whether a plan request for it was queued (a label may come), and the request its
+  // push displaced from the plan queue (0: none), whose label will not come.
+  bool label_expected = false;
+  uint64_t dropped_request = 0;
+  DecisionRecord record;  // decision: everything but the label and the outcome
+  Outcome outcome;        // outcome
+};
+
+class Collector {
+ public:
+  struct Options {
+    int64_t inbox = 16'384;           // decisions and outcomes waiting for the collector
+    // Sizes the inbox's records are prepared for, so that a push allocates nothing: the
+    // observation's floats and the executor's output floats (logits, or means + log-stds).
+    int64_t observation_size = 0;
+    int64_t output_size = 0;
+    int64_t label_wait_ms = 1'000;    // see above
+    int64_t outcome_wait_ms = 60'000; // see above
+    int64_t agreement_window = 1'000; // labels in the rolling agreement
+    // Every complete record is appended to episode-log segments in this directory; empty = none.
+    std::string log_dir;
+    EpisodeLogMetadata log_metadata;
+    // A line from `metrics_line` is appended every metrics_interval_ms (and at Stop()); empty =
+    // none. The file is opened for appending: a resumed run keeps the lines of the earlier one.
+    std::string metrics_path;
+    int64_t metrics_interval_ms = 1'000;
+    int nice = 0;  // the thread's nice value (Linux; 0 = unchanged)
+    Status Validate() const;
+  };
+
+  // Opens the log and the metrics file (Unavailable naming the path if either cannot be
+  // written: thrown as InvalidArgument by the constructor). `learner` may be null (labels are
+  // only logged). `metrics_line` is called on the collector's thread.
+  Collector(Options options, Space action_space, Learner* learner,
+            std::function<std::string()> metrics_line);
+  ~Collector();
+  Collector(const Collector&) = delete;
+  Collector& operator=(const Collector&) = delete;
+
+  // Any thread: where decisions and outcomes go.
+  BoundedQueue<CollectorItem>& Inbox() { return inbox_; }
+  // Any thread: a finished plan request (posted to the collector's thread).
+  void OnLabel(Label label);
+
+  // Starts the thread. Once.
+  void Start();
+  // Joins everything still held into records (the caller has stopped producing), closes the log
+  // and joins the thread. Returns the first I/O error (or Ok). Idempotent.
+  Status Stop();
+  // After Stop(): the last metrics line (once the producers of its numbers have stopped too).
+  void WriteFinalMetricsLine();
+
+  bool failed() const { return failed_.load(std::memory_order_acquire); }
+  Status error() const;  // the fatal error, or Ok
+
+  // Counters (any thread).
+  int64_t labels() const { return labels_.load(std::memory_order_relaxed); }
+  int64_t logged() const { return logged_.load(std::memory_order_relaxed); }
+  int64_t decisions() const { return decisions_.load(std::memory_order_relaxed); }
+  int64_t orphan_outcomes() const { return orphan_outcomes_.load(std::memory_order_relaxed); }
+  int64_t missing_outcomes() const { return missing_outcomes_.load(std::memory_order_relaxed); }
+  double agreement() const { return agreement_.load(std::memory_order_relaxed); }
+  double mean_kl() const { return mean_kl_.load(std::memory_order_relaxed); }
+  int64_t agreement_samples() const { return agreement_samples_.load(std::memory_order_relaxed); }
+  LatencyHistogram planner_latency() const { return planner_latency_.Snapshot(); }
+  std::string last_error() const;  // the latest planner error a label carried, or I/O error
+
+ private:
+  struct Pending;
+
+  void Poll();
+  void MetricsTick();
+  void Drain();
+  void OnDecision(CollectorItem& item);
+  void OnOutcome(uint64_t id, const Outcome& outcome);
+  void HandleLabel(Label& label);
+  void MergeLabel(Pending& pending, Label& label);
+  void MaybeFinish(uint64_t id);
+  void Finish(DecisionRecord& record);
+  void Expire(int64_t now_ns, bool all);
+  void Forward(const DecisionRecord& record);
+  void WriteMetricsLine();
+  void Fail(const std::string& what, const Status& status);
+
+  const Options options_;
+  const Space action_space_;
+  Learner* const learner_;
+  const std::function<std::string()> metrics_line_;
+  BoundedQueue<CollectorItem> inbox_;
+
+  struct Io;
+  std::unique_ptr<Io> io_;  // the io_context, its timers and thread
+  std::once_flag stop_once_;
+  Status stop_status_;
+
+  // Collector thread only.
+  std::unordered_map<uint64_t, std::unique_ptr<Pending>> pending_;
+  struct EarlyLabel {
+    Label label;
+    int64_t arrived_ns = 0;
+  };
+  std::unordered_map<uint64_t, EarlyLabel> early_labels_;
+  struct EarlyOutcome {
+    Outcome outcome;
+    int64_t arrived_ns = 0;
+  };
+  std::unordered_map<uint64_t, EarlyOutcome> early_outcomes_;
+  AgreementWindow window_;
+  std::optional<EpisodeLogWriter> log_;
+  std::ofstream metrics_file_;
+  bool stopping_ = false;
+  int64_t last_outcome_scan_ns_ = 0;
+  CollectorItem scratch_;
+
+  // Written by the collector thread, read by any.
+  SharedLatencyHistogram planner_latency_;
+  std::atomic<int64_t> labels_{0}, logged_{0}, decisions_{0}, orphan_outcomes_{0},
+      missing_outcomes_{0}, agreement_samples_{0};
+  std::atomic<double> agreement_{0.0}, mean_kl_{0.0};
+  std::atomic<bool> failed_{false};
+  mutable std::mutex error_mu_;
+  Status fatal_;            // guarded by error_mu_
+  std::string last_error_;  // guarded by error_mu_
+};
+
+}  // namespace apprentice

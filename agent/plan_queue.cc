@@ -1,0 +1,108 @@
+#include "agent/plan_queue.h"
+
+#include <algorithm>
+#include <chrono>
+#include <typeinfo>
+
+namespace apprentice {
+
+void PlanTask::Prepare(int64_t observation_size, const Env* prototype) {
+  observation.reserve(static_cast<size_t>(observation_size));
+  env = prototype != nullptr ? prototype->Clone() : nullptr;
+}
+
+Status PlanTask::Assign(const PlanRequestView& request) {
+  if ((request.state != nullptr) != (env != nullptr)) {
+    return Status::InvalidArgument(env != nullptr ? "the planner needs the environment's state"
+                                                  : "this queue carries no environment state");
+  }
+  if (env != nullptr) {
+    if (Status s = env->CopyStateFrom(*request.state); !s.ok()) return s;
+  }
+  decision_id = request.decision_id;
+  episode = request.episode;
+  step = request.step;
+  observation.assign(request.observation.begin(), request.observation.end());
+  seed = request.seed;
+  deadline_ns = request.deadline_ns;
+  executor_action = request.executor_action;
+  urgent = request.urgent;
+  return Status::Ok();
+}
+
+PlanRequest PlanTask::ToPlanRequest() const {
+  PlanRequest r;
+  r.observation = observation;
+  r.env = env.get();
+  r.seed = seed;
+  r.deadline_ns = deadline_ns;
+  r.episode = episode;
+  r.step = step;
+  r.decision_id = decision_id;
+  return r;
+}
+
+LocalPlanQueue::LocalPlanQueue(int64_t capacity, Overflow overflow, int64_t observation_size,
+                               const Env* prototype)
+    : urgent_(kUrgentCapacity, Overflow::kDropOldest,
+              [&](PlanTask& t) { t.Prepare(observation_size, prototype); }),
+      background_(capacity, overflow,
+                  [&](PlanTask& t) { t.Prepare(observation_size, prototype); }),
+      env_type_(prototype != nullptr ? &typeid(*prototype) : nullptr) {}
+
+PlanQueue::PushResult LocalPlanQueue::Push(const PlanRequestView& request) {
+  PushResult result;
+  if (closed_.load(std::memory_order_relaxed)) return result;
+  // Checked before a slot is claimed, so that Assign() cannot fail inside Push().
+  const bool state_fits = request.state == nullptr
+                              ? env_type_ == nullptr
+                              : env_type_ != nullptr && typeid(*request.state) == *env_type_;
+  if (!state_fits) return result;
+  BoundedQueue<PlanTask>& queue = request.urgent ? urgent_ : background_;
+  const auto pushed = queue.Push([&](PlanTask& t) { (void)t.Assign(request); },
+                                 [&](const PlanTask& dropped) {
+                                   result.dropped_id = dropped.decision_id;
+                                 });
+  if (pushed == BoundedQueue<PlanTask>::PushResult::kRejected) return result;
+  result.queued = true;
+  if (request.urgent) {
+    { std::lock_guard lock(wake_mu_); }  // a worker between its check and its wait gets this
+    wake_cv_.notify_one();
+  }
+  return result;
+}
+
+bool LocalPlanQueue::Pop(PlanTask& task) {
+  auto copy = [&](PlanTask& queued) {
+    task.decision_id = queued.decision_id;
+    task.episode = queued.episode;
+    task.step = queued.step;
+    task.observation.assign(queued.observation.begin(), queued.observation.end());
+    if (task.env != nullptr && queued.env != nullptr) (void)task.env->CopyStateFrom(*queued.env);
+    task.seed = queued.seed;
+    task.deadline_ns = queued.deadline_ns;
+    task.executor_action = queued.executor_action;
+    task.urgent = queued.urgent;
+  };
+  int64_t poll_ns = kMinPollNs;
+  while (!closed_.load(std::memory_order_acquire)) {
+    if (urgent_.Pop(copy) || background_.Pop(copy)) return true;
+    std::unique_lock lock(wake_mu_);
+    if (closed_.load() || urgent_.size() > 0) continue;
+    wake_cv_.wait_for(lock, std::chrono::nanoseconds(poll_ns));
+    poll_ns = std::min(2 * poll_ns, kMaxPollNs);
+  }
+  return false;
+}
+
+void LocalPlanQueue::Close() {
+  {
+    std::lock_guard lock(wake_mu_);
+    closed_.store(true);
+  }
+  wake_cv_.notify_all();
+}
+
+int64_t LocalPlanQueue::size() const { return urgent_.size() + background_.size(); }
+
+}  // namespace apprentice

@@ -1,0 +1,176 @@
+// RunAgentLoop: the asynchronous modes (reflex, deadline, gated, planner, dagger) through an Agent
+// with a LocalLearner; see runtime/run.h.
+#include <sys/prctl.h>
+
+#include <memory>
+
+#include "agent/agent.h"
+#include "core/clock.h"
+#include "core/rng.h"
+#include "core/seeds.h"
+#include "env/registry.h"
+#include "learner/local_learner.h"
+#include "planner/registry.h"
+#include "runtime/run.h"
+#include "runtime/run_common.h"
+#include "runtime/run_store.h"
+
+namespace apprentice {
+namespace {
+
+using namespace run_internal;
+
+// The agent options a run in an agent mode uses: options.agent, with the fields the run shares
+// with the sync mode.
+AgentOptions AgentOptionsFor(const RunOptions& o) {
+  AgentOptions a = o.agent;
+  a.mode = ParseMode(o.mode).ValueOrThrow();
+  a.seed = o.seed;
+  a.beta = o.beta;
+  a.beta_decay = o.beta_decay;
+  a.env_name = o.env;
+  a.run_note = RunNote(o);
+  if (!o.run_dir.empty()) {
+    if (a.metrics_path.empty()) a.metrics_path = RunMetricsPath(o.run_dir);
+    a.log_dir = RunLogDir(o.run_dir);
+  }
+  return a;
+}
+
+LocalLearner::Options LearnerOptionsFor(const RunOptions& o) {
+  LocalLearner::Options l;
+  l.learning = LearningOptionsFor(o);
+  l.env_name = o.env;
+  l.note = RunNote(o);
+  l.nice = o.agent.background_nice;
+  if (!o.run_dir.empty()) {
+    l.checkpoint_path = RunCheckpointPath(o.run_dir);
+    l.snapshot_path = RunSnapshotPath(o.run_dir);
+  }
+  return l;
+}
+
+}  // namespace
+
+RunSummary RunAgentLoop(const RunOptions& options, const ProgressCallback& progress,
+                        StopFlag* stop) {
+  RequireOk(CheckRunnable(options));
+  Require(options.mode != "sync", "RunAgentLoop runs the agent modes; use RunSync for sync");
+  StopFlag never;
+  StopFlag& stopper = stop != nullptr ? *stop : never;
+  const Stopwatch total_clock;
+  std::unique_ptr<Env> env = MakeEnv(options.env, options.env_options).ValueOrThrow();
+
+  LocalLearner learner(LearnerOptionsFor(options), env->observation_space(), env->action_space());
+  const ResumeState resumed = LoadResume(options);
+  if (options.resume) {
+    RequireOk(learner.Restore(resumed.has_checkpoint ? RunCheckpointPath(options.run_dir) : "",
+                              resumed.labelled));
+  }
+  AgentSeams seams;
+  seams.planners = [&options] {
+    return MakePlanner(options.planner, options.planner_options, options.planner_delay_ms);
+  };
+  seams.learner = &learner;
+  Agent agent(AgentOptionsFor(options), *env, seams);
+  if (options.resume) agent.SetFirstEpisode(resumed.next_episode);
+
+  RunSummary summary = StartSummary(options);
+  summary.resumed_records = resumed.records;
+  Reporter reporter(options, progress);
+  RunProgress& prog = reporter.prog;
+  AgentMetrics metrics;
+  auto report = [&](bool force) {
+    if (!reporter.Due(force)) return;
+    metrics = agent.Metrics();
+    prog.labels = metrics.labels;
+    prog.episodes = metrics.episodes;
+    prog.agreement = metrics.agreement;
+    prog.recent_return = metrics.recent_return;
+    prog.executor_version = metrics.executor_version;
+    prog.agent = &metrics;
+    reporter.Send(total_clock.ElapsedSeconds());
+  };
+
+  // The loop sleeps to a fixed schedule: ask for 1 µs timer slack, not the default 50 µs.
+  (void)prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL);
+  Rng train_seeds(TrainEpisodeSeed(options.seed, static_cast<uint64_t>(resumed.records)));
+  const Stopwatch train_clock;
+  agent.Start();
+  const int64_t period_ns =
+      options.rate_hz > 0 ? static_cast<int64_t>(std::llround(1e9 / options.rate_hz)) : 0;
+  int64_t next_tick = NowNs();
+  int64_t steps = 0;
+  std::vector<float> obs;
+  {
+    auto first = env->Reset(train_seeds.Next());
+    obs.assign(first.begin(), first.end());
+  }
+  for (; steps < options.steps; ++steps) {
+    if (stopper.requested() || (period_ns > 0 && !stopper.SleepUntil(next_tick))) {
+      summary.interrupted = true;
+      break;
+    }
+    if (agent.failed()) break;  // the log cannot be written: Stop() reports why
+    const AgentDecision d = agent.Act(obs, env.get());
+    Action action = d.action;
+    env->action_space().Clip(action);
+    const StepResult r = env->Step(action);
+    agent.Observe(r.reward, r.terminated, r.truncated);
+    if (r.done()) {
+      auto next = env->Reset(train_seeds.Next());
+      obs.assign(next.begin(), next.end());
+    } else {
+      obs.assign(r.observation.begin(), r.observation.end());
+    }
+    if (period_ns > 0) {
+      next_tick += period_ns;
+      const int64_t now = NowNs();
+      if (now > next_tick) {  // this step ran past the next tick: skip ahead, count it
+        ++summary.loop_overruns;
+        next_tick = now;
+      }
+    }
+    prog.step = steps + 1;
+    report(/*force=*/false);
+  }
+  report(/*force=*/true);
+  if (Status s = agent.Stop(); !s.ok()) summary.error = s.message();  // drain, join, flush, save
+  summary.train_seconds = train_clock.ElapsedSeconds();
+
+  const AgentMetrics m = agent.Metrics();
+  summary.steps = steps;
+  summary.episodes = m.episodes;
+  summary.planner_labels = m.labels;
+  summary.distiller_updates = m.train_steps;
+  summary.executor_version = m.executor_version;
+  summary.training_agreement = m.agreement;
+  summary.training_mean_kl = m.mean_kl;
+  summary.recent_return = m.recent_return;
+  summary.final_loss = m.last_loss;
+  summary.act_latency = m.act;
+  summary.acted_by_executor = m.acted_by_executor;
+  summary.acted_by_planner = m.acted_by_planner;
+  summary.deadline_misses = m.deadline_misses;
+  summary.planner_drops = m.planner_drops;
+  summary.planner_timeouts = m.planner_timeouts;
+  summary.planner_errors = m.planner_errors;
+  summary.planner_abandoned = m.planner_abandoned;
+  summary.last_error = m.last_error;
+  summary.logged = m.logged;
+  const LatencyHistogram training_planner_latency = m.planner;
+
+  if (summary.error.empty()) {  // after a stop request Evaluate() returns at once
+    // Evaluation: the trained executor alone, and the planner without the artificial delay.
+    std::unique_ptr<Planner> planner =
+        MakePlanner(options.planner, options.planner_options).ValueOrThrow();
+    Executor executor(agent.snapshot_slot(), env->action_space());
+    Evaluate(options, *env, executor, *planner, summary, reporter, total_clock, stop);
+  }
+  // The planner latency that matters is the one the loop lived with.
+  summary.planner_latency = training_planner_latency;
+  summary.total_seconds = total_clock.ElapsedSeconds();
+  return summary;
+}
+
+}  // namespace apprentice

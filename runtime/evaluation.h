@@ -1,0 +1,28 @@
+// Evaluation rollouts: one episode of an environment with every action chosen by a policy, the
+// only episode loop of the evaluations (after training, during training for the learning curve,
+// and `apprentice eval`/`distill --env` rollouts).
+//
+//   Reset(seed) ── obs ──▶ policy(obs) ── action, clipped into the action space ──▶ Step ── ...
+//
+// Single-threaded; allocation-free apart from what the policy and env do.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+
+#include "core/action.h"
+#include "core/stop_flag.h"
+#include "env/env.h"
+
+namespace apprentice {
+
+using Policy = std::function<Action(std::span<const float> observation)>;
+
+// The return of one episode of `env` from Reset(seed), or nullopt when `stop` (if given) is
+// requested before the episode ends (checked every step).
+std::optional<double> RunEpisode(Env& env, uint64_t seed, const Policy& policy,
+                                 const StopFlag* stop = nullptr);
+
+}  // namespace apprentice

@@ -1,0 +1,219 @@
+// RunSync: the deterministic loop (mode "sync"); see runtime/run.h.
+#include <deque>
+#include <memory>
+#include <optional>
+
+#include "agent/mixture.h"
+#include "agent/records.h"
+#include "core/agreement.h"
+#include "core/clock.h"
+#include "core/rng.h"
+#include "core/seeds.h"
+#include "env/registry.h"
+#include "executor/executor.h"
+#include "executor/snapshot_file.h"
+#include "learner/learning.h"
+#include "planner/registry.h"
+#include "replay/episode_log.h"
+#include "runtime/run.h"
+#include "runtime/run_common.h"
+#include "runtime/run_store.h"
+
+namespace apprentice {
+namespace {
+
+using namespace run_internal;
+
+constexpr int64_t kCheckpointEvery = 1000;  // distiller updates between sync checkpoints
+
+Status SaveRunSnapshot(const RunOptions& options, const Snapshot& snapshot, const Env& env) {
+  SnapshotFileInfo info;
+  info.env = options.env;
+  info.observation_space = env.observation_space().ToString();
+  info.action_space = env.action_space().ToString();
+  info.note = RunNote(options);
+  return SaveSnapshot(snapshot, info, RunSnapshotPath(options.run_dir));
+}
+
+}  // namespace
+
+RunSummary RunSync(const RunOptions& options, const ProgressCallback& progress, StopFlag* stop) {
+  RequireOk(CheckRunnable(options));
+  const Stopwatch total_clock;
+  std::unique_ptr<Env> env = MakeEnv(options.env, options.env_options).ValueOrThrow();
+  std::unique_ptr<Env> eval_env = MakeEnv(options.env, options.env_options).ValueOrThrow();
+  std::unique_ptr<Planner> planner =
+      MakePlanner(options.planner, options.planner_options, options.planner_delay_ms)
+          .ValueOrThrow();
+  const Space& action_space = env->action_space();
+
+  Learning learning(LearningOptionsFor(options), env->observation_space(), action_space);
+  const ResumeState resumed = LoadResume(options);
+  if (options.resume) {
+    RequireOk(learning.Restore(resumed.has_checkpoint ? RunCheckpointPath(options.run_dir) : "",
+                               resumed.labelled));
+  }
+  SnapshotSlot slot(learning.CurrentSnapshot());
+  Executor executor(slot, action_space);
+  const HeadKind head = slot.spec().head;
+
+  RunSummary summary = StartSummary(options);
+  summary.mode = "sync";
+  summary.resumed_records = resumed.records;
+  std::optional<EpisodeLogWriter> log;
+  if (!options.run_dir.empty()) {
+    EpisodeLogWriter::Options log_options;
+    log_options.directory = RunLogDir(options.run_dir);
+    Result<EpisodeLogWriter> opened = EpisodeLogWriter::Open(
+        log_options, RunLogMetadata(options.env, env->observation_space(), action_space, "sync"));
+    if (!opened.ok()) {
+      summary.error = "episode log: " + opened.status().message();
+      return summary;
+    }
+    log.emplace(std::move(opened).value());
+  }
+  // Ends the run: what failed goes into the summary, and nothing more is trained or evaluated.
+  auto fail = [&](const std::string& what, const Status& s) {
+    if (summary.error.empty()) summary.error = what + ": " + s.message();
+  };
+
+  Rng train_seeds(TrainEpisodeSeed(options.seed, static_cast<uint64_t>(resumed.records)));
+  BetaMixture mixture(options.beta, options.beta_decay,
+                      StreamSeed(options.seed, SeedStream::kMixture));
+  AgreementWindow agreement(kAgreementWindow);
+  std::deque<double> recent_returns;
+  Reporter reporter(options, progress);
+  RunProgress& prog = reporter.prog;
+  auto report = [&](bool force) {
+    if (!reporter.Due(force)) return;
+    prog.agreement = agreement.rate();
+    prog.executor_version = slot.version();
+    reporter.Send(total_clock.ElapsedSeconds());
+  };
+
+  // ---- Training: DAgger with a decaying β-mixture. ----
+  const Stopwatch train_clock;
+  int64_t episode = resumed.next_episode, episode_step = 0, steps = 0;
+  double episode_return = 0.0;
+  uint64_t decision_id = static_cast<uint64_t>(resumed.records);
+  std::vector<float> obs;
+  {
+    auto first = env->Reset(train_seeds.Next());
+    obs.assign(first.begin(), first.end());
+  }
+  for (; steps < options.steps && summary.error.empty(); ++steps) {
+    if (stop != nullptr && stop->requested()) {
+      summary.interrupted = true;
+      break;
+    }
+    DecisionRecord record;
+    record.decision_id = ++decision_id;
+    record.episode = episode;
+    record.step = episode_step;
+    record.observation = obs;
+
+    const int64_t t0 = NowNs();
+    const ExecutorDecision exec = executor.Act(obs);
+    const int64_t exec_ns = NowNs() - t0;
+    ApplyExecutorDecision(exec, head, exec_ns, record);
+    summary.executor_latency.Record(exec_ns);
+    summary.act_latency.Record(exec_ns);
+
+    PlanRequest request;
+    request.observation = obs;
+    request.env = env.get();
+    request.seed = train_seeds.Next();
+    request.episode = episode;
+    request.step = episode_step;
+    request.decision_id = record.decision_id;
+    Result<PlanDecision> label = planner->Plan(request);
+    if (!label.ok()) {
+      fail("planner", label.status());
+      break;
+    }
+    summary.planner_latency.Record(label->latency_ns);
+    ApplyPlanDecision(std::move(label).value(), record);
+    ++summary.planner_labels;
+    PushAgreement(action_space, record, agreement);
+
+    const bool planner_acts = mixture.PlannerActs();
+    record.acted_by = planner_acts ? Actor::kPlanner : Actor::kExecutor;
+    ++(planner_acts ? summary.acted_by_planner : summary.acted_by_executor);
+    Action action = planner_acts ? record.planner_action : exec.action;
+    action_space.Clip(action);
+    const StepResult result = env->Step(action);
+    ApplyOutcome({result.reward, result.terminated, result.truncated}, record);
+    if (log) {
+      if (Status s = log->Append(record); !s.ok()) fail("episode log", s);
+    }
+    learning.Add(std::make_shared<const DecisionRecord>(std::move(record)));
+    while (std::optional<Distiller::TrainStats> stats = learning.TryTrainStep()) {
+      summary.final_loss = stats->loss;
+      if (stats->snapshot) RequireOk(slot.Publish(std::move(stats->snapshot)));
+      if (log && learning.distiller().updates() % kCheckpointEvery == 0) {
+        if (Status s = log->Flush(); !s.ok()) fail("episode log", s);
+        const Status s = learning.distiller().SaveCheckpoint(RunCheckpointPath(options.run_dir));
+        if (!s.ok()) fail("checkpoint", s);
+      }
+    }
+    episode_return += result.reward;
+    ++episode_step;
+
+    if (result.done()) {
+      recent_returns.push_back(episode_return);
+      if (static_cast<int>(recent_returns.size()) > kReturnWindow) recent_returns.pop_front();
+      ++episode;
+      episode_step = 0;
+      episode_return = 0.0;
+      mixture.EndEpisode();
+      auto next = env->Reset(train_seeds.Next());
+      obs.assign(next.begin(), next.end());
+    } else {
+      obs.assign(result.observation.begin(), result.observation.end());
+    }
+    if (options.curve_every > 0 && summary.planner_labels % options.curve_every == 0) {
+      summary.curve.push_back({summary.planner_labels, CurveReturn(options, *eval_env, executor)});
+    }
+
+    prog.step = steps + 1;
+    prog.labels = summary.planner_labels;
+    prog.episodes = episode;
+    prog.beta = mixture.beta();
+    prog.recent_return = Mean(recent_returns, episode_return);
+    report(/*force=*/false);
+  }
+  report(/*force=*/true);
+  summary.steps = steps;
+  summary.episodes = episode - resumed.next_episode;
+  summary.recent_return = Mean(recent_returns, 0.0);
+  summary.training_agreement = agreement.rate();
+  summary.training_mean_kl = agreement.mean_kl();
+  summary.distiller_updates = learning.distiller().updates();
+  if (std::shared_ptr<const Snapshot> last = learning.FinalSnapshot()) {
+    RequireOk(slot.Publish(std::move(last)));
+  }
+  summary.executor_version = slot.version();
+  summary.train_seconds = train_clock.ElapsedSeconds();
+  if (log) {
+    if (summary.error.empty()) {
+      if (Status s = log->Close(); !s.ok()) fail("episode log", s);
+    }
+    summary.logged = log->records_written();
+    if (summary.error.empty()) {
+      const Status s = learning.distiller().SaveCheckpoint(RunCheckpointPath(options.run_dir));
+      if (!s.ok()) fail("checkpoint", s);
+    }
+    if (summary.error.empty()) {
+      if (Status s = SaveRunSnapshot(options, *slot.Current(), *env); !s.ok()) fail("snapshot", s);
+    }
+  }
+
+  if (summary.error.empty()) {
+    Evaluate(options, *env, executor, *planner, summary, reporter, total_clock, stop);
+    FinishCurve(summary);
+  }
+  summary.total_seconds = total_clock.ElapsedSeconds();
+  return summary;
+}
+
+}  // namespace apprentice
