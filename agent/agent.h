@@ -81,7 +81,7 @@ struct AgentOptions {
   Overflow planner_overflow = Overflow::kDropOldest;
   int64_t planner_budget_ms = 0;     // deadline handed to background requests; 0 = none
   int64_t planner_stuck_ms = 5'000;  // a worker inside one Plan() this long counts as stuck
-  int64_t stop_timeout_ms = 2'000;   // Stop(): the longest wait for a worker inside Plan()
+  int64_t stop_timeout_ms = 500;     // Stop(): the longest wait for a worker inside Plan()
 
   int64_t inbox = 16'384;            // decisions and outcomes waiting for the collector
   int64_t outcome_wait_ms = 60'000;  // a decision whose outcome never comes is logged after this

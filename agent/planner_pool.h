@@ -33,7 +33,7 @@ class PlannerPool {
   struct Options {
     int64_t threads = 1;
     int64_t stuck_ms = 5'000;        // a worker inside one Plan() this long counts as stuck
-    int64_t stop_timeout_ms = 2'000; // Stop(): the longest wait for a worker inside Plan()
+    int64_t stop_timeout_ms = 500;   // Stop(): the longest wait for a worker inside Plan()
     int nice = 0;                    // the workers' nice value (Linux; 0 = unchanged)
     Status Validate() const;
   };

@@ -15,8 +15,7 @@ Status CheckValue(const OptionSpec& spec, const std::string& flag, const std::st
   const std::string label = "--" + flag;
   switch (spec.kind) {
     case OptionKind::kInt:
-      return ParseInt(text, static_cast<int64_t>(spec.min), static_cast<int64_t>(spec.max), label)
-          .status();
+      return ParseInt(text, spec.int_min(), spec.int_max(), label).status();
     case OptionKind::kDouble: return ParseDouble(text, spec.min, spec.max, label).status();
     case OptionKind::kBool: return ParseBool(text, label).status();
     case OptionKind::kString: return ParseChoice(text, spec.choices, label).status();

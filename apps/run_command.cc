@@ -177,6 +177,9 @@ int RunCommand(const std::vector<std::string>& args) {
   flags.String("run-dir", &run_dir,
                "directory for the run's logs, snapshot, checkpoint and metrics (default "
                "runs/<time>-<env>-<mode>-seed<N>)");
+  flags.Int("checkpoint-every-ms", &o.checkpoint_every_ms,
+            "agent modes: save the checkpoint and snapshot this often (and at the end)", 1,
+            86'400'000);
   flags.String("resume", &resume_dir,
                "continue the run in this directory: its logs refill the replay, its checkpoint "
                "restores the distiller; new records are appended to its logs");

@@ -90,13 +90,24 @@ Result<std::string> ParseChoice(std::string_view text, const std::vector<std::st
   return std::string(text);
 }
 
+namespace {
+int64_t ToInt64(double v) {
+  if (v >= 9.2e18) return INT64_MAX;
+  if (v <= -9.2e18) return INT64_MIN;
+  return static_cast<int64_t>(v);
+}
+}  // namespace
+
+int64_t OptionSpec::int_min() const { return ToInt64(min); }
+int64_t OptionSpec::int_max() const { return ToInt64(max); }
+
 std::string OptionSpec::Describe() const {
   switch (kind) {
     case OptionKind::kInt: {
       const bool unbounded = min <= -9.2e18 && max >= 9.2e18;
       return unbounded ? "INT"
-                       : "INT in [" + std::to_string(static_cast<int64_t>(min)) + ", " +
-                             std::to_string(static_cast<int64_t>(max)) + "]";
+                       : "INT in [" + std::to_string(int_min()) + ", " +
+                             std::to_string(int_max()) + "]";
     }
     case OptionKind::kDouble:
       return min <= -1e300 && max >= 1e300

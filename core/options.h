@@ -39,6 +39,9 @@ struct OptionSpec {
 
   // "INT in [1, 10000000]", "NUMBER in [0, 1]", "BOOL", "a|b|c", "STRING".
   std::string Describe() const;
+  // kInt: the range as integers (min and max are stored as doubles).
+  int64_t int_min() const;
+  int64_t int_max() const;
   // {"name", "kind", "default", "help", "min", "max" | "choices"}.
   Json ToJson() const;
 };

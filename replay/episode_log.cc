@@ -124,17 +124,35 @@ Result<SegmentListing> ListSegments(const std::string& directory) {
   return listing;
 }
 
-Status WriteAll(int fd, const uint8_t* data, size_t size, const std::string& path) {
-  while (size > 0) {
-    const ssize_t n = ::write(fd, data, size);
+// Writes all `size` bytes; `written` (if given) receives how many reached the OS, also when a
+// later write fails (a full disk often takes part of a buffer first).
+Status WriteAll(int fd, const uint8_t* data, size_t size, const std::string& path,
+                size_t* written = nullptr) {
+  size_t done = 0;
+  while (done < size) {
+    const ssize_t n = ::write(fd, data + done, size - done);
     if (n < 0) {
       if (errno == EINTR) continue;
+      if (written != nullptr) *written = done;
       return Status::Unavailable(ErrnoMessage("write", path));
     }
-    data += n;
-    size -= static_cast<size_t>(n);
+    done += static_cast<size_t>(n);
   }
+  if (written != nullptr) *written = done;
   return Status::Ok();
+}
+
+// Frames that lie whole within the first `bytes` of a buffer of frames.
+int64_t WholeFrames(const uint8_t* frames, size_t bytes) {
+  int64_t count = 0;
+  size_t at = 0;
+  while (at + kFrameHeaderBytes <= bytes) {
+    const size_t length = GetLe32(frames + at);
+    if (at + kFrameHeaderBytes + length > bytes) break;
+    at += kFrameHeaderBytes + length;
+    ++count;
+  }
+  return count;
 }
 
 Status SyncData(int fd, const std::string& path) {
@@ -258,7 +276,11 @@ struct EpisodeLogWriter::Impl {
     const int64_t n_records = buffered_records;
     buffered = 0;
     buffered_records = 0;
-    if (Status s = WriteAll(fd, buffer.get(), n, path); !s.ok()) return Fail(s);
+    size_t done = 0;
+    if (Status s = WriteAll(fd, buffer.get(), n, path, &done); !s.ok()) {
+      written += WholeFrames(buffer.get(), done);  // what a reader will find
+      return Fail(s);
+    }
     written += n_records;
     return Status::Ok();
   }

@@ -43,6 +43,7 @@ LocalLearner::Options LearnerOptionsFor(const RunOptions& o) {
   l.env_name = o.env;
   l.note = RunNote(o);
   l.nice = o.agent.background_nice;
+  l.checkpoint_every_ms = o.checkpoint_every_ms;
   if (!o.run_dir.empty()) {
     l.checkpoint_path = RunCheckpointPath(o.run_dir);
     l.snapshot_path = RunSnapshotPath(o.run_dir);
@@ -77,6 +78,7 @@ RunSummary RunAgentLoop(const RunOptions& options, const ProgressCallback& progr
 
   RunSummary summary = StartSummary(options);
   summary.resumed_records = resumed.records;
+  summary.resumed_version = options.resume ? learner.weights().Latest()->version() : 0;
   Reporter reporter(options, progress);
   RunProgress& prog = reporter.prog;
   AgentMetrics metrics;

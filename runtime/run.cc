@@ -43,6 +43,9 @@ Status RunOptions::Validate() const {
   }
   if (curve_every < 0) return Status::InvalidArgument("the curve interval must be >= 0 labels");
   if (curve_episodes < 1) return Status::InvalidArgument("curve episodes must be >= 1");
+  if (checkpoint_every_ms < 1) {
+    return Status::InvalidArgument("the checkpoint interval must be >= 1 ms");
+  }
   return run_internal::LearningOptionsFor(*this).Validate();
 }
 
@@ -90,6 +93,7 @@ Json RunSummary::ToJson() const {
       {"labels_to_target", labels_to_target},
       {"interrupted", interrupted},
       {"resumed_records", resumed_records},
+      {"resumed_version", resumed_version},
       {"logged", logged},
       {"last_error", last_error},
       {"error", error},

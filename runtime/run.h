@@ -72,6 +72,9 @@ struct RunOptions {
   // directory (RunDirectory) while the run writes it.
   std::string run_dir;
   bool resume = false;  // continue the run in run_dir (its logs and checkpoint)
+  // Agent modes: the distiller checkpoint and executor snapshot are saved this often (and at the
+  // end); sync mode saves them every 1000 distiller updates.
+  int64_t checkpoint_every_ms = 30'000;
   Status Validate() const;
 };
 
@@ -123,6 +126,7 @@ struct RunSummary {
   int64_t labels_to_target = -1;
   bool interrupted = false;         // stopped early by a stop request
   int64_t resumed_records = 0;      // records read back from run_dir when resuming
+  int64_t resumed_version = 0;      // the executor version the resumed checkpoint held (0: none)
   int64_t logged = 0;               // records in the episode log on disk
   std::string last_error;
   std::string error;                // what ended the run early, if anything failed

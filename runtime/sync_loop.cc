@@ -60,6 +60,7 @@ RunSummary RunSync(const RunOptions& options, const ProgressCallback& progress, 
   RunSummary summary = StartSummary(options);
   summary.mode = "sync";
   summary.resumed_records = resumed.records;
+  summary.resumed_version = options.resume ? slot.version() : 0;
   std::optional<EpisodeLogWriter> log;
   if (!options.run_dir.empty()) {
     EpisodeLogWriter::Options log_options;

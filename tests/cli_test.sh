@@ -183,6 +183,185 @@ else
   expect 0 "damage" -- eval --logs "$tmp/torn" --policy "$tmp/p.snap"
 fi
 
+# ---- Extension options: declared by each env, planner and sampler, checked by name. ----
+expect 0 "--mcts-simulations INT in [1, 100000000]" -- run --help
+expect 0 "--pendulum-g NUMBER in [0, 100]" -- run --help
+expect 0 "--prioritized-alpha" -- run --help
+expect 2 "--mcts-simulations: 0 is out of range [1, 100000000]" -- run --mcts-simulations 0
+expect 2 "--mcts-simulations is an option of planner mcts, but the planner is lqr" -- \
+  run --planner lqr --mcts-simulations 5
+expect 2 "planner lqr has no option 'depth' (known: q_x," -- run --planner lqr --planner-opt depth=3
+expect 2 "--planner-opt: 'depth' is not key=value" -- run --planner-opt depth
+expect 2 "--recent-window is an option of replay sampler recent, but the replay sampler is uniform" \
+  -- run --recent-window 10
+expect 2 "--beta: 1.0000001 is out of range [0, 1]" -- run --beta 1.0000001
+
+# ---- Offline commands take a run directory and find its logs/. ----
+if [ -d "$run_dir/logs" ]; then
+  "$bin" inspect "$run_dir" --json >"$tmp/inspect-run-dir.json"
+  if ! grep -q '"records": 2000' "$tmp/inspect-run-dir.json"; then
+    echo "FAIL: inspect RUN_DIR does not read its logs/"; head -5 "$tmp/inspect-run-dir.json"
+    failures=$((failures + 1))
+  else
+    echo "ok: inspect RUN_DIR reads RUN_DIR/logs"
+  fi
+  expect 0 "records                     2000" -- eval --logs "$run_dir" --policy "$run_dir/executor.snap"
+fi
+
+# now_ms: milliseconds since the epoch.
+now_ms() { date +%s%3N; }
+
+# ---- Signals: any moment, clean stop, 130/143, within a second. ----
+# While the program is still starting (LibTorch's initialisers take most of a second): as soon
+# as the process has blocked the signals (its first instruction does), before main runs.
+"$bin" run --mode reflex --planner lqr --steps 100000000 --rate-hz 1000 --run-dir "$tmp/sig0" \
+  --quiet --json >"$tmp/sig0.json" 2>"$tmp/sig0.err" &
+pid=$!
+for _ in $(seq 20000); do
+  mask=$(awk '/^SigBlk:/ {print $2}' "/proc/$pid/status" 2>/dev/null)
+  [ -n "$mask" ] && [ $((16#$mask & 0x4002)) -eq $((0x4002)) ] && break
+done
+kill -TERM "$pid"
+wait "$pid"
+rc=$?
+if [ "$rc" -ne 143 ] || ! grep -q '"interrupted": true' "$tmp/sig0.json"; then
+  echo "FAIL: SIGTERM at start -> exit $rc (want 143 and an interrupted summary)"
+  head -5 "$tmp/sig0.err"
+  failures=$((failures + 1))
+else
+  echo "ok: SIGTERM during start-up stops cleanly -> 143"
+fi
+# During evaluation (of the planner: 1000 MCTS episodes take minutes): the summary says
+# interrupted, and the exit code says which signal.
+"$bin" run --mode sync --planner mcts --steps 20 --min-replay 8 --eval-episodes 1 \
+  --planner-eval-episodes 1000 --run-dir "$tmp/sig1" --json >"$tmp/sig1.json" 2>"$tmp/sig1.err" &
+pid=$!
+for _ in $(seq 200); do grep -q "eval-planner" "$tmp/sig1.err" 2>/dev/null && break; sleep 0.05; done
+kill -INT "$pid"
+wait "$pid"
+rc=$?
+if [ "$rc" -ne 130 ] || ! grep -q '"interrupted": true' "$tmp/sig1.json"; then
+  echo "FAIL: SIGINT during evaluation -> exit $rc (want 130 and interrupted: true)"
+  failures=$((failures + 1))
+else
+  echo "ok: SIGINT during evaluation -> 130, interrupted"
+fi
+# A slow fixed-rate loop (one step every 20 s) notices the signal at once, not a period later.
+"$bin" run --mode reflex --planner lqr --steps 1000 --rate-hz 0.05 --run-dir "$tmp/sig2" \
+  --quiet >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 100); do [ -s "$tmp/sig2/metrics.jsonl" ] && break; sleep 0.1; done
+t0=$(now_ms)
+kill -TERM "$pid"
+wait "$pid"
+rc=$?
+took=$(($(now_ms) - t0))
+if [ "$rc" -ne 143 ] || [ "$took" -gt 5000 ]; then
+  echo "FAIL: SIGTERM in a 0.05 Hz loop -> exit $rc after $took ms (want 143, well under 20 s)"
+  failures=$((failures + 1))
+else
+  echo "ok: SIGTERM in a 0.05 Hz loop -> 143 after $took ms"
+fi
+
+# ---- Summaries are written atomically: a failing command never empties an existing one. ----
+echo '{"kept": true}' >"$tmp/keep.json"
+expect 2 "--steps: 0 is out of range" -- run --steps 0 --summary-json "$tmp/keep.json"
+expect 2 "has no logs/ to continue from" -- run --resume "$tmp/nothing" \
+  --summary-json "$tmp/keep.json"
+# A second signal aborts the process: the summary it had not written yet stays as it was. (The
+# planner sleeps 5 s in every plan, so the first signal's clean stop waits for it.)
+"$bin" run --mode reflex --planner lqr --steps 100000000 --rate-hz 1000 --run-dir "$tmp/sig3" \
+  --planner-delay-ms 5000 --summary-json "$tmp/keep.json" --quiet >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 100); do [ -s "$tmp/sig3/metrics.jsonl" ] && break; sleep 0.1; done
+kill -INT "$pid"
+sleep 0.2  # two signals sent at once can merge into one
+kill -INT "$pid"
+wait "$pid"
+if ! grep -q '"kept": true' "$tmp/keep.json"; then
+  echo "FAIL: --summary-json was changed by failing or aborted runs"; cat "$tmp/keep.json"
+  failures=$((failures + 1))
+else
+  echo "ok: --summary-json untouched by failing and aborted runs"
+fi
+
+# ---- Run directories: locked, checked on resume, metrics appended. ----
+"$bin" run --mode reflex --planner lqr --steps 100000000 --rate-hz 1000 --run-dir "$tmp/busy" \
+  --quiet >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 100); do [ -s "$tmp/busy/metrics.jsonl" ] && break; sleep 0.1; done
+expect 2 "is in use by another apprentice run (pid $pid)" -- run --mode reflex --planner lqr \
+  --steps 10 --run-dir "$tmp/busy"
+kill -INT "$pid"
+wait "$pid"
+expect 2 "was made for env cartpole" -- run --mode reflex --planner mcts --steps 10 \
+  --resume "$tmp/busy"
+expect 2 "was made for env cartpole (max_episode_steps=500)" -- run --mode reflex --planner lqr \
+  --steps 10 --cartpole-max-episode-steps 100 --resume "$tmp/busy"
+lines_before=$(wc -l <"$tmp/busy/metrics.jsonl")
+first_before=$(head -1 "$tmp/busy/metrics.jsonl")
+expect 0 "executor return" -- run --mode reflex --planner lqr --steps 300 --eval-episodes 1 \
+  --planner-eval-episodes 0 --resume "$tmp/busy" --quiet
+lines_after=$(wc -l <"$tmp/busy/metrics.jsonl")
+if [ "$lines_after" -le "$lines_before" ] || [ "$(head -1 "$tmp/busy/metrics.jsonl")" != "$first_before" ]; then
+  echo "FAIL: --resume must append to metrics.jsonl ($lines_before lines before, $lines_after after)"
+  failures=$((failures + 1))
+else
+  echo "ok: --resume appends to metrics.jsonl ($lines_before -> $lines_after lines)"
+fi
+
+# ---- Resume after SIGKILL: the records and the checkpoint are read back. ----
+"$bin" run --mode reflex --planner lqr --steps 100000000 --rate-hz 2000 --run-dir "$tmp/killed" \
+  --checkpoint-every-ms 200 --quiet >/dev/null 2>&1 &
+pid=$!
+for _ in $(seq 300); do
+  [ -s "$tmp/killed/distiller.ckpt" ] && [ "$(wc -l <"$tmp/killed/metrics.jsonl" 2>/dev/null || echo 0)" -ge 3 ] && break
+  sleep 0.1
+done
+sleep 0.5
+kill -KILL "$pid"
+wait "$pid" 2>/dev/null
+"$bin" inspect "$tmp/killed" --json >"$tmp/killed-inspect.json"
+on_disk=$(grep -o '"records": [0-9]*' "$tmp/killed-inspect.json" | head -1 | grep -o '[0-9]*$')
+"$bin" run --mode reflex --planner lqr --steps 200 --eval-episodes 1 --planner-eval-episodes 0 \
+  --resume "$tmp/killed" --quiet --json >"$tmp/resumed.json" 2>/dev/null
+resumed=$(grep -o '"resumed_records": [0-9]*' "$tmp/resumed.json" | grep -o '[0-9]*$')
+version=$(grep -o '"resumed_version": [0-9]*' "$tmp/resumed.json" | grep -o '[0-9]*$')
+if [ -z "$on_disk" ] || [ "${resumed:-0}" -ne "$on_disk" ] || [ "${resumed:-0}" -lt 100 ] ||
+   [ "${version:-0}" -lt 1 ]; then
+  echo "FAIL: resume after SIGKILL: $on_disk records on disk, $resumed resumed, checkpoint version ${version:-?}"
+  failures=$((failures + 1))
+else
+  echo "ok: resume after SIGKILL read all $resumed records and the checkpoint (version $version)"
+fi
+
+# ---- Files that cannot be written end the run with exit 1 and a clear error. ----
+mkdir -p "$tmp/nosnap/executor.snap"  # a directory where the snapshot file goes
+expect 1 "error: " -- run --mode reflex --planner lqr --steps 300 --eval-episodes 1 \
+  --run-dir "$tmp/nosnap" --quiet
+mkdir -p "$tmp/nosnap3/executor.snap"
+expect 1 "executor.snap" -- run --mode sync --planner lqr --steps 300 --eval-episodes 1 \
+  --run-dir "$tmp/nosnap3" --quiet
+# A full disk (here: a file size limit, SIGXFSZ ignored so writes fail with EFBIG): the run
+# stops with a clear error, and the summary's count is what the log holds.
+for mode in reflex sync; do
+  (trap '' XFSZ; ulimit -f 64; exec "$bin" run --mode "$mode" --planner lqr --steps 20000 \
+    --eval-episodes 1 --run-dir "$tmp/full-$mode" --quiet --json >"$tmp/full-$mode.json" \
+    2>"$tmp/full-$mode.err")
+  rc=$?
+  logged=$(grep -o '"logged": [0-9]*' "$tmp/full-$mode.json" | grep -o '[0-9]*$')
+  "$bin" inspect "$tmp/full-$mode" --json >"$tmp/full-$mode-inspect.json"
+  on_disk=$(grep -o '"records": [0-9]*' "$tmp/full-$mode-inspect.json" | head -1 | grep -o '[0-9]*$')
+  if [ "$rc" -ne 1 ] || ! grep -q "File too large" "$tmp/full-$mode.err" ||
+     [ -z "$logged" ] || [ "$logged" != "$on_disk" ] || [ "$logged" -ge 20000 ]; then
+    echo "FAIL: full disk ($mode): exit $rc, logged ${logged:-?}, on disk ${on_disk:-?}"
+    head -3 "$tmp/full-$mode.err"
+    failures=$((failures + 1))
+  else
+    echo "ok: full disk ($mode) -> exit 1, summary says $logged logged = $on_disk on disk"
+  fi
+done
+
 if [ "$failures" -ne 0 ]; then
   echo "$failures check(s) failed"
   exit 1
