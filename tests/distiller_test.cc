@@ -159,6 +159,59 @@ TEST(Distiller, CategoricalLossIsAlphaT2KlPlusHardCrossEntropy) {
   EXPECT_NEAR(stats.loss, o.alpha * t * t * soft + (1 - o.alpha) * hard, 1e-5);
 }
 
+// Importance weights scale each record's loss; the per-record priorities are the records' own
+// losses (categorical), so their mean is the unweighted loss.
+TEST(Distiller, ImportanceWeightsScaleEachRecordsLossAndPrioritiesAreTheRecordLosses) {
+  Distiller::Options o;
+  o.temperature = 2.0;
+  o.alpha = 0.3;
+  Rng rng(13);
+  const Batch batch = SignBatch(rng, 4);
+  Distiller plain(o, kObs4, Space::Discrete(2));
+  Distiller ones(o, kObs4, Space::Discrete(2));
+  Distiller halves(o, kObs4, Space::Discrete(2));
+  Distiller skewed(o, kObs4, Space::Discrete(2));
+  const auto a = plain.Train(batch);
+  const float w1[] = {1, 1, 1, 1}, w_half[] = {0.5f, 0.5f, 0.5f, 0.5f}, w_skew[] = {1, 0, 0, 0};
+  const auto b = ones.Train(batch, w1);
+  const auto c = halves.Train(batch, w_half);
+  const auto d = skewed.Train(batch, w_skew);
+  ASSERT_EQ(a.priorities.size(), 4u);
+  double mean = 0;
+  for (double p : a.priorities) {
+    EXPECT_GE(p, 0.0);
+    mean += p / 4;
+  }
+  EXPECT_NEAR(a.loss, mean, 1e-5);
+  EXPECT_NEAR(b.loss, a.loss, 1e-5);
+  EXPECT_NEAR(c.loss, 0.5 * a.loss, 1e-5);
+  EXPECT_NEAR(d.loss, a.priorities[0] / 4, 1e-5);  // only the first record counts
+  EXPECT_EQ(b.priorities, a.priorities);  // priorities are before weighting
+  // Bad weights: one per record, finite and >= 0.
+  const float three[] = {1, 1, 1}, negative[] = {1, -1, 1, 1};
+  EXPECT_THROW(plain.Train(batch, three), InvalidArgument);
+  EXPECT_THROW(plain.Train(batch, negative), InvalidArgument);
+}
+
+TEST(Distiller, GaussianPrioritiesAreNonNegativeWhereTheNllIsNot) {
+  const Space box = Space::Box(-2.0f, 2.0f, {1});
+  Distiller d({}, kObs4, box);
+  Batch batch;
+  auto r = std::make_shared<DecisionRecord>();
+  r->observation = {0.1f, 0.2f, 0.3f, 0.4f};
+  const float mean[] = {0.0f}, log_std[] = {-4.0f};
+  r->has_label = true;
+  r->planner = PolicyOutput::Gaussian(mean, log_std);
+  r->planner_action = Action::Continuous(mean);
+  batch.push_back(r);
+  for (int i = 0; i < 300; ++i) d.Train(batch);  // a sharp student: its NLL goes negative
+  const auto stats = d.Train(batch);
+  EXPECT_LT(stats.hard_loss, 0.0);
+  ASSERT_EQ(stats.priorities.size(), 1u);
+  EXPECT_GE(stats.priorities[0], 0.0);
+  EXPECT_TRUE(std::isfinite(stats.priorities[0]));
+}
+
 TEST(Distiller, GaussianLossIsAlphaT2KlPlusHardNll) {
   Distiller::Options o;
   o.temperature = 3.0;

@@ -270,8 +270,17 @@ TEST(OfflineRollout, ChecksTheEnvAndIsDeterministic) {
   const RolloutResult b = Rollout(snapshot, "cartpole", 3, /*seed=*/5).ValueOrThrow();
   ASSERT_EQ(a.returns.size(), 3u);
   EXPECT_EQ(a.returns, b.returns);
-  EXPECT_LE(a.min(), a.mean());
-  EXPECT_LE(a.mean(), a.max());
+  for (double r : a.returns) {  // CartPole pays 1 per step, for 1 to 500 steps
+    EXPECT_EQ(r, std::floor(r));
+    EXPECT_GE(r, 1.0);
+    EXPECT_LE(r, 500.0);
+  }
+  EXPECT_DOUBLE_EQ(a.mean(), (a.returns[0] + a.returns[1] + a.returns[2]) / 3.0);
+  EXPECT_EQ(a.min(), *std::min_element(a.returns.begin(), a.returns.end()));
+  EXPECT_EQ(a.max(), *std::max_element(a.returns.begin(), a.returns.end()));
+  // Another seed, other episodes (the untrained policy's returns depend on the start).
+  const RolloutResult c = Rollout(snapshot, "cartpole", 3, /*seed=*/6).ValueOrThrow();
+  EXPECT_NE(a.returns, c.returns);
 
   const Result<RolloutResult> pendulum = Rollout(snapshot, "pendulum", 1, 1);
   ASSERT_FALSE(pendulum.ok());

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cmath>
 
 #include "core/clock.h"
@@ -416,6 +417,28 @@ TEST(PlannerRegistry, PlannersDeclareTheirOptions) {
   const auto resolved = Planners().Resolve("mcts", {{"exploration", "2"}});
   ASSERT_TRUE(resolved.ok());
   EXPECT_EQ(resolved->ToString(), "simulations=512 exploration=2 rollout=200 discount=0.99");
+}
+
+TEST(DelayedPlanner, TakesAtLeastItsDelayAndDecidesAsTheInnerPlanner) {
+  CartPole env;
+  env.Reset(3);
+  const std::vector<float> obs(4, 0.0f);
+  PlanRequest request;
+  request.observation = obs;
+  request.env = &env;
+  request.seed = 9;
+  const PlanDecision inner = MakePlanner("lqr").ValueOrThrow()->Plan(request).ValueOrThrow();
+  const auto delayed = MakePlanner("lqr", {}, /*delay_ms=*/30).ValueOrThrow();
+  EXPECT_EQ(delayed->name(), "lqr");
+  const auto t0 = std::chrono::steady_clock::now();
+  const PlanDecision d = delayed->Plan(request).ValueOrThrow();
+  // A lower bound: a sleep never ends early, whatever the machine's load.
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(30));
+  EXPECT_GE(d.latency_ns, 30'000'000);
+  EXPECT_EQ(d.action, inner.action);
+  EXPECT_EQ(d.distribution.logits, inner.distribution.logits);
+  EXPECT_EQ(d.value, inner.value);
+  EXPECT_FALSE(MakePlanner("lqr", {}, /*delay_ms=*/-1).ok());
 }
 
 }  // namespace

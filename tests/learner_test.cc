@@ -1,0 +1,242 @@
+// The learner: the training step both loops share (Learning: rate limit, prioritised replay with
+// importance weights and priority updates) and the trainer actor (LocalLearner: a thread that
+// sleeps in the rate limiter, publishes snapshots, saves its files and reports failures).
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "core/rng.h"
+#include "learner/learning.h"
+#include "learner/local_learner.h"
+#include "tests/temp_files.h"
+
+namespace apprentice {
+namespace {
+
+using namespace std::chrono_literals;
+
+const Space kObs = Space::Box(-1.0f, 1.0f, {4});
+const Space kActions = Space::Discrete(2);
+
+// The teacher prefers action 1 when obs[0] > 0.
+std::shared_ptr<const DecisionRecord> Labelled(Rng& rng, int64_t step = 0) {
+  auto r = std::make_shared<DecisionRecord>();
+  r->step = step;
+  for (int i = 0; i < 4; ++i) r->observation.push_back(static_cast<float>(rng.Uniform(-1, 1)));
+  const bool right = r->observation[0] > 0;
+  const float probs[] = {right ? 0.05f : 0.95f, right ? 0.95f : 0.05f};
+  r->has_label = true;
+  r->planner = PolicyOutput::FromProbabilities(probs);
+  r->planner_action = Action::Discrete(right ? 1 : 0);
+  r->executor_action = Action::Discrete(0);
+  return r;
+}
+
+Learning::Options Small() {
+  Learning::Options o;
+  o.min_replay = 16;
+  o.updates_per_label = 2.0;
+  o.distiller.hidden = {16};
+  o.distiller.batch_size = 8;
+  o.distiller.publish_every = 5;
+  o.seed = 3;
+  return o;
+}
+
+template <class F>
+bool WaitUntil(F&& done, std::chrono::milliseconds timeout = 20s) {
+  const auto until = std::chrono::steady_clock::now() + timeout;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > until) return false;
+    std::this_thread::sleep_for(1ms);
+  }
+  return true;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Learning: the shared training step
+// ---------------------------------------------------------------------------------------------
+
+TEST(Learning, TrainsAtTheRateLimitOnceMinReplayLabelsAreIn) {
+  Learning learning(Small(), kObs, kActions);
+  Rng rng(1);
+  auto train_all = [&] {
+    int n = 0;
+    while (learning.TryTrainStep()) ++n;
+    return n;
+  };
+  for (int i = 0; i < 15; ++i) learning.Add(Labelled(rng));
+  EXPECT_EQ(train_all(), 0);  // below min_replay
+  learning.Add(Labelled(rng));
+  EXPECT_EQ(train_all(), 1);  // at min_replay: one batch of slack
+  for (int i = 0; i < 10; ++i) learning.Add(Labelled(rng));
+  EXPECT_EQ(train_all(), 20);  // two updates per label past min_replay
+  EXPECT_EQ(learning.distiller().updates(), 21);
+}
+
+TEST(Learning, ZeroUpdatesPerLabelNeverTrains) {
+  Learning::Options o = Small();
+  o.updates_per_label = 0.0;
+  Learning learning(o, kObs, kActions);
+  Rng rng(1);
+  for (int i = 0; i < 100; ++i) learning.Add(Labelled(rng));
+  EXPECT_FALSE(learning.TryTrainStep());
+  EXPECT_EQ(learning.distiller().updates(), 0);
+}
+
+TEST(Learning, RestoredRecordsFillTheReplayButEarnNoUpdates) {
+  Learning learning(Small(), kObs, kActions);
+  Rng rng(1);
+  std::vector<std::shared_ptr<const DecisionRecord>> old;
+  for (int i = 0; i < 100; ++i) old.push_back(Labelled(rng));
+  ASSERT_TRUE(learning.Restore("", old).ok());
+  EXPECT_EQ(learning.replay().size(), 100);
+  int n = 0;
+  while (learning.TryTrainStep()) ++n;
+  EXPECT_EQ(n, 1);  // the slack batch only
+  learning.Add(Labelled(rng));
+  while (learning.TryTrainStep()) ++n;
+  EXPECT_EQ(n, 3);
+}
+
+// Prioritised replay: records the student gets wrong keep high priorities and are drawn more
+// often than the ones it has learned; every step updates the priorities of what it drew.
+TEST(Learning, PrioritisedReplayUpdatesPrioritiesFromTheLossAndWeightsTheBatch) {
+  Learning::Options o = Small();
+  o.sampler = "prioritized";
+  o.sampler_options = {{"alpha", "1"}, {"beta", "1"}};
+  o.replay_capacity = 64;
+  o.min_replay = 16;
+  o.updates_per_label = 1000;
+  Learning learning(o, kObs, kActions);
+  Rng rng(5);
+  // 32 consistent records (obs[0] > 0 -> 1) and 32 that contradict each other at one point.
+  for (int i = 0; i < 32; ++i) learning.Add(Labelled(rng, /*step=*/0));
+  for (int i = 0; i < 32; ++i) {
+    auto r = std::make_shared<DecisionRecord>();
+    r->step = 1;
+    r->observation = {0.5f, 0.5f, 0.5f, 0.5f};
+    const float probs[] = {i % 2 ? 0.99f : 0.01f, i % 2 ? 0.01f : 0.99f};
+    r->has_label = true;
+    r->planner = PolicyOutput::FromProbabilities(probs);
+    r->planner_action = Action::Discrete(i % 2 ? 0 : 1);
+    r->executor_action = Action::Discrete(0);
+    learning.Add(r);
+  }
+  for (int i = 0; i < 300; ++i) ASSERT_TRUE(learning.TryTrainStep());
+  EXPECT_EQ(learning.priority_updates(), 300 * o.distiller.batch_size);
+  Rng draw(9);
+  ReplayBuffer::SampleBatch batch;
+  ASSERT_TRUE(learning.replay().Sample(4000, draw, batch));
+  std::map<int64_t, int> drawn;
+  float min_weight_hard = 1.0f, min_weight_easy = 1.0f;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    ++drawn[batch.records[i]->step];
+    float& w = batch.records[i]->step == 1 ? min_weight_hard : min_weight_easy;
+    w = std::min(w, batch.weights[i]);
+  }
+  // The contradicting half can never be learned: it keeps most of the probability mass.
+  EXPECT_GT(drawn[1], 2 * drawn[0]);
+  // ... and its draws are weighted down to correct the bias.
+  EXPECT_LT(min_weight_hard, min_weight_easy);
+}
+
+// ---------------------------------------------------------------------------------------------
+// LocalLearner: the trainer actor
+// ---------------------------------------------------------------------------------------------
+
+LocalLearner::Options LearnerOptions() {
+  LocalLearner::Options o;
+  o.learning = Small();
+  return o;
+}
+
+TEST(LocalLearner, TrainsOnItsThreadAndPublishesIncreasingVersions) {
+  LocalLearner learner(LearnerOptions(), kObs, kActions);
+  std::mutex mu;
+  std::vector<int64_t> versions;
+  const int id = learner.weights().Subscribe([&](std::shared_ptr<const Snapshot> s) {
+    std::lock_guard l(mu);
+    versions.push_back(s->version());
+  });
+  EXPECT_EQ(learner.weights().Latest()->version(), 0);
+  learner.Start();
+  Rng rng(2);
+  for (int i = 0; i < 200; ++i) learner.Add(Labelled(rng));
+  ASSERT_TRUE(WaitUntil([&] { return learner.Metrics().train_steps >= 50; }));
+  ASSERT_TRUE(learner.Stop().ok());
+  learner.weights().Unsubscribe(id);
+  const LearnerMetrics m = learner.Metrics();
+  EXPECT_EQ(m.records, 200);
+  EXPECT_EQ(m.train_errors, 0) << m.last_error;
+  // The rate limit: one slack batch plus two per label past min_replay (16).
+  EXPECT_LE(m.train_steps, 1 + 2 * (200 - 16));
+  std::lock_guard l(mu);
+  ASSERT_FALSE(versions.empty());
+  EXPECT_TRUE(std::is_sorted(versions.begin(), versions.end()));
+  EXPECT_EQ(versions.back(), learner.weights().Latest()->version());
+}
+
+TEST(LocalLearner, WithoutLabelsItSleepsAndStopsAtOnce) {
+  LocalLearner learner(LearnerOptions(), kObs, kActions);
+  learner.Start();
+  std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(learner.Metrics().train_steps, 0);
+  const auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(learner.Stop().ok());
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);  // woken by the limiter's Cancel()
+}
+
+TEST(LocalLearner, SavesItsFilesAtStopAndReportsWhenItCannot) {
+  TempDir dir;
+  LocalLearner::Options o = LearnerOptions();
+  o.checkpoint_path = dir.str() + "/distiller.ckpt";
+  o.snapshot_path = dir.str() + "/executor.snap";
+  {
+    LocalLearner learner(o, kObs, kActions);
+    learner.Start();
+    Rng rng(3);
+    for (int i = 0; i < 40; ++i) learner.Add(Labelled(rng));
+    ASSERT_TRUE(WaitUntil([&] { return learner.Metrics().train_steps > 0; }));
+    ASSERT_TRUE(learner.Stop().ok());
+    EXPECT_TRUE(std::filesystem::exists(o.checkpoint_path));
+    EXPECT_TRUE(std::filesystem::exists(o.snapshot_path));
+  }
+  o.checkpoint_path = dir.str() + "/no/such/dir/distiller.ckpt";
+  LocalLearner learner(o, kObs, kActions);
+  learner.Start();
+  const Status s = learner.Stop();
+  EXPECT_EQ(s.code(), StatusCode::kUnavailable);
+  EXPECT_NE(s.message().find("no/such/dir"), std::string::npos) << s.message();
+  EXPECT_EQ(learner.Stop().message(), s.message());  // idempotent
+}
+
+TEST(LocalLearner, RestoresACheckpointAndPublishesItsWeights) {
+  TempDir dir;
+  LocalLearner::Options o = LearnerOptions();
+  o.checkpoint_path = dir.str() + "/distiller.ckpt";
+  int64_t saved_version = 0;
+  {
+    LocalLearner learner(o, kObs, kActions);
+    learner.Start();
+    Rng rng(4);
+    for (int i = 0; i < 100; ++i) learner.Add(Labelled(rng));
+    ASSERT_TRUE(WaitUntil([&] { return learner.Metrics().train_steps >= 20; }));
+    ASSERT_TRUE(learner.Stop().ok());
+    saved_version = learner.weights().Latest()->version();
+  }
+  ASSERT_GT(saved_version, 0);
+  LocalLearner resumed(LearnerOptions(), kObs, kActions);
+  ASSERT_TRUE(resumed.Restore(o.checkpoint_path, {}).ok());
+  EXPECT_GE(resumed.weights().Latest()->version(), saved_version - 1);
+  EXPECT_GT(resumed.weights().Latest()->version(), 0);
+}
+
+}  // namespace
+}  // namespace apprentice
