@@ -42,14 +42,17 @@ class WeightBroadcast : public WeightSource {
   int Subscribe(Callback on_snapshot) override;
   void Unsubscribe(int id) override;
 
-  // Any thread; calls the subscribers on this thread (publishers are serialised).
+  // Any thread; calls the subscribers on this thread (publishers are serialised). A subscriber
+  // may call Latest(), not Subscribe() or Unsubscribe().
   void Publish(std::shared_ptr<const Snapshot> snapshot);
 
  private:
-  mutable std::mutex mu_;  // guards latest_ and subscribers_; held while subscribers run
+  std::mutex publish_mu_;  // serialises publishers and subscription changes; held while
+                           // subscribers run
+  mutable std::mutex latest_mu_;  // guards latest_ (never held while subscribers run)
   std::shared_ptr<const Snapshot> latest_;
-  std::vector<std::pair<int, Callback>> subscribers_;
-  int next_id_ = 1;
+  std::vector<std::pair<int, Callback>> subscribers_;  // guarded by publish_mu_
+  int next_id_ = 1;                                    // guarded by publish_mu_
 };
 
 // A snapshot that never changes (an executor served from a file, without a learner).

@@ -323,3 +323,72 @@ TEST(AgreementWindow, KeepsTheLastCapacityPushes) {
 
 }  // namespace
 }  // namespace apprentice
+
+namespace apprentice {
+namespace {
+
+TEST(Json, ParsesWhatDumpWritesAndAnswersKinds) {
+  const Json j{{"a", 1}, {"b", Json::Array{1.5, "x", true, Json()}}, {"s", "q\"\\\n\u00e9"}};
+  const Result<Json> back = Json::Parse(j.Dump(2));
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_EQ(back->Dump(-1), j.Dump(-1));
+  EXPECT_EQ(back->Find("a")->AsInt(), 1);
+  EXPECT_EQ(back->Find("b")->AsArray()[1].AsString(), "x");
+  EXPECT_EQ(back->Find("s")->AsString(), "q\"\\\n\u00e9");
+  EXPECT_EQ(back->Find("missing"), nullptr);
+  EXPECT_EQ(Json::Parse("\"\\ud83d\\ude00\"")->AsString(), "\U0001F600");
+  EXPECT_EQ(Json::Parse("-12.5e1")->AsNumber(), -125.0);
+}
+
+TEST(Json, MalformedTextIsAnErrorNamingTheOffset) {
+  for (const char* bad : {"", "{", "{\"a\" 1}", "[1,]", "tru", "\"\\x\"", "\"\\ud800\"", "01x",
+                          "{\"a\":1} 2", "\"unterminated"}) {
+    const Result<Json> j = Json::Parse(bad);
+    ASSERT_FALSE(j.ok()) << bad;
+    EXPECT_NE(j.status().message().find("at byte"), std::string::npos) << j.status().message();
+  }
+  EXPECT_FALSE(Json::Parse(std::string(300, '[')).ok());  // deeper than 256 levels
+}
+
+// Random bytes and random damage to a valid document: an answer or an error, never a crash
+// (this test also runs under AddressSanitizer and UBSan in CI: label "damage").
+TEST(Json, GarbageNeverCrashesTheParser) {
+  Rng rng(17);
+  const std::string valid =
+      Json{{"env", "cartpole"}, {"hidden", Json::Array{64, 64}}, {"x", -1.25e-3}}.Dump(2);
+  for (int i = 0; i < 20000; ++i) {
+    std::string text;
+    if (i % 2 == 0) {
+      text.resize(rng.Below(64));
+      for (char& c : text) c = static_cast<char>(rng.Below(256));
+    } else {
+      text = valid;
+      for (int k = 0; k < 3; ++k) {
+        text[rng.Below(text.size())] = static_cast<char>(rng.Below(256));
+      }
+      text.resize(rng.Below(text.size() + 1));
+    }
+    (void)Json::Parse(text);
+  }
+}
+
+TEST(Space, ParsesWhatToStringWrites) {
+  for (const Space& s : {Space::Discrete(3), Space::Box(-2.0f, 2.0f, {1}),
+                         Space::Box({-4.8f, -INFINITY}, {4.8f, INFINITY}, {2}),
+                         Space::Box(0.0f, 1.0f, {2, 3})}) {
+    const Result<Space> back = Space::Parse(s.ToString());
+    ASSERT_TRUE(back.ok()) << s.ToString() << ": " << back.status().message();
+    EXPECT_EQ(*back, s) << s.ToString();
+  }
+  Rng rng(19);
+  for (int i = 0; i < 20000; ++i) {  // garbage: an answer or an error, never a crash
+    std::string text = i % 2 ? "Box([1, 2], [3, 4], (2,))" : "Discrete(7)";
+    for (int k = 0; k < 2; ++k) text[rng.Below(text.size())] = static_cast<char>(rng.Below(128));
+    (void)Space::Parse(text);
+  }
+  EXPECT_FALSE(Space::Parse("Box(0, 1, (100000000,))").ok());  // no huge allocation
+  EXPECT_FALSE(Space::Parse("Box(2, 1, (1,))").ok());
+}
+
+}  // namespace
+}  // namespace apprentice

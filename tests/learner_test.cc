@@ -177,10 +177,11 @@ TEST(LocalLearner, TrainsOnItsThreadAndPublishesIncreasingVersions) {
   EXPECT_EQ(m.train_errors, 0) << m.last_error;
   // The rate limit: one slack batch plus two per label past min_replay (16).
   EXPECT_LE(m.train_steps, 1 + 2 * (200 - 16));
+  const int64_t latest = learner.weights().Latest()->version();
   std::lock_guard l(mu);
   ASSERT_FALSE(versions.empty());
   EXPECT_TRUE(std::is_sorted(versions.begin(), versions.end()));
-  EXPECT_EQ(versions.back(), learner.weights().Latest()->version());
+  EXPECT_EQ(versions.back(), latest);
 }
 
 TEST(LocalLearner, WithoutLabelsItSleepsAndStopsAtOnce) {
