@@ -43,8 +43,8 @@ Status AgentOptions::Validate() const {
   if (planner_wait_ms < 1) return bad("the planner wait must be >= 1 ms");
   if (!(beta >= 0.0 && beta <= 1.0)) return bad("beta must be in [0, 1]");
   if (!(beta_decay >= 0.0 && beta_decay <= 1.0)) return bad("beta decay must be in [0, 1]");
-  if (planner_queue < 1 || planner_queue > 1'000'000) {
-    return bad("the planner queue must hold [1, 1000000] requests");
+  if (planner_queue < 2 || planner_queue > 1'000'000) {
+    return bad("the planner queue must hold [2, 1000000] requests");
   }
   if (planner_budget_ms < 0) return bad("the planner budget must be >= 0 ms");
   PlannerPool::Options pool{planner_threads, planner_stuck_ms, stop_timeout_ms, 0};

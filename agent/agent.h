@@ -176,6 +176,9 @@ class Agent final : private LabelSink {
   AgentDecision Act(std::span<const float> observation, const Env* state = nullptr);
   void Observe(double reward, bool terminated, bool truncated);
 
+  // The default arbiter's Warm() (arbiter.h): call it shortly before a fixed-rate tick.
+  void Warm(std::span<const float> observation) { default_arbiter_->Warm(observation); }
+
   // The arbiter behind Act() and Observe().
   Arbiter& default_arbiter() { return *default_arbiter_; }
   // Another caller: an arbiter of its own (its own executor and episodes) for another thread.

@@ -36,15 +36,21 @@ Arbiter::Arbiter(Agent& agent, int index)
     : agent_(agent),
       executor_(*agent.slot_, agent.action_space_),
       mixture_(agent.options_.beta, agent.options_.beta_decay,
-               MixtureSeed(agent.options_.seed, index)) {}
+               MixtureSeed(agent.options_.seed, index)) {
+  const auto obs = static_cast<size_t>(agent.observation_space_.flat_size());
+  const auto out = static_cast<size_t>(agent.slot_->spec().output());
+  pending_.record.observation.reserve(obs);
+  pending_.record.executor.logits.reserve(out);
+  pending_.record.executor.mean.reserve(out);
+  pending_.record.executor.log_std.reserve(out);
+}
 
 AgentDecision Arbiter::Act(std::span<const float> observation, const Env* state) {
   if (phase_ != Phase::kActing) {
     throw InvalidArgument("Agent::Act: Observe() the previous step first");
   }
   if (episode_ < 0) episode_ = agent_.NewEpisode();
-  const AgentDecision d = Run(observation, state, episode_, episode_step_);
-  pending_id_ = d.id;
+  const AgentDecision d = Run(observation, state, episode_, episode_step_, /*outcome_follows=*/true);
   phase_ = Phase::kObserving;
   return d;
 }
@@ -52,11 +58,12 @@ AgentDecision Arbiter::Act(std::span<const float> observation, const Env* state)
 AgentDecision Arbiter::Decide(std::span<const float> observation, const Env* state,
                               StepPosition position) {
   const int64_t episode = position.episode >= 0 ? position.episode : agent_.NewEpisode();
-  return Run(observation, state, episode, position.episode >= 0 ? position.step : 0);
+  return Run(observation, state, episode, position.episode >= 0 ? position.step : 0,
+             /*outcome_follows=*/false);
 }
 
 AgentDecision Arbiter::Run(std::span<const float> observation, const Env* state, int64_t episode,
-                           int64_t step) {
+                           int64_t step, bool outcome_follows) {
   Agent& agent = agent_;
   if (!agent.running()) {
     throw InvalidArgument(agent.state_.load() == Agent::kCreated
@@ -127,24 +134,31 @@ AgentDecision Arbiter::Run(std::span<const float> observation, const Env* state,
     }
   }
 
+  // The decision for the collector: kept here until Observe() adds its outcome and sends both
+  // in one push (so that Act() touches no slot of the collector's ring), or sent now when the
+  // outcome comes later through Agent::Report().
   const HeadKind head = agent.slot_->spec().head;
-  const auto sent = agent.collector_->Inbox().Push(
-      [&](CollectorItem& item) {
-        item.kind = CollectorItem::Kind::kDecision;
-        item.id = id;
-        item.label_expected = pushed.queued;
-        item.dropped_request = pushed.dropped_id;
-        DecisionRecord& r = item.record;
-        ClearLabelAndOutcome(r);
-        r.decision_id = id;
-        r.episode = episode;
-        r.step = step;
-        r.observation.assign(observation.begin(), observation.end());
-        ApplyExecutorDecision(exec, head, exec_ns, r);
-        r.acted_by = acted_by;
-      },
-      [](const CollectorItem&) {});
-  if (sent == BoundedQueue<CollectorItem>::PushResult::kRejected) Bump(decision_drops_);
+  auto fill = [&](CollectorItem& item) {
+    item.kind = CollectorItem::Kind::kDecision;
+    item.id = id;
+    item.label_expected = pushed.queued;
+    item.dropped_request = pushed.dropped_id;
+    item.has_outcome = false;
+    DecisionRecord& r = item.record;
+    ClearLabelAndOutcome(r);
+    r.decision_id = id;
+    r.episode = episode;
+    r.step = step;
+    r.observation.assign(observation.begin(), observation.end());
+    ApplyExecutorDecision(exec, head, exec_ns, r);
+    r.acted_by = acted_by;
+  };
+  if (outcome_follows) {
+    fill(pending_);
+  } else {
+    const auto sent = agent.collector_->Inbox().Push(fill, [](const CollectorItem&) {});
+    if (sent == BoundedQueue<CollectorItem>::PushResult::kRejected) Bump(decision_drops_);
+  }
 
   AgentDecision d;
   d.action = action;
@@ -157,6 +171,7 @@ AgentDecision Arbiter::Run(std::span<const float> observation, const Env* state,
   d.latency_ns = NowNs() - t0;
   d.deadline_missed = d.latency_ns > o.deadline_us * 1000;
   act_latency_.Record(d.latency_ns);
+  last_latency_ns_ = d.latency_ns;
   if (d.deadline_missed) Bump(deadline_misses_);
   Bump(acted_by == Actor::kPlanner ? acted_planner_ : acted_executor_);
   return d;
@@ -167,14 +182,21 @@ void Arbiter::Observe(double reward, bool terminated, bool truncated) {
     throw InvalidArgument(agent_.running() ? "Agent::Observe: no Act() to observe"
                                            : "Agent::Observe: the agent is not running");
   }
+  // The decision Act() kept, with its outcome, in one push.
+  pending_.has_outcome = true;
+  pending_.outcome = {reward, terminated, truncated};
   const auto sent = agent_.collector_->Inbox().Push(
       [&](CollectorItem& item) {
-        item.kind = CollectorItem::Kind::kOutcome;
-        item.id = pending_id_;
-        item.outcome = {reward, terminated, truncated};
+        item.kind = pending_.kind;
+        item.id = pending_.id;
+        item.label_expected = pending_.label_expected;
+        item.dropped_request = pending_.dropped_request;
+        item.has_outcome = true;
+        item.outcome = pending_.outcome;
+        item.record = pending_.record;  // same sizes: the slot's vectors keep their capacity
       },
       [](const CollectorItem&) {});
-  if (sent == BoundedQueue<CollectorItem>::PushResult::kRejected) Bump(outcome_drops_);
+  if (sent == BoundedQueue<CollectorItem>::PushResult::kRejected) Bump(decision_drops_);
   Bump(steps_);
   episode_return_ += reward;
   ++episode_step_;
@@ -188,6 +210,20 @@ void Arbiter::Observe(double reward, bool terminated, bool truncated) {
     mixture_.EndEpisode();
   }
   phase_ = Phase::kActing;
+}
+
+void Arbiter::Warm(std::span<const float> observation) {
+  (void)executor_.Act(observation);
+  agent_.queue_->Warm();
+  // What Act() writes besides: the decision kept for Observe(), the latency histogram, counters.
+  const auto* pending = reinterpret_cast<const char*>(&pending_);
+  for (size_t at = 0; at < sizeof(pending_); at += 64) __builtin_prefetch(pending + at, 1);
+  __builtin_prefetch(pending_.record.observation.data(), 1);
+  __builtin_prefetch(pending_.record.executor.logits.data(), 1);
+  __builtin_prefetch(pending_.record.executor.mean.data(), 1);
+  act_latency_.Prefetch(last_latency_ns_);
+  __builtin_prefetch(&steps_, 1);
+  __builtin_prefetch(&agent_.next_id_, 1);
 }
 
 ArbiterCounters Arbiter::counters() const {

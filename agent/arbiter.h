@@ -4,13 +4,13 @@
 //
 //   Act(obs) ── executor (snapshot vN) ── mode: wait for the planner? ── decision ──▶ caller
 //      │ plan request (decision id, episode, step, obs, state) ──▶ PlanQueue
-//      └ decision (without label and outcome) ──▶ Collector inbox
-//   Observe(reward, done) ── outcome of the last Act() ──▶ Collector inbox
+//   Observe(reward, done) ── the last Act()'s decision with its outcome ──▶ Collector inbox
+//   Decide(obs) ── as Act(), the decision ──▶ Collector inbox; its outcome later: Agent::Report
 //
 // Threading: an Arbiter belongs to one thread at a time (it owns an Executor and its scratch);
 // several arbiters of one Agent act concurrently (Agent::OpenArbiter). In reflex mode Act() takes
-// no lock and allocates nothing: one snapshot acquire, the kernel, two pushes into preallocated
-// rings. Modes that wait for the planner (deadline, gated when unsure, planner, dagger when the
+// no lock and allocates nothing: one snapshot acquire, the kernel, one push into a preallocated
+// ring (the plan request); Observe() makes the other (the decision and its outcome). Modes that wait for the planner (deadline, gated when unsure, planner, dagger when the
 // planner acts) block on the AnswerBoard for at most their wait. Metrics are atomics and a
 // SharedLatencyHistogram that any thread may read.
 #pragma once
@@ -20,6 +20,7 @@
 #include <span>
 
 #include "agent/answer_board.h"
+#include "agent/collector.h"
 #include "agent/mixture.h"
 #include "agent/records.h"
 #include "core/latency_histogram.h"
@@ -83,6 +84,12 @@ class Arbiter {
   AgentDecision Decide(std::span<const float> observation, const Env* state = nullptr,
                        StepPosition position = StepPosition::NewEpisode());
 
+  // Runs the executor once on `observation` (discarding the result) and prefetches the plan
+  // queue's next slot: what the next Act() reads is then in this core's cache. A fixed-rate loop
+  // calls it shortly before its tick (a loop that slept lost its cache to other threads); it
+  // records nothing. Same threading as Act().
+  void Warm(std::span<const float> observation);
+
   ArbiterCounters counters() const;
   LatencyHistogram act_latency() const { return act_latency_.Snapshot(); }
   // The mean return of this arbiter's last (up to) 10 episodes, and how many it averages.
@@ -91,8 +98,9 @@ class Arbiter {
 
  private:
   enum class Phase { kActing, kObserving };
+  // `outcome_follows`: Act(), whose decision waits in pending_ for Observe(); else Decide().
   AgentDecision Run(std::span<const float> observation, const Env* state, int64_t episode,
-                    int64_t step);
+                    int64_t step, bool outcome_follows);
   void Bump(std::atomic<int64_t>& counter) {  // one writer: no read-modify-write needed
     counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   }
@@ -104,9 +112,10 @@ class Arbiter {
 
   // The owning thread.
   Phase phase_ = Phase::kActing;
-  uint64_t pending_id_ = 0;  // the Act() that Observe() completes
+  CollectorItem pending_;  // the Act() that Observe() completes and sends
   int64_t episode_ = -1, episode_step_ = 0;
   double episode_return_ = 0.0;
+  int64_t last_latency_ns_ = 0;  // for Warm()
 
   // Written by the owning thread, read by any.
   SharedLatencyHistogram act_latency_;

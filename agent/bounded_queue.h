@@ -46,11 +46,12 @@ class BoundedQueue {
   static constexpr int kMaxSpins = 4096;
 
   // `init` prepares every slot's item once (e.g. reserves its vectors). Throws InvalidArgument
-  // unless capacity >= 1.
+  // unless capacity >= 2 (with one slot, a published item and a free slot would carry the same
+  // sequence number).
   BoundedQueue(int64_t capacity, Overflow overflow,
                const std::function<void(T&)>& init = nullptr)
       : capacity_(static_cast<uint64_t>(capacity)), overflow_(overflow) {
-    Require(capacity >= 1, "a bounded queue needs a capacity >= 1");
+    Require(capacity >= 2, "a bounded queue needs a capacity >= 2");
     slots_ = std::make_unique<Slot[]>(capacity_);
     for (uint64_t i = 0; i < capacity_; ++i) {
       slots_[i].seq.store(i, std::memory_order_relaxed);
@@ -126,6 +127,11 @@ class BoundedQueue {
       }
     }
   }
+
+  // The item the next Push() will most likely fill (the slot at the head), to prefetch it. Its
+  // contents may be changing: read only what never changes after `init` (e.g. where a vector's
+  // buffer is).
+  const T& NextItem() const { return slots_[head_.load(std::memory_order_relaxed) % capacity_].item; }
 
   // Items pending (a snapshot; any thread).
   int64_t size() const {

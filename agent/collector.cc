@@ -18,8 +18,8 @@ constexpr int64_t kPollNs = 2'000'000;
 }  // namespace
 
 Status Collector::Options::Validate() const {
-  if (inbox < 1 || inbox > 10'000'000) {
-    return Status::InvalidArgument("the collector inbox must hold [1, 10000000] entries");
+  if (inbox < 2 || inbox > 10'000'000) {
+    return Status::InvalidArgument("the collector inbox must hold [2, 10000000] entries");
   }
   if (label_wait_ms < 0) return Status::InvalidArgument("the label wait must be >= 0 ms");
   if (outcome_wait_ms < 0) return Status::InvalidArgument("the outcome wait must be >= 0 ms");
@@ -185,10 +185,9 @@ void Collector::Drain() {
   while (inbox_.Pop([&](CollectorItem& item) {
     scratch_.kind = item.kind;
     scratch_.id = item.id;
-    if (item.kind == CollectorItem::Kind::kOutcome) {
-      scratch_.outcome = item.outcome;
-      return;
-    }
+    scratch_.outcome = item.outcome;
+    if (item.kind == CollectorItem::Kind::kOutcome) return;
+    scratch_.has_outcome = item.has_outcome;
     scratch_.label_expected = item.label_expected;
     scratch_.dropped_request = item.dropped_request;
     scratch_.record = item.record;
@@ -214,6 +213,8 @@ void Collector::OnDecision(CollectorItem& item) {
   pending->record = std::move(item.record);
   item.record = DecisionRecord();
   pending->label_expected = item.label_expected;
+  pending->has_outcome = item.has_outcome;
+  if (item.has_outcome) ApplyOutcome(item.outcome, pending->record);
   pending->arrived_ns = NowNs();
   const uint64_t id = item.id;
   pending_.emplace(id, std::move(pending));

@@ -55,8 +55,9 @@ struct CollectorItem {
   // push displaced from the plan queue (0: none), whose label will not come.
   bool label_expected = false;
   uint64_t dropped_request = 0;
-  DecisionRecord record;  // decision: everything but the label and the outcome
-  Outcome outcome;        // outcome
+  bool has_outcome = false;  // decision: it carries its outcome (sent by Observe())
+  DecisionRecord record;     // decision: everything but the label (and the outcome)
+  Outcome outcome;           // outcome, or a decision's when has_outcome
 };
 
 class Collector {

@@ -103,6 +103,17 @@ void LocalPlanQueue::Close() {
   wake_cv_.notify_all();
 }
 
+void LocalPlanQueue::Warm() {
+  // The slot, the observation's buffer and the env state it copies into (fixed after Prepare).
+  const PlanTask& next = background_.NextItem();
+  __builtin_prefetch(&next, /*rw=*/1);
+  __builtin_prefetch(next.observation.data(), 1);
+  if (next.env != nullptr) {
+    const auto* env = reinterpret_cast<const char*>(next.env.get());
+    for (int line = 0; line < 4; ++line) __builtin_prefetch(env + 64 * line, 1);
+  }
+}
+
 int64_t LocalPlanQueue::size() const { return urgent_.size() + background_.size(); }
 
 }  // namespace apprentice

@@ -102,6 +102,9 @@ class PlanQueue {
   virtual bool Pop(PlanTask& task) = 0;
   // Wakes every blocked Pop(); later Pushes are refused. Idempotent.
   virtual void Close() = 0;
+  // Brings what the next Push() writes into this thread's cache, so that a fixed-rate loop can
+  // pay for the cache misses before its tick instead of inside Act(). Optional; never blocks.
+  virtual void Warm() {}
 
   virtual int64_t size() const = 0;      // requests waiting (a snapshot)
   virtual int64_t capacity() const = 0;  // background requests it holds at most
@@ -127,6 +130,7 @@ class LocalPlanQueue final : public PlanQueue {
   PushResult Push(const PlanRequestView& request) override;
   bool Pop(PlanTask& task) override;
   void Close() override;
+  void Warm() override;
   int64_t size() const override;
   int64_t capacity() const override { return background_.capacity(); }
 

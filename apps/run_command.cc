@@ -160,6 +160,10 @@ int RunCommand(const std::vector<std::string>& args) {
   flags.String("mode", &o.mode, "who acts, and how the actors run (see above)", RunModeNames());
   flags.Double("rate-hz", &o.rate_hz, "agent modes: fixed loop rate; 0 = as fast as possible", 0,
                1e6);
+  flags.Int("wake-early-us", &o.wake_early_us,
+            "agent modes with --rate-hz: wake this long before each tick, warm the executor and "
+            "the plan queue, spin to the tick; 0 = sleep to the tick",
+            0, 1'000'000);
   flags.Int("deadline-us", &o.agent.deadline_us,
             "agent modes: act() deadline; deadline/gated: how long to wait for the planner", 1,
             60'000'000);
@@ -167,7 +171,7 @@ int RunCommand(const std::vector<std::string>& args) {
                "gated: the executor acts when its confidence is at least this", 0, 1);
   flags.Int("planner-threads", &o.agent.planner_threads, "agent modes: planner workers", 1, 256);
   flags.Int("planner-queue", &o.agent.planner_queue,
-            "agent modes: pending plan requests; the oldest is dropped when full", 1, 1'000'000);
+            "agent modes: pending plan requests; the oldest is dropped when full", 2, 1'000'000);
   flags.Int("planner-wait-ms", &o.agent.planner_wait_ms,
             "planner/dagger modes: the longest wait for the planner before the executor acts", 1,
             3'600'000);

@@ -19,6 +19,13 @@ inline constexpr int kMaxActionDims = 32;
 class Action {
  public:
   Action() = default;  // Discrete(0)
+  // Copies only the components in use: an action is copied several times per step, and the
+  // fixed-capacity array would make every copy touch 144 bytes.
+  Action(const Action& other) { CopyFrom(other); }
+  Action& operator=(const Action& other) {
+    CopyFrom(other);
+    return *this;
+  }
 
   static Action Discrete(int64_t index) {
     Action a;
@@ -54,6 +61,13 @@ class Action {
   }
 
  private:
+  void CopyFrom(const Action& other) {
+    discrete_ = other.discrete_;
+    dims_ = other.dims_;
+    index_ = other.index_;
+    std::copy_n(other.values_.begin(), other.dims_, values_.begin());
+  }
+
   bool discrete_ = true;
   uint8_t dims_ = 0;
   int64_t index_ = 0;

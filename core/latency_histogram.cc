@@ -65,6 +65,12 @@ void SharedLatencyHistogram::Record(int64_t ns) {
   if (ns > max_.load(std::memory_order_relaxed)) max_.store(ns, std::memory_order_relaxed);
 }
 
+void SharedLatencyHistogram::Prefetch(int64_t ns) const {
+  __builtin_prefetch(&buckets_[LatencyHistogram::BucketOf(std::max<int64_t>(ns, 0))], 1);
+  __builtin_prefetch(&sum_, 1);
+  __builtin_prefetch(&max_, 1);
+}
+
 LatencyHistogram SharedLatencyHistogram::Snapshot() const {
   LatencyHistogram h;
   for (int i = 0; i < LatencyHistogram::kBuckets; ++i) {

@@ -50,6 +50,9 @@ class SharedLatencyHistogram {
  public:
   // One thread only (the owner). Wait-free, no allocation, no read-modify-write instruction.
   void Record(int64_t ns);
+  // Brings into the cache what Record(ns) will write (a caller about to record a latency near
+  // `ns` after sleeping). Any thread; changes nothing.
+  void Prefetch(int64_t ns) const;
   // Any thread. A snapshot taken during Record() may miss that record; it never tears a count.
   LatencyHistogram Snapshot() const;
 

@@ -33,7 +33,7 @@
 
 namespace apprentice {
 
-class CartPole : public Env {
+class CartPole final : public Env {
  public:
   // State layout: x, x_dot, theta, theta_dot.
   using State = std::array<double, 4>;

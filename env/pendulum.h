@@ -33,7 +33,7 @@
 
 namespace apprentice {
 
-class Pendulum : public Env {
+class Pendulum final : public Env {
  public:
   // State layout: theta (radians, 0 = upright, not wrapped), theta_dot.
   using State = std::array<double, 2>;

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 
 #include "agent/threads.h"
 #include "core/clock.h"
@@ -71,12 +72,16 @@ void LocalLearner::Run() {
   int64_t last_checkpoint_ns = NowNs();
   for (;;) {
     const int64_t until_checkpoint = checkpoint_ns - (NowNs() - last_checkpoint_ns);
-    // A learner that does not train still sleeps in the limiter, asking for more than it will
-    // ever allow, so that Stop()'s Cancel() wakes it.
-    const Status wait = limiter.WaitToSample(
-        trains ? batch : INT64_MAX / 4,
-        std::chrono::nanoseconds(checkpoints ? std::max<int64_t>(until_checkpoint, 0)
-                                             : int64_t{3'600'000'000'000}));
+    const auto timeout = std::chrono::nanoseconds(
+        checkpoints ? std::max<int64_t>(until_checkpoint, 0) : int64_t{3'600'000'000'000});
+    Status wait = Status::DeadlineExceeded("not training");
+    if (trains) {
+      wait = limiter.WaitToSample(batch, timeout);
+    } else {  // a learner that does not train sleeps until Stop() or the next checkpoint
+      std::unique_lock lock(idle_mu_);
+      idle_cv_.wait_for(lock, timeout, [this] { return idle_stop_; });
+      if (idle_stop_) wait = Status::Unavailable("stopped");
+    }
     if (wait.code() == StatusCode::kUnavailable) break;  // cancelled: Stop()
     if (wait.ok()) {
       const int64_t t0 = NowNs();
@@ -122,6 +127,11 @@ Status LocalLearner::Stop() {
   std::call_once(stop_once_, [this] {
     if (started_) {
       learning_.limiter().Cancel();
+      {
+        std::lock_guard lock(idle_mu_);
+        idle_stop_ = true;
+      }
+      idle_cv_.notify_all();
       thread_.join();
     }
     if (std::shared_ptr<const Snapshot> last = learning_.FinalSnapshot()) {

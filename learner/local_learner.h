@@ -13,6 +13,7 @@
 #pragma once
 
 #include <atomic>
+#include <condition_variable>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -72,6 +73,9 @@ class LocalLearner final : public Learner {
   WeightBroadcast weights_;
   std::thread thread_;
   bool started_ = false;
+  std::mutex idle_mu_;               // a learner that does not train waits on idle_cv_
+  std::condition_variable idle_cv_;
+  bool idle_stop_ = false;           // guarded by idle_mu_
   std::once_flag stop_once_;
   Status stop_status_;
 

@@ -108,10 +108,18 @@ RunSummary RunAgentLoop(const RunOptions& options, const ProgressCallback& progr
     auto first = env->Reset(train_seeds.Next());
     obs.assign(first.begin(), first.end());
   }
+  // A fixed-rate loop wakes a little before each tick, warms what act() reads (the executor's
+  // weights, the plan queue's next slot) and spins to the tick: act() then runs from cache.
+  const int64_t early_ns = std::min<int64_t>(options.wake_early_us * 1000, period_ns / 2);
   for (; steps < options.steps; ++steps) {
-    if (stopper.requested() || (period_ns > 0 && !stopper.SleepUntil(next_tick))) {
+    if (stopper.requested() || (period_ns > 0 && !stopper.SleepUntil(next_tick - early_ns))) {
       summary.interrupted = true;
       break;
+    }
+    if (period_ns > 0 && early_ns > 0) {
+      agent.Warm(obs);
+      while (NowNs() < next_tick) {
+      }
     }
     if (agent.failed()) break;  // the log cannot be written: Stop() reports why
     const AgentDecision d = agent.Act(obs, env.get());

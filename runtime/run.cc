@@ -42,6 +42,9 @@ Status RunOptions::Validate() const {
     return Status::InvalidArgument("planner eval episodes must be >= 0");
   }
   if (curve_every < 0) return Status::InvalidArgument("the curve interval must be >= 0 labels");
+  if (wake_early_us < 0 || wake_early_us > 1'000'000) {
+    return Status::InvalidArgument("the early wake must be in [0, 1000000] us");
+  }
   if (curve_episodes < 1) return Status::InvalidArgument("curve episodes must be >= 1");
   if (checkpoint_every_ms < 1) {
     return Status::InvalidArgument("the checkpoint interval must be >= 1 ms");

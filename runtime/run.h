@@ -49,6 +49,9 @@ struct RunOptions {
   uint64_t seed = 1;
   int64_t steps = 4000;          // environment steps of training (sync: each is labelled)
   double rate_hz = 0;            // agent modes: fixed loop rate; 0 = as fast as possible
+  // With a rate: wake this long before each tick, Agent::Warm(), spin to the tick; 0 = sleep to
+  // the tick (act() then starts with what other threads left in the cache).
+  int64_t wake_early_us = 50;
   double beta = 0.5;             // probability that the planner acts in the first episode (sync, dagger)
   double beta_decay = 0.8;       // β is multiplied by this after every episode
   double updates_per_step = 2;   // distiller updates per label past min_replay (the rate limit)

@@ -88,8 +88,22 @@ TEST(BoundedQueue, DropNewestRejectsWhenFull) {
   EXPECT_EQ(got, 1);
 }
 
-TEST(BoundedQueue, RejectsAZeroCapacity) {
+TEST(BoundedQueue, RejectsACapacityBelowTwo) {
   EXPECT_THROW(BoundedQueue<int>(0, Overflow::kDropOldest), InvalidArgument);
+  EXPECT_THROW(BoundedQueue<int>(1, Overflow::kDropOldest), InvalidArgument);
+}
+
+TEST(BoundedQueue, TheSmallestQueueNeverOverwritesAnUnreadItem) {
+  BoundedQueue<int> q(2, Overflow::kDropOldest);
+  std::vector<int> dropped;
+  for (int i = 1; i <= 5; ++i) {
+    q.Push([&](int& slot) { slot = i; }, [&](const int& old) { dropped.push_back(old); });
+  }
+  EXPECT_EQ(dropped, (std::vector<int>{1, 2, 3}));
+  std::vector<int> left;
+  while (q.Pop([&](int& slot) { left.push_back(slot); })) {
+  }
+  EXPECT_EQ(left, (std::vector<int>{4, 5}));
 }
 
 // Three producers, three consumers, a small queue that overflows all the time: every item is

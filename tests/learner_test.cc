@@ -184,6 +184,19 @@ TEST(LocalLearner, TrainsOnItsThreadAndPublishesIncreasingVersions) {
   EXPECT_EQ(versions.back(), latest);
 }
 
+TEST(LocalLearner, ZeroUpdatesPerLabelNeverTrainsOnItsThreadEither) {
+  LocalLearner::Options o = LearnerOptions();
+  o.learning.updates_per_label = 0.0;
+  LocalLearner learner(o, kObs, kActions);
+  learner.Start();
+  Rng rng(6);
+  for (int i = 0; i < 200; ++i) learner.Add(Labelled(rng));
+  std::this_thread::sleep_for(50ms);
+  ASSERT_TRUE(learner.Stop().ok());
+  EXPECT_EQ(learner.Metrics().train_steps, 0);
+  EXPECT_EQ(learner.weights().Latest()->version(), 0);
+}
+
 TEST(LocalLearner, WithoutLabelsItSleepsAndStopsAtOnce) {
   LocalLearner learner(LearnerOptions(), kObs, kActions);
   learner.Start();
