@@ -25,16 +25,20 @@ struct DecisionRecord {
 
   std::vector<float> observation;  // what the agent saw
 
+  // The full outputs, side by side (what the replay measures and the distiller reads):
+  // the planner's distribution, the soft target (empty until has_label), and the executor's
+  // logits, or mean and log-std (empty when not recorded).
+  PolicyOutput planner;
+  PolicyOutput executor;
+
   // The planner's decision; has_label is false until the planner has labelled this state.
   bool has_label = false;
-  PolicyOutput planner;      // full distribution: the soft target
   Action planner_action;     // the planner's choice: the hard label
   float planner_value = 0;   // the planner's value estimate of the state
   int64_t planner_latency_ns = 0;
 
-  // What the executor chose, its full output, and with which weights.
+  // What the executor chose and with which weights.
   Action executor_action;
-  PolicyOutput executor;  // logits, or mean and log-std (empty when not recorded)
   int64_t executor_version = 0;  // snapshot version; 0 = the untrained initial weights
   int64_t executor_latency_ns = 0;
 

@@ -66,7 +66,8 @@ RunSummary RunSync(const RunOptions& options, const ProgressCallback& progress, 
     EpisodeLogWriter::Options log_options;
     log_options.directory = RunLogDir(options.run_dir);
     Result<EpisodeLogWriter> opened = EpisodeLogWriter::Open(
-        log_options, RunLogMetadata(options.env, env->observation_space(), action_space, "sync"));
+        log_options,
+        RunLogMetadata(options.env, env->observation_space(), action_space, RunNote(options)));
     if (!opened.ok()) {
       summary.error = "episode log: " + opened.status().message();
       return summary;
