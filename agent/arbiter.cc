@@ -145,7 +145,7 @@ AgentDecision Arbiter::Run(std::span<const float> observation, const Env* state,
     item.dropped_request = pushed.dropped_id;
     item.has_outcome = false;
     DecisionRecord& r = item.record;
-    ClearLabelAndOutcome(r);
+    if (!outcome_follows) ClearLabelAndOutcome(r);  // a ring slot; pending_ never holds a label
     r.decision_id = id;
     r.episode = episode;
     r.step = step;

@@ -132,6 +132,13 @@ class BoundedQueue {
   // contents may be changing: read only what never changes after `init` (e.g. where a vector's
   // buffer is).
   const T& NextItem() const { return slots_[head_.load(std::memory_order_relaxed) % capacity_].item; }
+  // Brings the head and tail counters and the next slot's sequence number into the caller's
+  // cache, for writing (a producer about to push after a pause).
+  void PrefetchForPush() const {
+    __builtin_prefetch(&head_, 1);
+    __builtin_prefetch(&tail_, 1);
+    __builtin_prefetch(&slots_[head_.load(std::memory_order_relaxed) % capacity_].seq, 1);
+  }
 
   // Items pending (a snapshot; any thread).
   int64_t size() const {

@@ -105,6 +105,7 @@ void LocalPlanQueue::Close() {
 
 void LocalPlanQueue::Warm() {
   // The slot, the observation's buffer and the env state it copies into (fixed after Prepare).
+  background_.PrefetchForPush();
   const PlanTask& next = background_.NextItem();
   __builtin_prefetch(&next, /*rw=*/1);
   __builtin_prefetch(next.observation.data(), 1);

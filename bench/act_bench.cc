@@ -9,10 +9,11 @@
 // Three loops, one after the other, each for --seconds:
 //   back-to-back   act(), env step, observe(), as fast as they go;
 //   paced          the same at --rate-hz, sleeping until each tick;
-//   paced, warmed  waking --wake-early-us before each tick, Agent::Warm() (the executor runs once
-//                  and the plan queue's next slot is prefetched), spinning to the tick: what
-//                  `apprentice run --rate-hz` does. The executor's weights and the request slot
-//                  are then in cache; after a plain sleep other threads have evicted them.
+//   paced, warmed  waking --wake-early-us before each tick, spinning, Agent::Warm() 3 µs before
+//                  the tick (the executor runs once; what Act() writes is prefetched), spinning
+//                  to the tick: agent/pacer.h, what `apprentice run --rate-hz` does. The
+//                  executor's weights and the request slot are then in cache; after a plain
+//                  sleep other threads have evicted them.
 // Latencies are Agent::Act from entry to return (AgentDecision::latency_ns, what the agent's
 // metrics record) over the measured interval only (LatencyHistogram: exact below 128 ns, within
 // 1.6 % above).
@@ -20,11 +21,14 @@
 
 #include <chrono>
 #include <cstdio>
+#include <functional>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "agent/agent.h"
+#include "agent/pacer.h"
 #include "core/clock.h"
 #include "core/flags.h"
 #include "core/json.h"
@@ -46,7 +50,6 @@ struct LoopResult {
 
 LoopResult RunLoop(const std::string& loop, double seconds, double rate_hz, double delay_ms,
                    int64_t wake_early_us) {
-  const int64_t early_ns = wake_early_us * 1000;
   CartPole env;
   LocalLearner::Options lo;
   lo.learning.min_replay = 16;
@@ -77,26 +80,24 @@ LoopResult RunLoop(const std::string& loop, double seconds, double rate_hz, doub
   }
   const AgentMetrics before = agent.Metrics();
   const LearnerMetrics learner_before = learner.Metrics();
-  const int64_t period = rate_hz > 0 ? static_cast<int64_t>(1e9 / rate_hz) : 0;
+  std::optional<Pacer> pacer;
+  if (rate_hz > 0) {
+    Pacer::Options pacing;
+    pacing.rate_hz = rate_hz;
+    pacing.wake_early_us = wake_early_us;
+    pacer.emplace(pacing);
+  }
+  const std::function<void()> warm = [&] { agent.Warm(obs); };
   const int64_t start = NowNs(), end = start + static_cast<int64_t>(seconds * 1e9);
-  int64_t next = start;
   LoopResult result;
   result.loop = loop;
   measured = &result.act;
   while (NowNs() < end) {
-    if (period > 0) {
-      // As RunAgentLoop does: sleep to shortly before the tick, warm, spin to the tick.
-      std::this_thread::sleep_until(
-          std::chrono::steady_clock::time_point(std::chrono::nanoseconds(next - early_ns)));
-      if (early_ns > 0) {
-        agent.Warm(obs);
-        while (NowNs() < next) {
-        }
-      }
-      next += period;
-    }
+    // As `apprentice run --rate-hz` does (agent/pacer.h).
+    if (pacer) pacer->Wait(warm, nullptr);
     step();
     ++result.steps;
+    if (pacer) pacer->EndStep();
   }
   result.seconds = static_cast<double>(NowNs() - start) * 1e-9;
   const AgentMetrics after = agent.Metrics();
@@ -139,7 +140,7 @@ int main(int argc, char** argv) {
                rate_hz, static_cast<long long>(wake_early_us), seconds);
   const std::vector<LoopResult> results = {
       RunLoop("back-to-back", seconds, 0, delay_ms, 0),
-      RunLoop("paced", seconds, rate_hz, delay_ms, 0),
+      RunLoop("paced", seconds, rate_hz, delay_ms, /*wake_early_us=*/0),
       RunLoop("paced, warmed", seconds, rate_hz, delay_ms, wake_early_us)};
   Json::Array rows;
   if (!json) {

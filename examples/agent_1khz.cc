@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "agent/agent.h"
+#include "agent/pacer.h"
 #include "core/clock.h"
 #include "core/flags.h"
 #include "env/cartpole.h"
@@ -53,8 +54,10 @@ int main(int argc, char** argv) {
   Agent agent(options, env, seams);
   agent.Start();
 
-  const auto period = std::chrono::nanoseconds(static_cast<int64_t>(1e9 / rate_hz));
-  auto next = std::chrono::steady_clock::now();
+  // The loop's clock: sleep to 50 µs before each tick, warm the agent 3 µs before it, spin to it.
+  Pacer::Options pacing;
+  pacing.rate_hz = rate_hz;
+  Pacer pacer(pacing);
   auto obs = env.Reset(/*seed=*/1);
   uint64_t episode_seed = 1;
   std::printf("%6s %9s %10s %11s %8s %9s %8s\n", "second", "steps", "agreement",
@@ -62,13 +65,13 @@ int main(int argc, char** argv) {
   const int64_t start = NowNs();
   int64_t printed = 0;
   while (NowNs() - start < seconds * 1'000'000'000) {
-    std::this_thread::sleep_until(next);
-    next += period;
+    pacer.Wait([&] { agent.Warm(obs); }, /*stop=*/nullptr);
     const AgentDecision d = agent.Act(obs, &env);  // the executor answers; never waits here
     Action action = d.action;
     const StepResult r = env.Step(action);
     agent.Observe(r.reward, r.terminated, r.truncated);
     obs = r.done() ? env.Reset(++episode_seed) : r.observation;
+    pacer.EndStep();
 
     if ((NowNs() - start) / 1'000'000'000 > printed) {
       ++printed;

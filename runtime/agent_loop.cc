@@ -2,9 +2,12 @@
 // with a LocalLearner; see runtime/run.h.
 #include <sys/prctl.h>
 
+#include <functional>
 #include <memory>
+#include <optional>
 
 #include "agent/agent.h"
+#include "agent/pacer.h"
 #include "core/clock.h"
 #include "core/rng.h"
 #include "core/seeds.h"
@@ -99,27 +102,26 @@ RunSummary RunAgentLoop(const RunOptions& options, const ProgressCallback& progr
   Rng train_seeds(TrainEpisodeSeed(options.seed, static_cast<uint64_t>(resumed.records)));
   const Stopwatch train_clock;
   agent.Start();
-  const int64_t period_ns =
-      options.rate_hz > 0 ? static_cast<int64_t>(std::llround(1e9 / options.rate_hz)) : 0;
-  int64_t next_tick = NowNs();
+  // A fixed-rate loop sleeps to shortly before each tick, warms what act() reads, and spins to
+  // the tick (agent/pacer.h).
   int64_t steps = 0;
   std::vector<float> obs;
   {
     auto first = env->Reset(train_seeds.Next());
     obs.assign(first.begin(), first.end());
   }
-  // A fixed-rate loop wakes a little before each tick, warms what act() reads (the executor's
-  // weights, the plan queue's next slot) and spins to the tick: act() then runs from cache.
-  const int64_t early_ns = std::min<int64_t>(options.wake_early_us * 1000, period_ns / 2);
+  std::optional<Pacer> pacer;
+  if (options.rate_hz > 0) {
+    Pacer::Options pacing;
+    pacing.rate_hz = options.rate_hz;
+    pacing.wake_early_us = options.wake_early_us;
+    pacer.emplace(pacing);
+  }
+  const std::function<void()> warm = [&] { agent.Warm(obs); };
   for (; steps < options.steps; ++steps) {
-    if (stopper.requested() || (period_ns > 0 && !stopper.SleepUntil(next_tick - early_ns))) {
+    if (stopper.requested() || (pacer && !pacer->Wait(warm, &stopper))) {
       summary.interrupted = true;
       break;
-    }
-    if (period_ns > 0 && early_ns > 0) {
-      agent.Warm(obs);
-      while (NowNs() < next_tick) {
-      }
     }
     if (agent.failed()) break;  // the log cannot be written: Stop() reports why
     const AgentDecision d = agent.Act(obs, env.get());
@@ -133,18 +135,12 @@ RunSummary RunAgentLoop(const RunOptions& options, const ProgressCallback& progr
     } else {
       obs.assign(r.observation.begin(), r.observation.end());
     }
-    if (period_ns > 0) {
-      next_tick += period_ns;
-      const int64_t now = NowNs();
-      if (now > next_tick) {  // this step ran past the next tick: skip ahead, count it
-        ++summary.loop_overruns;
-        next_tick = now;
-      }
-    }
+    if (pacer) pacer->EndStep();
     prog.step = steps + 1;
     report(/*force=*/false);
   }
   report(/*force=*/true);
+  if (pacer) summary.loop_overruns = pacer->overruns();
   if (Status s = agent.Stop(); !s.ok()) summary.error = s.message();  // drain, join, flush, save
   summary.train_seconds = train_clock.ElapsedSeconds();
 

@@ -22,6 +22,7 @@
 
 #include "agent/agent.h"
 #include "agent/bounded_queue.h"
+#include "agent/pacer.h"
 #include "core/clock.h"
 #include "core/policy.h"
 #include "executor/snapshot.h"
@@ -757,6 +758,62 @@ TEST_F(AgentTest, WritesMetricsAsJsonLinesAndAppendsToAnEarlierFile) {
     EXPECT_NE(last.find(key), std::string::npos) << key << " in " << last;
   }
   EXPECT_NE(last.find("\"steps\":20"), std::string::npos) << last;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pacer
+// ---------------------------------------------------------------------------------------------
+
+TEST(Pacer, WarmsOncePerTickAndCountsOverruns) {
+  Pacer::Options o;
+  o.rate_hz = 1000;
+  o.wake_early_us = 100;
+  Pacer pacer(o);
+  int warmed = 0;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(pacer.Wait([&] { ++warmed; }, nullptr));
+    pacer.EndStep();
+  }
+  EXPECT_EQ(warmed, 20);
+  // A lower bound only: 20 ticks of 1 ms cannot pass in less than 19 ms.
+  EXPECT_GE(std::chrono::steady_clock::now() - t0, 19ms);
+  const int64_t before = pacer.overruns();
+  ASSERT_TRUE(pacer.Wait(nullptr, nullptr));
+  std::this_thread::sleep_for(5ms);  // the step runs past the next tick
+  pacer.EndStep();
+  EXPECT_EQ(pacer.overruns(), before + 1);
+}
+
+TEST(Pacer, WithoutAnEarlyWakeItSleepsToTheTickAndDoesNotWarm) {
+  Pacer::Options o;
+  o.rate_hz = 500;
+  o.wake_early_us = 0;
+  Pacer pacer(o);
+  int warmed = 0;
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_TRUE(pacer.Wait([&] { ++warmed; }, nullptr));
+    pacer.EndStep();
+  }
+  EXPECT_EQ(warmed, 0);
+}
+
+TEST(Pacer, AStopRequestEndsTheSleep) {
+  Pacer::Options o;
+  o.rate_hz = 0.1;  // a tick every 10 s
+  Pacer pacer(o);
+  StopFlag stop;
+  ASSERT_TRUE(pacer.Wait(nullptr, &stop));  // the first tick is now
+  pacer.EndStep();
+  std::thread stopper([&] {
+    std::this_thread::sleep_for(20ms);
+    stop.Request();
+  });
+  const auto t0 = std::chrono::steady_clock::now();
+  EXPECT_FALSE(pacer.Wait(nullptr, &stop));
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, 5s);  // not the 10 s of a period
+  stopper.join();
+  EXPECT_THROW(Pacer(Pacer::Options{0.0, 50, 3000}), InvalidArgument);
 }
 
 }  // namespace
