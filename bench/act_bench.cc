@@ -100,6 +100,8 @@ LoopResult RunLoop(const std::string& loop, double seconds, double rate_hz, doub
     if (pacer) pacer->EndStep();
   }
   result.seconds = static_cast<double>(NowNs() - start) * 1e-9;
+  std::fprintf(stderr, "act_bench: %s done: %lld steps, p50 %.2f us\n", loop.c_str(),
+               static_cast<long long>(result.steps), result.act.QuantileUs(0.5));
   const AgentMetrics after = agent.Metrics();
   (void)agent.Stop();
   result.train_steps = learner.Metrics().train_steps - learner_before.train_steps;

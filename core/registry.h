@@ -130,25 +130,31 @@ class Registry {
     const std::string owner = kind_ + " " + name;
     e.resolve = [owner](const OptionValues& values) -> Result<OptionValues> {
       typename Impl::Options options;
+      if (Status s = Build<Impl>(values, owner, options); !s.ok()) return s;
       OptionBinder binder;
       options.Declare(binder);
-      if (Status s = binder.Apply(values, owner); !s.ok()) return s;
-      if (Status s = options.Validate(); !s.ok()) {
-        return Status::InvalidArgument(owner + ": " + s.message());
-      }
       return binder.Current();
     };
     e.make = [owner](const OptionValues& values, Args... args) -> Result<std::unique_ptr<Product>> {
       typename Impl::Options options;
-      OptionBinder binder;
-      options.Declare(binder);
-      if (Status s = binder.Apply(values, owner); !s.ok()) return s;
-      if (Status s = options.Validate(); !s.ok()) {
-        return Status::InvalidArgument(owner + ": " + s.message());
-      }
+      if (Status s = Build<Impl>(values, owner, options); !s.ok()) return s;
       return std::unique_ptr<Product>(std::make_unique<Impl>(options, args...));
     };
     return e;
+  }
+
+  // `values` applied to Impl's default options (into `options`), then validated; the errors name
+  // `owner` ("planner mcts").
+  template <class Impl>
+  static Status Build(const OptionValues& values, const std::string& owner,
+                      typename Impl::Options& options) {
+    OptionBinder binder;
+    options.Declare(binder);
+    if (Status s = binder.Apply(values, owner); !s.ok()) return s;
+    if (Status s = options.Validate(); !s.ok()) {
+      return Status::InvalidArgument(owner + ": " + s.message());
+    }
+    return Status::Ok();
   }
 
   // Registers class `Impl`; throws InvalidArgument when Add() fails (a duplicate name is a bug

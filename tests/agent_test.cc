@@ -29,22 +29,13 @@
 #include "replay/episode_log.h"
 #include "tests/allocation_counter.h"
 #include "tests/temp_files.h"
+#include "tests/wait_until.h"
 
 namespace apprentice {
 namespace {
 
 using namespace std::chrono_literals;
 
-// Polls `done` every millisecond for up to `timeout`.
-template <class F>
-bool WaitUntil(F&& done, std::chrono::milliseconds timeout = 20s) {
-  const auto until = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > until) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
 
 // ---------------------------------------------------------------------------------------------
 // BoundedQueue

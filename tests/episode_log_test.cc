@@ -636,14 +636,19 @@ TEST(EpisodeLog, NewerFormatVersionIsAnError) {
   EXPECT_NE(log.status().message().find("format version 2"), std::string::npos);
 }
 
+// Writes records 0 .. n-1, one per segment; the options for reopening the directory.
+EpisodeLogWriter::Options OneRecordPerSegment(const std::string& dir, int64_t n) {
+  EpisodeLogWriter::Options options = WriterOptions(dir);
+  options.segment_bytes = 1;
+  EpisodeLogWriter writer = EpisodeLogWriter::Open(options, CartPoleMetadata()).ValueOrThrow();
+  for (int64_t i = 0; i < n; ++i) EXPECT_TRUE(writer.Append(DiscreteRecord(i)).ok());
+  EXPECT_TRUE(writer.Close().ok());
+  return options;
+}
+
 TEST(EpisodeLog, MissingSegmentIsReported) {
   TempDir dir;
-  EpisodeLogWriter::Options options = WriterOptions(dir.str());
-  options.segment_bytes = 1;  // one record per segment
-  {
-    EpisodeLogWriter writer = EpisodeLogWriter::Open(options, CartPoleMetadata()).ValueOrThrow();
-    for (int64_t i = 0; i < 5; ++i) ASSERT_TRUE(writer.Append(DiscreteRecord(i)).ok());
-  }
+  const EpisodeLogWriter::Options options = OneRecordPerSegment(dir.str(), 5);
   fs::remove(dir / EpisodeLogSegmentName(2));
   fs::remove(dir / EpisodeLogSegmentName(3));
   const EpisodeLogContents log = ReadOrDie(dir.str());
@@ -656,12 +661,7 @@ TEST(EpisodeLog, MissingSegmentIsReported) {
 
 TEST(EpisodeLog, MissingFirstSegmentIsReportedByName) {
   TempDir dir;
-  EpisodeLogWriter::Options options = WriterOptions(dir.str());
-  options.segment_bytes = 1;  // one record per segment
-  {
-    EpisodeLogWriter writer = EpisodeLogWriter::Open(options, CartPoleMetadata()).ValueOrThrow();
-    for (int64_t i = 0; i < 3; ++i) ASSERT_TRUE(writer.Append(DiscreteRecord(i)).ok());
-  }
+  const EpisodeLogWriter::Options options = OneRecordPerSegment(dir.str(), 3);
   fs::remove(dir / EpisodeLogSegmentName(0));
   const EpisodeLogContents log = ReadOrDie(dir.str());
   ASSERT_EQ(log.records.size(), 2u);
@@ -672,12 +672,7 @@ TEST(EpisodeLog, MissingFirstSegmentIsReportedByName) {
 
 TEST(EpisodeLog, SegmentUnderASecondNameIsReadOnceAndReported) {
   TempDir dir;
-  EpisodeLogWriter::Options options = WriterOptions(dir.str());
-  options.segment_bytes = 1;
-  {
-    EpisodeLogWriter writer = EpisodeLogWriter::Open(options, CartPoleMetadata()).ValueOrThrow();
-    for (int64_t i = 0; i < 3; ++i) ASSERT_TRUE(writer.Append(DiscreteRecord(i)).ok());
-  }
+  const EpisodeLogWriter::Options options = OneRecordPerSegment(dir.str(), 3);
   fs::copy_file(dir / EpisodeLogSegmentName(2), dir / "segment-2.alog");
   const EpisodeLogContents log = ReadOrDie(dir.str());
   ASSERT_EQ(log.records.size(), 3u);  // not 4: the copy is not read
@@ -691,12 +686,7 @@ TEST(EpisodeLog, SegmentUnderASecondNameIsReadOnceAndReported) {
 
 TEST(EpisodeLog, HeaderIndexThatDiffersFromTheFileNameIsReported) {
   TempDir dir;
-  EpisodeLogWriter::Options options = WriterOptions(dir.str());
-  options.segment_bytes = 1;
-  {
-    EpisodeLogWriter writer = EpisodeLogWriter::Open(options, CartPoleMetadata()).ValueOrThrow();
-    for (int64_t i = 0; i < 2; ++i) ASSERT_TRUE(writer.Append(DiscreteRecord(i)).ok());
-  }
+  const EpisodeLogWriter::Options options = OneRecordPerSegment(dir.str(), 2);
   // Segment 1 renamed to 2: a gap at 1, and a header that says 1 in a file named 2.
   fs::rename(dir / EpisodeLogSegmentName(1), dir / EpisodeLogSegmentName(2));
   const EpisodeLogContents log = ReadOrDie(dir.str());

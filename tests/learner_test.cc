@@ -15,6 +15,7 @@
 #include "learner/learning.h"
 #include "learner/local_learner.h"
 #include "tests/temp_files.h"
+#include "tests/wait_until.h"
 
 namespace apprentice {
 namespace {
@@ -49,15 +50,6 @@ Learning::Options Small() {
   return o;
 }
 
-template <class F>
-bool WaitUntil(F&& done, std::chrono::milliseconds timeout = 20s) {
-  const auto until = std::chrono::steady_clock::now() + timeout;
-  while (!done()) {
-    if (std::chrono::steady_clock::now() > until) return false;
-    std::this_thread::sleep_for(1ms);
-  }
-  return true;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Learning: the shared training step
