@@ -47,6 +47,15 @@ Status AgentOptions::Validate() const {
     return bad("the planner queue must hold [2, 1000000] requests");
   }
   if (planner_budget_ms < 0) return bad("the planner budget must be >= 0 ms");
+  // Times are added to NowNs() in nanoseconds: a year bounds every wait well inside int64.
+  constexpr int64_t kYearMs = 365LL * 24 * 3600 * 1000;
+  for (const auto& [value, what] :
+       {std::pair{deadline_us / 1000, "the deadline"}, {planner_wait_ms, "the planner wait"},
+        {planner_budget_ms, "the planner budget"}, {planner_stuck_ms, "the planner stuck time"},
+        {stop_timeout_ms, "the stop timeout"}, {outcome_wait_ms, "the outcome wait"},
+        {metrics_interval_ms, "the metrics interval"}}) {
+    if (value > kYearMs) return bad(std::string(what) + " must be at most a year");
+  }
   PlannerPool::Options pool{planner_threads, planner_stuck_ms, stop_timeout_ms, 0};
   if (Status s = pool.Validate(); !s.ok()) return s;
   Collector::Options collector;
@@ -84,6 +93,9 @@ Json AgentMetrics::ToJson(const AgentMetrics* previous) const {
       {"outcome_drops", outcome_drops},
       {"orphan_outcomes", orphan_outcomes},
       {"missing_outcomes", missing_outcomes},
+      {"orphan_labels", orphan_labels},
+      {"missing_labels", missing_labels},
+      {"weight_errors", weight_errors},
       {"labels", labels},
       {"train_steps", train_steps},
       {"train_errors", train_errors},
@@ -196,19 +208,46 @@ void Agent::SetFirstEpisode(int64_t first) {
   next_episode_.store(first);
 }
 
+void Agent::SetFirstDecisionId(uint64_t first) {
+  Require(state_.load() == kCreated, "Agent::SetFirstDecisionId: call it before Start()");
+  Require(first >= 1, "Agent::SetFirstDecisionId: decision ids start at 1");
+  next_id_.store(first);
+}
+
 void Agent::Start() {
   Require(state_.load() == kCreated, "Agent::Start: the agent was started already");
-  if (learner_ != nullptr) learner_->Start();
-  subscription_ = weights_->Subscribe([this](std::shared_ptr<const Snapshot> snapshot) {
-    (void)slot_->Publish(std::move(snapshot));  // same spec: checked by the learner's distiller
-  });
-  // What was published between construction and the subscription.
-  if (std::shared_ptr<const Snapshot> latest = weights_->Latest(); latest != slot_->Current()) {
-    (void)slot_->Publish(std::move(latest));
+  bool learner_started = false;
+  try {
+    if (learner_ != nullptr) {
+      learner_->Start();
+      learner_started = true;
+    }
+    subscription_ = weights_->Subscribe(
+        [this](std::shared_ptr<const Snapshot> snapshot) { Adopt(std::move(snapshot)); });
+    Adopt(weights_->Latest());  // what was published between construction and the subscription
+    collector_->Start();
+    if (pool_) pool_->Start(this);
+  } catch (...) {
+    // Whatever started is stopped again; the agent is then stopped (Act() refuses).
+    if (pool_) pool_->Stop();
+    queue_->Close();
+    (void)collector_->Stop();
+    if (subscription_ != 0) weights_->Unsubscribe(subscription_);
+    if (learner_started) (void)learner_->Stop();
+    state_.store(kStopped);
+    throw;
   }
-  collector_->Start();
-  if (pool_) pool_->Start(this);
   state_.store(kRunning, std::memory_order_release);
+}
+
+void Agent::Adopt(std::shared_ptr<const Snapshot> snapshot) {
+  std::lock_guard lock(adopt_mu_);
+  if (snapshot == nullptr || snapshot->version() <= slot_->version()) return;  // not newer
+  if (Status s = slot_->Publish(std::move(snapshot)); !s.ok()) {
+    weight_errors_.fetch_add(1, std::memory_order_relaxed);
+    std::lock_guard error_lock(weights_error_mu_);
+    weights_error_ = "weights: " + s.message();
+  }
 }
 
 AgentDecision Agent::Act(std::span<const float> observation, const Env* state) {
@@ -296,14 +335,13 @@ AgentMetrics Agent::Metrics() const {
       m.planner_drops += c.planner_drops;
       m.planner_timeouts += c.planner_timeouts;
       m.decision_drops += c.decision_drops;
-      m.outcome_drops += c.outcome_drops;
       m.act.Merge(a->act_latency());
       const auto [mean, count] = a->recent_return();
       return_sum += mean * static_cast<double>(count);
       return_count += count;
     }
   }
-  m.outcome_drops += report_drops_.load(std::memory_order_relaxed);
+  m.outcome_drops = report_drops_.load(std::memory_order_relaxed);
   m.recent_return = return_count > 0 ? return_sum / static_cast<double>(return_count) : 0.0;
 
   if (pool_) {
@@ -318,6 +356,9 @@ AgentMetrics Agent::Metrics() const {
   m.decisions = c.decisions();
   m.orphan_outcomes = c.orphan_outcomes();
   m.missing_outcomes = c.missing_outcomes();
+  m.orphan_labels = c.orphan_labels();
+  m.missing_labels = c.missing_labels();
+  m.weight_errors = weight_errors_.load(std::memory_order_relaxed);
   m.labels = c.labels();
   m.logged = c.logged();
   m.agreement = c.agreement();
@@ -334,6 +375,10 @@ AgentMetrics Agent::Metrics() const {
     m.last_loss = l.last_loss;
     m.train = l.train;
     last_error = l.last_error;
+  }
+  {
+    std::lock_guard lock(weights_error_mu_);
+    if (!weights_error_.empty()) last_error = weights_error_;
   }
   if (std::string e = c.last_error(); !e.empty()) last_error = e;
   if (pool_) {

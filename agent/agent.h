@@ -130,10 +130,14 @@ struct AgentMetrics {
   int64_t planner_abandoned = 0; // workers Stop() left inside a Plan() that did not return
   int64_t queue_depth = 0, queue_capacity = 0;
   int64_t decisions = 0;         // decisions the collector received
-  int64_t decision_drops = 0;    // decisions lost because the collector's inbox was full
+  int64_t decision_drops = 0;    // decisions lost: the collector's inbox was full, or the agent
+                                 // stopped between Act() and Observe()
   int64_t outcome_drops = 0;     // outcomes lost the same way
   int64_t orphan_outcomes = 0;   // reported outcomes of decisions the collector never saw
   int64_t missing_outcomes = 0;  // decisions logged without an outcome
+  int64_t orphan_labels = 0;     // labels whose decision never came (taught alone, not logged)
+  int64_t missing_labels = 0;    // decisions logged without the label they waited for
+  int64_t weight_errors = 0;     // snapshots from the weight source the slot refused
   int64_t labels = 0;            // labelled records passed to the learner
   int64_t logged = 0;            // records in the episode log on disk
   int64_t train_steps = 0, train_errors = 0;
@@ -166,10 +170,14 @@ class Agent final : private LabelSink {
   Agent(const Agent&) = delete;
   Agent& operator=(const Agent&) = delete;
 
-  // Before Start(): number new episodes from `first` (a resumed run continues its ids).
+  // Before Start(): number new episodes from `first` and decisions from `first` (a resumed run
+  // continues its ids, so that ids stay unique within a run's log).
   void SetFirstEpisode(int64_t first);
+  void SetFirstDecisionId(uint64_t first);
 
-  // Starts the learner, the planner workers and the collector. Once.
+  // Starts the learner, the planner workers and the collector. Once. If a part fails to start,
+  // the parts already started are stopped again and the exception is rethrown: the agent is then
+  // stopped.
   void Start();
 
   // The default arbiter's Act() and Observe() (arbiter.h): one caller thread.
@@ -187,15 +195,21 @@ class Agent final : private LabelSink {
 
   // The outcome of decision `id`, from any thread, any time after its Act()/Decide() (a reward
   // that arrives late, a label from the outside world). Unavailable when the agent is not
-  // running or the collector's inbox is full (the outcome is then counted as dropped).
+  // running or the collector's inbox is full (the outcome is then counted as dropped). A Report()
+  // that races Stop() may return Ok and still miss the collector's last drain.
   Status Report(uint64_t id, const Outcome& outcome);
 
-  // Drains and joins: no new decisions; workers finish the plan they are in (up to
-  // stop_timeout_ms each) and queued requests are cancelled; the collector turns everything it
-  // holds into records and closes the log; the learner publishes its final weights and saves its
-  // files; the last metrics line is written. Returns the first error of all that (the log or a
-  // file could not be written): a caller must not report success then. Idempotent.
+  // Drains and joins: no new decisions; workers finish the plan they are in (Stop() waits for
+  // them stop_timeout_ms in all) and queued requests are cancelled; the collector turns
+  // everything it holds into records and closes the log; the learner publishes its final weights
+  // and saves its files; the last metrics line is written. Returns the first error of all that
+  // (the log or a file could not be written): a caller must not report success then.
+  // Idempotent.
   Status Stop();
+
+  // Where planners outside this process deliver their labels (a PlanQueue served elsewhere): a
+  // label routes to its waiting caller, if any, and to the collector. Any thread.
+  LabelSink& label_sink() { return *this; }
 
   // Ok while nothing fatal happened; the collector's I/O error otherwise (stop the run).
   Status health() const { return collector_->error(); }
@@ -214,6 +228,8 @@ class Agent final : private LabelSink {
   Agent(AgentOptions options, const Space& observation_space, const Space& action_space,
         const Env* prototype, AgentSeams seams);
   void OnLabel(Label label) override;  // LabelSink: from the workers (or a remote queue)
+  // Serves `snapshot` if it is newer than the one served (versions only increase).
+  void Adopt(std::shared_ptr<const Snapshot> snapshot);
   std::string MetricsLine();           // the collector's thread
   uint64_t NewDecisionId() { return next_id_.fetch_add(1, std::memory_order_relaxed); }
   int64_t NewEpisode() { return next_episode_.fetch_add(1, std::memory_order_relaxed); }
@@ -240,6 +256,10 @@ class Agent final : private LabelSink {
   std::atomic<uint64_t> next_id_{1};
   std::atomic<int64_t> next_episode_{0};
   std::atomic<int64_t> report_drops_{0};
+  std::mutex adopt_mu_;  // serialises Adopt() (the source's thread and Start())
+  std::atomic<int64_t> weight_errors_{0};
+  mutable std::mutex weights_error_mu_;
+  std::string weights_error_;  // guarded by weights_error_mu_
 
   mutable std::mutex arbiters_mu_;
   std::deque<std::unique_ptr<Arbiter>> arbiters_;  // guarded by arbiters_mu_; [0] is the default

@@ -34,16 +34,22 @@ AnswerBoard::Answer AnswerBoard::Wait(Waiter& waiter, int64_t until_ns) {
 }
 
 void AnswerBoard::Offer(const Label& label) {
+  Deliver(label.decision_id, label.status.ok() ? &label.decision.action : nullptr);
+}
+
+void AnswerBoard::Cancel(uint64_t id) { Deliver(id, nullptr); }
+
+void AnswerBoard::Deliver(uint64_t id, const Action* action) {
   if (count_.load(std::memory_order_acquire) == 0) return;
   std::lock_guard lock(mu_);
-  auto it = waiting_.find(label.decision_id);
+  auto it = waiting_.find(id);
   if (it == waiting_.end()) return;
   Waiter& waiter = *it->second;
   std::lock_guard waiter_lock(waiter.mu);
-  if (waiter.id != label.decision_id) return;
+  if (waiter.id != id) return;
   waiter.answered = true;
-  waiter.ok = label.status.ok();
-  if (waiter.ok) waiter.action = label.decision.action;
+  waiter.ok = action != nullptr;
+  if (waiter.ok) waiter.action = *action;
   waiter.cv.notify_all();
 }
 

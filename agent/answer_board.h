@@ -4,8 +4,9 @@
 //
 //   caller: Expect(waiter, id) ── push the urgent request ── Wait(waiter, until) ─┐
 //   label router (any thread): Offer(label) ──▶ the waiter registered for its id ──┘
+//   a push that dropped a queued request: Cancel(its id) ──▶ its waiter, if any ────┘
 //
-// Threading: any thread. Offer() costs one relaxed load when nobody waits.
+// Threading: any thread. Offer() and Cancel() cost one load when nobody waits.
 #pragma once
 
 #include <atomic>
@@ -43,8 +44,13 @@ class AnswerBoard {
   Answer Wait(Waiter& waiter, int64_t until_ns);
   // Hands `label` to the waiter registered for its decision id, if any.
   void Offer(const Label& label);
+  // Tells the waiter registered for `id`, if any, that no answer will come (its request was
+  // dropped): it stops waiting with answered && !ok. Allocates nothing.
+  void Cancel(uint64_t id);
 
  private:
+  void Deliver(uint64_t id, const Action* action);  // action null: no answer will come
+
   std::mutex mu_;
   std::unordered_map<uint64_t, Waiter*> waiting_;  // guarded by mu_
   std::atomic<int64_t> count_{0};                  // waiting_.size()

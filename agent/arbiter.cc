@@ -122,7 +122,11 @@ AgentDecision Arbiter::Run(std::span<const float> observation, const Env* state,
   Actor acted_by = Actor::kExecutor;
   if (ask_now) agent.answers_.Expect(waiter_, id);
   const PlanQueue::PushResult pushed = agent.queue_->Push(request);
-  if (!pushed.queued || pushed.dropped_id != 0) Bump(drops_);
+  if (!pushed.queued) Bump(drops_);
+  if (pushed.dropped_id != 0) {
+    Bump(drops_);
+    agent.answers_.Cancel(pushed.dropped_id);  // a caller waiting for it stops waiting
+  }
   if (ask_now) {
     const AnswerBoard::Answer answer =
         agent.answers_.Wait(waiter_, pushed.queued ? wait_until : NowNs());
@@ -182,20 +186,24 @@ void Arbiter::Observe(double reward, bool terminated, bool truncated) {
     throw InvalidArgument(agent_.running() ? "Agent::Observe: no Act() to observe"
                                            : "Agent::Observe: the agent is not running");
   }
-  // The decision Act() kept, with its outcome, in one push.
+  // The decision Act() kept, with its outcome, in one push (lost, and counted, when the agent
+  // stopped in between: the collector has drained for the last time).
   pending_.has_outcome = true;
   pending_.outcome = {reward, terminated, truncated};
-  const auto sent = agent_.collector_->Inbox().Push(
-      [&](CollectorItem& item) {
-        item.kind = pending_.kind;
-        item.id = pending_.id;
-        item.label_expected = pending_.label_expected;
-        item.dropped_request = pending_.dropped_request;
-        item.has_outcome = true;
-        item.outcome = pending_.outcome;
-        item.record = pending_.record;  // same sizes: the slot's vectors keep their capacity
-      },
-      [](const CollectorItem&) {});
+  const auto sent =
+      !agent_.running()
+          ? BoundedQueue<CollectorItem>::PushResult::kRejected
+          : agent_.collector_->Inbox().Push(
+                [&](CollectorItem& item) {
+                  item.kind = pending_.kind;
+                  item.id = pending_.id;
+                  item.label_expected = pending_.label_expected;
+                  item.dropped_request = pending_.dropped_request;
+                  item.has_outcome = true;
+                  item.outcome = pending_.outcome;
+                  item.record = pending_.record;  // same sizes: the vectors keep their capacity
+                },
+                [](const CollectorItem&) {});
   if (sent == BoundedQueue<CollectorItem>::PushResult::kRejected) Bump(decision_drops_);
   Bump(steps_);
   episode_return_ += reward;
@@ -237,7 +245,6 @@ ArbiterCounters Arbiter::counters() const {
   c.planner_drops = drops_.load(std::memory_order_relaxed);
   c.planner_timeouts = timeouts_.load(std::memory_order_relaxed);
   c.decision_drops = decision_drops_.load(std::memory_order_relaxed);
-  c.outcome_drops = outcome_drops_.load(std::memory_order_relaxed);
   return c;
 }
 

@@ -10,9 +10,10 @@
 // Threading: an Arbiter belongs to one thread at a time (it owns an Executor and its scratch);
 // several arbiters of one Agent act concurrently (Agent::OpenArbiter). In reflex mode Act() takes
 // no lock and allocates nothing: one snapshot acquire, the kernel, one push into a preallocated
-// ring (the plan request); Observe() makes the other (the decision and its outcome). Modes that wait for the planner (deadline, gated when unsure, planner, dagger when the
-// planner acts) block on the AnswerBoard for at most their wait. Metrics are atomics and a
-// SharedLatencyHistogram that any thread may read.
+// ring (the plan request); Observe() makes the other (the decision and its outcome). Modes that
+// wait for the planner (deadline, gated when unsure, planner, dagger when the planner acts) block
+// on the AnswerBoard for at most their wait. Metrics are atomics and a SharedLatencyHistogram
+// that any thread may read.
 #pragma once
 
 #include <atomic>
@@ -58,7 +59,8 @@ struct ArbiterCounters {
   int64_t acted_by_executor = 0, acted_by_planner = 0;
   int64_t deadline_misses = 0;
   int64_t planner_requests = 0, planner_drops = 0, planner_timeouts = 0;
-  int64_t decision_drops = 0, outcome_drops = 0;  // the collector's inbox was full
+  // Decisions the collector never got: its inbox was full, or the agent stopped before Observe().
+  int64_t decision_drops = 0;
 };
 
 class Arbiter {
@@ -121,7 +123,7 @@ class Arbiter {
   SharedLatencyHistogram act_latency_;
   std::atomic<int64_t> steps_{0}, episodes_{0}, acted_executor_{0}, acted_planner_{0};
   std::atomic<int64_t> deadline_misses_{0}, requests_{0}, drops_{0}, timeouts_{0};
-  std::atomic<int64_t> decision_drops_{0}, outcome_drops_{0};
+  std::atomic<int64_t> decision_drops_{0};
   static constexpr int kReturnWindow = 10;
   std::atomic<double> returns_[kReturnWindow] = {};
 };

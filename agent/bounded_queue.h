@@ -11,6 +11,9 @@
 // Overflow: the producer never waits for consumers.
 // - kDropOldest: a full queue gives up its oldest pending item (passed to `on_drop` first) to
 //   make room for the new one. Requests from a control loop go stale; the newest matter most.
+//   A push drops at most one item: when other producers fill the freed slot first, the new item
+//   is rejected (after on_drop saw the dropped one), so the caller has one dropped item to
+//   account for, never a list.
 // - kDropNewest: a full queue rejects the new item.
 // In both policies a push can also be rejected in one narrow case: the slot it needs is being
 // copied out by a consumer at that moment and stays so for kMaxSpins polls (a copy takes well
@@ -41,7 +44,8 @@ class BoundedQueue {
   enum class PushResult {
     kPushed,          // queued
     kReplacedOldest,  // queued; the oldest pending item was dropped (after on_drop saw it)
-    kRejected,        // not queued (full under kDropNewest, or its slot busy: see above)
+    kRejected,        // not queued (full under kDropNewest, full again after a drop, or its
+                      // slot busy: see above); on_drop may have seen one dropped item
   };
   static constexpr int kMaxSpins = 4096;
 
@@ -89,7 +93,7 @@ class BoundedQueue {
       // writing item pos - capacity into it. Only a written, unclaimed oldest item is dropped.
       uint64_t oldest = pos - capacity_;
       if (seq == oldest + 1 && tail_.load(std::memory_order_acquire) == oldest) {
-        if (overflow_ == Overflow::kDropNewest) return PushResult::kRejected;
+        if (overflow_ == Overflow::kDropNewest || dropped) return PushResult::kRejected;
         if (tail_.compare_exchange_strong(oldest, oldest + 1, std::memory_order_acq_rel,
                                           std::memory_order_relaxed)) {
           on_drop(static_cast<const T&>(slot.item));

@@ -4,6 +4,7 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -94,7 +95,7 @@ Status Collector::Stop() {
     if (!io_->thread.joinable()) {  // never started: nothing was collected
       stopping_ = true;
       if (log_) {
-        if (Status s = log_->Close(); !s.ok()) Fail("episode log", s);
+        if (Status s = log_->Close(); !s.ok()) FailLog(s);
         logged_.store(log_->records_written());
       }
       stop_status_ = error();
@@ -105,12 +106,13 @@ Status Collector::Stop() {
       Expire(NowNs(), /*all=*/true);
       for (auto& [id, pending] : pending_) {
         if (!pending->has_outcome) missing_outcomes_.fetch_add(1, std::memory_order_relaxed);
+        if (pending->label_expected) missing_labels_.fetch_add(1, std::memory_order_relaxed);
         Finish(pending->record);
       }
       pending_.clear();
       if (log_) {
-        if (!failed()) {
-          if (Status s = log_->Close(); !s.ok()) Fail("episode log", s);
+        if (!log_failed_) {
+          if (Status s = log_->Close(); !s.ok()) FailLog(s);
         }
         logged_.store(log_->records_written(), std::memory_order_relaxed);
       }
@@ -160,8 +162,8 @@ void Collector::Poll() {
 
 void Collector::MetricsTick() {
   if (stopping_) return;
-  if (log_ && !failed()) {
-    if (Status s = log_->Flush(); !s.ok()) Fail("episode log", s);
+  if (log_ && !log_failed_) {
+    if (Status s = log_->Flush(); !s.ok()) FailLog(s);
     logged_.store(log_->records_written(), std::memory_order_relaxed);
   }
   WriteMetricsLine();
@@ -207,16 +209,18 @@ void Collector::OnDecision(CollectorItem& item) {
     if (it != pending_.end()) {
       it->second->label_expected = false;
       MaybeFinish(item.dropped_request);
+    } else {
+      Resolve(item.dropped_request);  // its decision comes later (another caller's Observe())
     }
   }
+  const uint64_t id = item.id;
   auto pending = std::make_unique<Pending>();
   pending->record = std::move(item.record);
   item.record = DecisionRecord();
-  pending->label_expected = item.label_expected;
+  pending->label_expected = item.label_expected && !TakeResolved(id);
   pending->has_outcome = item.has_outcome;
   if (item.has_outcome) ApplyOutcome(item.outcome, pending->record);
   pending->arrived_ns = NowNs();
-  const uint64_t id = item.id;
   pending_.emplace(id, std::move(pending));
   if (auto early = early_labels_.find(id); early != early_labels_.end()) {
     Label label = std::move(early->second.label);
@@ -261,19 +265,33 @@ void Collector::HandleLabel(Label& label) {
 
 void Collector::MergeLabel(Pending& pending, Label& label) {
   pending.label_expected = false;
-  if (!label.status.ok()) return;
+  // A second label for one decision (a planner elsewhere that delivers twice) teaches once.
+  if (!label.status.ok() || pending.record.has_label) return;
   ApplyPlanDecision(std::move(label.decision), pending.record);
   Forward(pending.record);
 }
 
-void Collector::Forward(const DecisionRecord& record) {
-  PushAgreement(action_space_, record, window_);
-  agreement_.store(window_.rate(), std::memory_order_relaxed);
-  mean_kl_.store(window_.mean_kl(), std::memory_order_relaxed);
-  agreement_samples_.store(window_.count(), std::memory_order_relaxed);
+void Collector::Forward(const DecisionRecord& record, bool agreement) {
+  if (agreement) {  // needs the executor's output, which only the decision carries
+    PushAgreement(action_space_, record, window_);
+    agreement_.store(window_.rate(), std::memory_order_relaxed);
+    mean_kl_.store(window_.mean_kl(), std::memory_order_relaxed);
+    agreement_samples_.store(window_.count(), std::memory_order_relaxed);
+  }
   if (learner_ != nullptr) learner_->Add(std::make_shared<const DecisionRecord>(record));
   labels_.fetch_add(1, std::memory_order_release);
 }
+
+void Collector::Resolve(uint64_t id) {
+  if (!resolved_.insert(id).second) return;
+  resolved_order_.push_back(id);
+  if (resolved_order_.size() > kResolvedIds) {
+    resolved_.erase(resolved_order_.front());
+    resolved_order_.pop_front();
+  }
+}
+
+bool Collector::TakeResolved(uint64_t id) { return resolved_.erase(id) > 0; }
 
 void Collector::MaybeFinish(uint64_t id) {
   auto it = pending_.find(id);
@@ -285,29 +303,36 @@ void Collector::MaybeFinish(uint64_t id) {
 }
 
 void Collector::Finish(DecisionRecord& record) {
-  if (!log_ || failed()) return;
+  if (!log_ || log_failed_) return;
   if (Status s = log_->Append(record); !s.ok()) {
     if (s.code() == StatusCode::kInvalidArgument) {  // one oversized record: skipped, counted
       std::lock_guard lock(error_mu_);
       last_error_ = "episode log: " + s.message();
       return;
     }
-    Fail("episode log", s);
+    FailLog(s);
   }
+}
+
+void Collector::FailLog(const Status& status) {
+  log_failed_ = true;
+  Fail("episode log", status);
 }
 
 // Labels whose decision never came, outcomes of unknown decisions, and decisions whose outcome
 // never came, once they have waited long enough (or `all`, at Stop()).
 void Collector::Expire(int64_t now_ns, bool all) {
   const int64_t label_cutoff = now_ns - options_.label_wait_ms * 1'000'000;
+  const int64_t early_label_cutoff =
+      now_ns - std::max(options_.label_wait_ms, options_.outcome_wait_ms) * 1'000'000;
   for (auto it = early_labels_.begin(); it != early_labels_.end();) {
-    if (!all && it->second.arrived_ns > label_cutoff) {
+    if (!all && it->second.arrived_ns > early_label_cutoff) {
       ++it;
       continue;
     }
     Label& label = it->second.label;
     if (label.status.ok()) {
-      // The decision entry was lost (the inbox overflowed): the label alone still teaches.
+      // The decision never came: the label alone still teaches (not logged: no decision).
       DecisionRecord record;
       record.decision_id = label.decision_id;
       record.episode = label.episode;
@@ -315,9 +340,10 @@ void Collector::Expire(int64_t now_ns, bool all) {
       record.observation = std::move(label.observation);
       record.executor_action = label.executor_action;
       ApplyPlanDecision(std::move(label.decision), record);
-      Forward(record);
-      Finish(record);
+      Forward(record, /*agreement=*/false);
+      orphan_labels_.fetch_add(1, std::memory_order_relaxed);
     }
+    Resolve(it->first);
     it = early_labels_.erase(it);
   }
   for (auto it = early_outcomes_.begin(); it != early_outcomes_.end();) {
@@ -334,11 +360,16 @@ void Collector::Expire(int64_t now_ns, bool all) {
   const int64_t outcome_cutoff = now_ns - options_.outcome_wait_ms * 1'000'000;
   std::vector<uint64_t> expired;
   for (auto& [id, pending] : pending_) {
-    if (!pending->has_outcome && pending->arrived_ns <= outcome_cutoff) {
+    if (pending->arrived_ns > outcome_cutoff) continue;
+    if (!pending->has_outcome) {
       pending->has_outcome = true;  // logged without one
       missing_outcomes_.fetch_add(1, std::memory_order_relaxed);
-      expired.push_back(id);
     }
+    if (pending->label_expected) {
+      pending->label_expected = false;  // logged without it (a late label teaches alone)
+      missing_labels_.fetch_add(1, std::memory_order_relaxed);
+    }
+    expired.push_back(id);
   }
   for (uint64_t id : expired) MaybeFinish(id);
 }

@@ -9,10 +9,20 @@
 //        episode log  ◀── complete record (decision + outcome + label, or no label due) ┘
 //
 // A record is complete when its outcome has arrived and its label has arrived or will not come
-// (its request was dropped or never made). Waiting is bounded: a label whose decision never
-// arrives (the inbox overflowed) becomes a record of its own after label_wait_ms; a decision
-// whose outcome never arrives is logged without one after outcome_wait_ms; an outcome for an
-// unknown decision is dropped after label_wait_ms and counted.
+// (its request was dropped or never made). Labels, decisions and outcomes may arrive in any
+// order (an Act()'s decision reaches the collector at Observe(), often after its label), and
+// every wait is bounded:
+// - a label waits for its decision up to max(label_wait_ms, outcome_wait_ms); if the decision
+//   never comes (the inbox overflowed, the caller never observed) the label still teaches: it
+//   goes to the learner alone, is counted in orphan_labels and is not logged (a log record is a
+//   decision). Its decision, should it come later, is logged without the label;
+// - a decision logged without the label it expected (it waited outcome_wait_ms) counts in
+//   missing_labels; one logged without its outcome (outcome_wait_ms) in missing_outcomes;
+// - an outcome for an unknown decision is dropped after label_wait_ms and counted
+//   (orphan_outcomes).
+// Ids whose label is settled before their decision arrives (the request was dropped, or the
+// label went to the learner alone) are remembered, the newest kResolvedIds of them, so that the
+// decision does not wait for a label that will not come.
 //
 // Threading:
 // - The inbox (a BoundedQueue, drop-newest) takes decisions and outcomes from any thread without
@@ -21,11 +31,13 @@
 //   inbox every 2 ms, runs posted labels, flushes the log and writes a metrics line every
 //   metrics_interval_ms. The counters below are atomics any thread may read.
 // - An I/O error of the log or the metrics file is fatal: failed() turns true and error() says
-//   what happened; the owner stops the run (nothing more is logged after the error).
+//   what happened; the owner stops the run. After a log error nothing more is appended; after a
+//   metrics error the log still takes every record up to Stop().
 #pragma once
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <fstream>
 #include <functional>
 #include <memory>
@@ -34,6 +46,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
+#include <unordered_set>
 
 #include "agent/bounded_queue.h"
 #include "agent/learner.h"
@@ -62,6 +75,8 @@ struct CollectorItem {
 
 class Collector {
  public:
+  static constexpr size_t kResolvedIds = 65'536;
+
   struct Options {
     int64_t inbox = 16'384;           // decisions and outcomes waiting for the collector
     // Sizes the inbox's records are prepared for, so that a push allocates nothing: the
@@ -113,6 +128,8 @@ class Collector {
   int64_t decisions() const { return decisions_.load(std::memory_order_relaxed); }
   int64_t orphan_outcomes() const { return orphan_outcomes_.load(std::memory_order_relaxed); }
   int64_t missing_outcomes() const { return missing_outcomes_.load(std::memory_order_relaxed); }
+  int64_t orphan_labels() const { return orphan_labels_.load(std::memory_order_relaxed); }
+  int64_t missing_labels() const { return missing_labels_.load(std::memory_order_relaxed); }
   double agreement() const { return agreement_.load(std::memory_order_relaxed); }
   double mean_kl() const { return mean_kl_.load(std::memory_order_relaxed); }
   int64_t agreement_samples() const { return agreement_samples_.load(std::memory_order_relaxed); }
@@ -132,9 +149,13 @@ class Collector {
   void MaybeFinish(uint64_t id);
   void Finish(DecisionRecord& record);
   void Expire(int64_t now_ns, bool all);
-  void Forward(const DecisionRecord& record);
+  // The labelled record to the learner (and, with `agreement`, into the rolling agreement).
+  void Forward(const DecisionRecord& record, bool agreement = true);
+  void Resolve(uint64_t id);           // its label will not come or went to the learner alone
+  bool TakeResolved(uint64_t id);      // whether `id` was resolved (forgotten then)
   void WriteMetricsLine();
   void Fail(const std::string& what, const Status& status);
+  void FailLog(const Status& status);  // Fail(), and nothing more is appended to the log
 
   const Options options_;
   const Space action_space_;
@@ -159,17 +180,20 @@ class Collector {
     int64_t arrived_ns = 0;
   };
   std::unordered_map<uint64_t, EarlyOutcome> early_outcomes_;
+  std::unordered_set<uint64_t> resolved_;  // see above; at most kResolvedIds
+  std::deque<uint64_t> resolved_order_;    // oldest first (may hold ids taken already)
   AgreementWindow window_;
   std::optional<EpisodeLogWriter> log_;
   std::ofstream metrics_file_;
   bool stopping_ = false;
+  bool log_failed_ = false;
   int64_t last_outcome_scan_ns_ = 0;
   CollectorItem scratch_;
 
   // Written by the collector thread, read by any.
   SharedLatencyHistogram planner_latency_;
   std::atomic<int64_t> labels_{0}, logged_{0}, decisions_{0}, orphan_outcomes_{0},
-      missing_outcomes_{0}, agreement_samples_{0};
+      missing_outcomes_{0}, orphan_labels_{0}, missing_labels_{0}, agreement_samples_{0};
   std::atomic<double> agreement_{0.0}, mean_kl_{0.0};
   std::atomic<bool> failed_{false};
   mutable std::mutex error_mu_;

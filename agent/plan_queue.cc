@@ -59,11 +59,16 @@ PlanQueue::PushResult LocalPlanQueue::Push(const PlanRequestView& request) {
                               : env_type_ != nullptr && typeid(*request.state) == *env_type_;
   if (!state_fits) return result;
   BoundedQueue<PlanTask>& queue = request.urgent ? urgent_ : background_;
-  const auto pushed = queue.Push([&](PlanTask& t) { (void)t.Assign(request); },
-                                 [&](const PlanTask& dropped) {
-                                   result.dropped_id = dropped.decision_id;
-                                 });
-  if (pushed == BoundedQueue<PlanTask>::PushResult::kRejected) return result;
+  bool assigned = true;
+  const auto pushed = queue.Push(
+      [&](PlanTask& t) {
+        // A state the env cannot take (CopyStateFrom failed) leaves a tombstone that workers
+        // skip: the slot is claimed already and must not carry an earlier request again.
+        assigned = t.Assign(request).ok();
+        if (!assigned) t.decision_id = 0;
+      },
+      [&](const PlanTask& dropped) { result.dropped_id = dropped.decision_id; });
+  if (pushed == BoundedQueue<PlanTask>::PushResult::kRejected || !assigned) return result;
   result.queued = true;
   if (request.urgent) {
     { std::lock_guard lock(wake_mu_); }  // a worker between its check and its wait gets this
@@ -86,7 +91,10 @@ bool LocalPlanQueue::Pop(PlanTask& task) {
   };
   int64_t poll_ns = kMinPollNs;
   while (!closed_.load(std::memory_order_acquire)) {
-    if (urgent_.Pop(copy) || background_.Pop(copy)) return true;
+    if (urgent_.Pop(copy) || background_.Pop(copy)) {
+      if (task.decision_id == 0) continue;  // a tombstone (see Push)
+      return true;
+    }
     std::unique_lock lock(wake_mu_);
     if (closed_.load() || urgent_.size() > 0) continue;
     wake_cv_.wait_for(lock, std::chrono::nanoseconds(poll_ns));

@@ -88,7 +88,8 @@ class PlanQueue {
  public:
   struct PushResult {
     bool queued = false;      // false: the request was not queued (counted as a drop)
-    uint64_t dropped_id = 0;  // a queued request this push displaced (drop-oldest); 0 = none
+    uint64_t dropped_id = 0;  // a queued request this push displaced (drop-oldest), whose label
+                              // will not come; 0 = none. Possible with queued == false too.
   };
 
   virtual ~PlanQueue() = default;

@@ -149,12 +149,8 @@ class SpaceText {
   }
   // A number up to the next ',' ')' or ']'.
   bool Number(float& out) {
-    Space();
-    const size_t end = text_.find_first_of(",)]", pos_);
-    if (end == std::string_view::npos) return false;
-    std::string_view word = text_.substr(pos_, end - pos_);
-    while (!word.empty() && word.back() == ' ') word.remove_suffix(1);
-    pos_ = end;
+    std::string_view word;
+    if (!Word(word)) return false;
     if (word == "inf") out = std::numeric_limits<float>::infinity();
     else if (word == "-inf") out = -std::numeric_limits<float>::infinity();
     else {
@@ -164,10 +160,13 @@ class SpaceText {
     }
     return true;
   }
+  // A whole number >= 0, exactly (no detour through float).
   bool Integer(int64_t& out) {
-    float v = 0;
-    if (!Number(v) || v < 0 || v != std::floor(v)) return false;
-    out = static_cast<int64_t>(v);
+    std::string_view word;
+    if (!Word(word)) return false;
+    Result<int64_t> v = ParseInt(word, 0, std::numeric_limits<int64_t>::max(), "size");
+    if (!v.ok()) return false;
+    out = *v;
     return true;
   }
   bool AtEnd() {
@@ -176,6 +175,17 @@ class SpaceText {
   }
 
  private:
+  // The text up to the next ',' ')' or ']', without surrounding spaces.
+  bool Word(std::string_view& word) {
+    Space();
+    const size_t end = text_.find_first_of(",)]", pos_);
+    if (end == std::string_view::npos) return false;
+    word = text_.substr(pos_, end - pos_);
+    while (!word.empty() && word.back() == ' ') word.remove_suffix(1);
+    pos_ = end;
+    return true;
+  }
+
   std::string_view text_;
   size_t pos_ = 0;
 };
@@ -183,6 +193,7 @@ class SpaceText {
 }  // namespace
 
 Result<Space> Space::Parse(std::string_view text) {
+  constexpr int64_t kMaxParsedSize = int64_t{1} << 24;
   auto bad = [&] {
     std::string message = "'";
     message.append(text).append("' is not a space (Discrete(n) or Box(low, high, (shape)))");
@@ -192,6 +203,7 @@ Result<Space> Space::Parse(std::string_view text) {
   if (t.Eat("Discrete")) {
     int64_t n = 0;
     if (!t.Eat('(') || !t.Integer(n) || !t.Eat(')') || !t.AtEnd() || n < 1) return bad();
+    if (n > kMaxParsedSize) return bad();  // larger than any space here
     return Space::Discrete(n);
   }
   if (!t.Eat("Box") || !t.Eat('(')) return bad();
@@ -221,7 +233,7 @@ Result<Space> Space::Parse(std::string_view text) {
   if (!t.Eat(')') || !t.Eat(')') || !t.AtEnd() || shape.empty()) return bad();
   int64_t size = 1;
   for (int64_t d : shape) {
-    if (d > (int64_t{1} << 24) / size) return bad();  // larger than any space here
+    if (d > kMaxParsedSize / size) return bad();  // larger than any space here
     size *= d;
   }
   if (low.size() == 1 && high.size() == 1) {

@@ -44,7 +44,8 @@ class Space {
   // "Discrete(2)", "Box(-2, 2, (1,))" (bounds shown once when every element shares them), or
   // "Box([-4.8, -inf], [4.8, inf], (2,))". Numbers are the shortest text that reads back exactly.
   std::string ToString() const;
-  // The space ToString() printed: InvalidArgument naming what does not parse.
+  // The space ToString() printed: InvalidArgument naming what does not parse. Sizes are whole
+  // numbers; a space of more than 2^24 elements (or actions) is refused.
   static Result<Space> Parse(std::string_view text);
 
   friend bool operator==(const Space&, const Space&) = default;

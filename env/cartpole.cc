@@ -10,19 +10,21 @@
 #include "env/registry.h"
 
 namespace apprentice {
+// The spaces are never destroyed: a planner thread left inside a hung Plan() at exit may still
+// read them after static destructors have run.
 const Space& CartPole::observation_space() const {
-  static const Space space = [] {
+  static const Space& space = *new Space([] {
     const float high_x = static_cast<float>(kXThreshold * 2);
     const float high_theta = static_cast<float>(kThetaThresholdRadians * 2);
     std::vector<float> high = {high_x, FLT_MAX, high_theta, FLT_MAX};
     std::vector<float> low = {-high_x, -FLT_MAX, -high_theta, -FLT_MAX};
     return Space::Box(std::move(low), std::move(high), {4});
-  }();
+  }());
   return space;
 }
 
 const Space& CartPole::action_space() const {
-  static const Space space = Space::Discrete(2);
+  static const Space& space = *new Space(Space::Discrete(2));
   return space;
 }
 

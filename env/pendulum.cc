@@ -12,15 +12,17 @@
 
 namespace apprentice {
 
+// Never destroyed (see CartPole::observation_space).
 const Space& Pendulum::observation_space() const {
-  static const Space space = Space::Box({-1.0f, -1.0f, -static_cast<float>(kMaxSpeed)},
-                                        {1.0f, 1.0f, static_cast<float>(kMaxSpeed)}, {3});
+  static const Space& space =
+      *new Space(Space::Box({-1.0f, -1.0f, -static_cast<float>(kMaxSpeed)},
+                            {1.0f, 1.0f, static_cast<float>(kMaxSpeed)}, {3}));
   return space;
 }
 
 const Space& Pendulum::action_space() const {
-  static const Space space =
-      Space::Box(-static_cast<float>(kMaxTorque), static_cast<float>(kMaxTorque), {1});
+  static const Space& space = *new Space(
+      Space::Box(-static_cast<float>(kMaxTorque), static_cast<float>(kMaxTorque), {1}));
   return space;
 }
 

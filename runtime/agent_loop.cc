@@ -77,7 +77,10 @@ RunSummary RunAgentLoop(const RunOptions& options, const ProgressCallback& progr
   };
   seams.learner = &learner;
   Agent agent(AgentOptionsFor(options), *env, seams);
-  if (options.resume) agent.SetFirstEpisode(resumed.next_episode);
+  if (options.resume) {
+    agent.SetFirstEpisode(resumed.next_episode);
+    agent.SetFirstDecisionId(resumed.next_decision_id);
+  }
 
   RunSummary summary = StartSummary(options);
   summary.resumed_records = resumed.records;

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <filesystem>
 
 #include "core/atomic_file.h"
@@ -223,6 +224,7 @@ Result<ResumeState> LoadResumeState(const std::string& run_dir, int64_t capacity
   Result<EpisodeLogReader> reader = EpisodeLogReader::Open(logs);
   if (!reader.ok()) return reader.status();
   ResumeState state;
+  std::deque<std::shared_ptr<const DecisionRecord>> newest;  // at most `capacity`
   DecisionRecord record;
   for (;;) {
     Result<bool> more = reader->Next(record);
@@ -230,15 +232,17 @@ Result<ResumeState> LoadResumeState(const std::string& run_dir, int64_t capacity
     if (!*more) break;
     ++state.records;
     state.next_episode = std::max(state.next_episode, record.episode + 1);
-    if (record.has_label) {
-      state.labelled.push_back(std::make_shared<const DecisionRecord>(std::move(record)));
+    state.next_decision_id = std::max(state.next_decision_id, record.decision_id + 1);
+    if (record.has_label && capacity > 0) {
+      if (static_cast<int64_t>(newest.size()) == capacity) newest.pop_front();
+      newest.push_back(std::make_shared<const DecisionRecord>(std::move(record)));
       record = DecisionRecord();
     }
   }
-  if (static_cast<int64_t>(state.labelled.size()) > capacity) {
-    state.labelled.erase(state.labelled.begin(),
-                         state.labelled.end() - static_cast<std::ptrdiff_t>(capacity));
-  }
+  state.labelled.assign(newest.begin(), newest.end());
+  // Logs written before records carried ids hold zeros: continue past their count instead.
+  state.next_decision_id =
+      std::max(state.next_decision_id, static_cast<uint64_t>(state.records) + 1);
   state.damaged = static_cast<int64_t>(reader->damage().size());
   state.has_checkpoint = std::filesystem::exists(RunCheckpointPath(run_dir), ec);
   return state;

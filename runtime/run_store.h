@@ -91,6 +91,7 @@ struct ResumeState {
   std::vector<std::shared_ptr<const DecisionRecord>> labelled;  // the newest, oldest first
   int64_t records = 0;       // intact records in the logs
   int64_t next_episode = 0;  // one past the largest episode id logged
+  uint64_t next_decision_id = 1;  // one past the largest decision id logged (and past the count)
   int64_t damaged = 0;       // damaged stretches skipped
   bool has_checkpoint = false;
 };

@@ -75,8 +75,14 @@ RunSummary RunSync(const RunOptions& options, const ProgressCallback& progress, 
     log.emplace(std::move(opened).value());
   }
   // Ends the run: what failed goes into the summary, and nothing more is trained or evaluated.
+  // The log is still closed after any other failure, so that `logged` is what the disk holds.
+  bool log_failed = false;
   auto fail = [&](const std::string& what, const Status& s) {
     if (summary.error.empty()) summary.error = what + ": " + s.message();
+  };
+  auto fail_log = [&](const Status& s) {
+    log_failed = true;
+    fail("episode log", s);
   };
 
   Rng train_seeds(TrainEpisodeSeed(options.seed, static_cast<uint64_t>(resumed.records)));
@@ -97,7 +103,7 @@ RunSummary RunSync(const RunOptions& options, const ProgressCallback& progress, 
   const Stopwatch train_clock;
   int64_t episode = resumed.next_episode, episode_step = 0, steps = 0;
   double episode_return = 0.0;
-  uint64_t decision_id = static_cast<uint64_t>(resumed.records);
+  uint64_t decision_id = resumed.next_decision_id - 1;
   std::vector<float> obs;
   {
     auto first = env->Reset(train_seeds.Next());
@@ -146,14 +152,14 @@ RunSummary RunSync(const RunOptions& options, const ProgressCallback& progress, 
     const StepResult result = env->Step(action);
     ApplyOutcome({result.reward, result.terminated, result.truncated}, record);
     if (log) {
-      if (Status s = log->Append(record); !s.ok()) fail("episode log", s);
+      if (Status s = log->Append(record); !s.ok()) fail_log(s);
     }
     learning.Add(std::make_shared<const DecisionRecord>(std::move(record)));
     while (std::optional<Distiller::TrainStats> stats = learning.TryTrainStep()) {
       summary.final_loss = stats->loss;
       if (stats->snapshot) RequireOk(slot.Publish(std::move(stats->snapshot)));
       if (log && learning.distiller().updates() % kCheckpointEvery == 0) {
-        if (Status s = log->Flush(); !s.ok()) fail("episode log", s);
+        if (Status s = log->Flush(); !s.ok()) fail_log(s);
         const Status s = learning.distiller().SaveCheckpoint(RunCheckpointPath(options.run_dir));
         if (!s.ok()) fail("checkpoint", s);
       }
@@ -197,8 +203,8 @@ RunSummary RunSync(const RunOptions& options, const ProgressCallback& progress, 
   summary.executor_version = slot.version();
   summary.train_seconds = train_clock.ElapsedSeconds();
   if (log) {
-    if (summary.error.empty()) {
-      if (Status s = log->Close(); !s.ok()) fail("episode log", s);
+    if (!log_failed) {
+      if (Status s = log->Close(); !s.ok()) fail_log(s);
     }
     summary.logged = log->records_written();
     if (summary.error.empty()) {

@@ -23,6 +23,7 @@
 #include "agent/agent.h"
 #include "agent/bounded_queue.h"
 #include "agent/pacer.h"
+#include "agent/plan_queue.h"
 #include "core/clock.h"
 #include "core/policy.h"
 #include "executor/snapshot.h"
@@ -99,7 +100,8 @@ TEST(BoundedQueue, TheSmallestQueueNeverOverwritesAnUnreadItem) {
 }
 
 // Three producers, three consumers, a small queue that overflows all the time: every item is
-// popped exactly once or reported dropped exactly once, and items stay whole.
+// popped exactly once or reported dropped exactly once (at most one per push), and items stay
+// whole.
 TEST(BoundedQueue, ConcurrentProducersAndConsumersSeeEveryItemOnceOrItsDrop) {
   struct Item {
     int64_t a = 0, b = 0;  // b == -a always: a torn copy would break it
@@ -128,14 +130,19 @@ TEST(BoundedQueue, ConcurrentProducersAndConsumersSeeEveryItemOnceOrItsDrop) {
   }
   constexpr int kProducers = 3;
   std::vector<std::vector<int64_t>> dropped(kProducers);
-  std::atomic<int64_t> rejected{0};
+  std::atomic<int64_t> rejected{0}, multiple_drops{0};
   std::vector<std::thread> producers;
   for (int p = 0; p < kProducers; ++p) {
     producers.emplace_back([&, p] {
       for (int64_t i = 1 + p; i <= kItems; i += kProducers) {
+        int drops = 0;
         const auto r = q.Push([&](Item& slot) { slot = {i, -i}; },
-                              [&](const Item& old) { dropped[p].push_back(old.a); });
+                              [&](const Item& old) {
+                                dropped[p].push_back(old.a);
+                                ++drops;
+                              });
         if (r == BoundedQueue<Item>::PushResult::kRejected) rejected.fetch_add(1);
+        if (drops > 1) multiple_drops.fetch_add(1);
       }
     });
   }
@@ -143,6 +150,7 @@ TEST(BoundedQueue, ConcurrentProducersAndConsumersSeeEveryItemOnceOrItsDrop) {
   done.store(true);
   for (auto& t : consumers) t.join();
   EXPECT_EQ(torn.load(), 0);
+  EXPECT_EQ(multiple_drops.load(), 0) << "a push dropped more than one item";
   std::vector<int64_t> all;
   for (auto& d : dropped) all.insert(all.end(), d.begin(), d.end());
   for (auto& p : popped) all.insert(all.end(), p.begin(), p.end());
@@ -157,6 +165,67 @@ TEST(BoundedQueue, ConcurrentProducersAndConsumersSeeEveryItemOnceOrItsDrop) {
       EXPECT_TRUE(std::is_sorted(mine.begin(), mine.end()));
     }
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// LocalPlanQueue
+// ---------------------------------------------------------------------------------------------
+
+// An env whose state cannot always be copied (CopyStateFrom fails for a `broken` source).
+class BrittleEnv final : public Env {
+ public:
+  explicit BrittleEnv(bool broken = false) : broken_(broken) {}
+  std::string name() const override { return "brittle"; }
+  const Space& observation_space() const override {
+    static const Space& space = *new Space(Space::Box(-1.0f, 1.0f, {1}));
+    return space;
+  }
+  const Space& action_space() const override {
+    static const Space& space = *new Space(Space::Discrete(2));
+    return space;
+  }
+  int64_t max_episode_steps() const override { return 10; }
+  std::span<const float> Reset(uint64_t) override { return obs_; }
+  StepResult Step(const Action&) override { return {obs_, 0.0, false, false}; }
+  std::unique_ptr<Env> Clone() const override { return std::make_unique<BrittleEnv>(*this); }
+  Status CopyStateFrom(const Env& other) override {
+    const auto& o = dynamic_cast<const BrittleEnv&>(other);
+    if (o.broken_) return Status::InvalidArgument("brittle: this state cannot be copied");
+    return Status::Ok();
+  }
+  int64_t elapsed_steps() const override { return 0; }
+
+ private:
+  bool broken_ = false;
+  std::vector<float> obs_ = {0.0f};
+};
+
+// A request whose state cannot be copied is refused; the slot it had claimed is skipped by the
+// workers instead of carrying an earlier request a second time.
+TEST(LocalPlanQueue, ARequestWhoseStateCannotBeCopiedIsRefusedAndNeverServed) {
+  const BrittleEnv good, broken(/*broken=*/true);
+  LocalPlanQueue queue(4, Overflow::kDropOldest, 1, &good);
+  const std::vector<float> obs = {0.5f};
+  auto push = [&](uint64_t id, const Env& state) {
+    PlanRequestView r;
+    r.decision_id = id;
+    r.observation = obs;
+    r.state = &state;
+    return queue.Push(r);
+  };
+  EXPECT_TRUE(push(1, good).queued);
+  EXPECT_FALSE(push(2, broken).queued);
+  EXPECT_TRUE(push(3, good).queued);
+  PlanTask task;
+  task.Prepare(1, &good);
+  std::vector<uint64_t> served;
+  std::thread closer([&] {
+    ASSERT_TRUE(WaitUntil([&] { return queue.size() == 0; }));
+    queue.Close();
+  });
+  while (queue.Pop(task)) served.push_back(task.decision_id);
+  closer.join();
+  EXPECT_EQ(served, (std::vector<uint64_t>{1, 3}));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -749,6 +818,226 @@ TEST_F(AgentTest, WritesMetricsAsJsonLinesAndAppendsToAnEarlierFile) {
     EXPECT_NE(last.find(key), std::string::npos) << key << " in " << last;
   }
   EXPECT_NE(last.find("\"steps\":20"), std::string::npos) << last;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Joins in any order: labels, decisions and outcomes by decision id, every wait bounded
+// ---------------------------------------------------------------------------------------------
+
+// An Act()'s decision reaches the collector at Observe(). A caller that observes long after the
+// label came (past the collector's 1 s label wait) still gets one record: label and outcome.
+TEST_F(AgentTest, ALabelArrivingLongBeforeItsDecisionIsJoinedIntoOneRecord) {
+  TempDir dir;
+  AgentOptions o = SmallOptions(Mode::kReflex);
+  o.log_dir = dir.str();
+  o.metrics_interval_ms = 10;
+  auto agent = Make(o);
+  agent->Start();
+  agent->Act(Obs(0));
+  ASSERT_TRUE(WaitUntil([&] {
+    std::lock_guard l(control_->mu);
+    return control_->finished == 1;
+  }));
+  std::this_thread::sleep_for(1500ms);  // the observation comes late (a lower bound, not a race)
+  agent->Observe(2.0, /*terminated=*/true, /*truncated=*/false);
+  ASSERT_TRUE(WaitUntil([&] { return agent->Metrics().logged == 1; }));
+  ASSERT_TRUE(agent->Stop().ok());
+  const AgentMetrics m = agent->Metrics();
+  EXPECT_EQ(m.labels, 1);
+  EXPECT_EQ(m.orphan_labels, 0);
+  EXPECT_EQ(m.missing_labels, 0);
+  const EpisodeLogContents log = ReadEpisodeLog(dir.str()).ValueOrThrow();
+  ASSERT_EQ(log.records.size(), 1u) << "the label and its decision were logged apart";
+  EXPECT_TRUE(Label(log.records[0], 1));
+  EXPECT_FLOAT_EQ(log.records[0].reward, 2.0f);
+  EXPECT_TRUE(log.records[0].terminated);
+}
+
+// A label whose decision does not come within the wait teaches alone (not logged: a log record
+// is a decision); the decision, when it comes, is logged at once without waiting for that label.
+TEST_F(AgentTest, ALabelWhoseDecisionNeverCameTeachesAloneAndTheLateDecisionDoesNotWait) {
+  TempDir dir;
+  AgentOptions o = SmallOptions(Mode::kReflex);
+  o.log_dir = dir.str();
+  o.metrics_interval_ms = 10;
+  o.outcome_wait_ms = 0;  // labels then wait the collector's 1 s label wait for their decision
+  auto agent = Make(o);
+  agent->Start();
+  agent->Act(Obs(0));
+  ASSERT_TRUE(WaitUntil([&] { return agent->Metrics().orphan_labels == 1; }));
+  EXPECT_EQ(agent->Metrics().labels, 1);
+  EXPECT_EQ(agent->Metrics().agreement_samples, 0);  // no executor output to compare with
+  ASSERT_EQ(learner_.records().size(), 1u);
+  EXPECT_TRUE(Label(*learner_.records()[0], 1));
+  EXPECT_EQ(learner_.records()[0]->observation, Obs(0));
+  agent->Observe(1.0, /*terminated=*/true, /*truncated=*/false);
+  ASSERT_TRUE(WaitUntil([&] { return agent->Metrics().logged == 1; }));  // before Stop()
+  ASSERT_TRUE(agent->Stop().ok());
+  EXPECT_EQ(agent->Metrics().missing_labels, 0);
+  const EpisodeLogContents log = ReadEpisodeLog(dir.str()).ValueOrThrow();
+  ASSERT_EQ(log.records.size(), 1u);
+  EXPECT_FALSE(log.records[0].has_label);
+  EXPECT_FLOAT_EQ(log.records[0].reward, 1.0f);
+}
+
+// Two callers share a two-slot queue. Caller A's pushes drop caller B's request before B has
+// observed (its decision is not at the collector yet): B's decision, when it comes, is logged at
+// once instead of waiting outcome_wait_ms for a label that will not come.
+TEST_F(AgentTest, ARequestDroppedBeforeItsDecisionArrivedDoesNotHoldThatDecisionBack) {
+  TempDir dir;
+  AgentOptions o = SmallOptions(Mode::kReflex);
+  o.planner_queue = 2;
+  o.log_dir = dir.str();
+  o.metrics_interval_ms = 10;
+  auto agent = Make(o);
+  control_->Close();
+  agent->Start();
+  Arbiter& b = agent->OpenArbiter();
+  agent->Act(Obs(0));  // id 1: the worker takes it and waits inside Plan()
+  agent->Observe(0.0, false, false);
+  ASSERT_TRUE(control_->WaitEntered(1));
+  agent->Act(Obs(1));  // id 2: queued
+  agent->Observe(0.0, false, false);
+  b.Act(Obs(2));       // id 3: queued; B observes later
+  agent->Act(Obs(3));  // id 4 drops id 2, whose decision is at the collector
+  agent->Observe(0.0, false, false);
+  agent->Act(Obs(4));  // id 5 drops id 3, whose decision is not
+  agent->Observe(0.0, false, false);
+  b.Observe(1.0, /*terminated=*/true, /*truncated=*/false);
+  EXPECT_EQ(agent->Metrics().planner_drops, 2);
+  control_->Open();
+  ASSERT_TRUE(WaitUntil([&] { return agent->Metrics().labels == 3; }));
+  ASSERT_TRUE(WaitUntil([&] { return agent->Metrics().logged == 5; }))
+      << "a decision waits for the label of a dropped request";
+  ASSERT_TRUE(agent->Stop().ok());
+  EXPECT_EQ(agent->Metrics().missing_labels, 0);
+  std::set<uint64_t> labelled;
+  for (const auto& r : learner_.records()) labelled.insert(r->decision_id);
+  EXPECT_EQ(labelled, (std::set<uint64_t>{1, 4, 5}));
+}
+
+// The urgent queue holds 16 requests: the 17th waiting caller's push drops the oldest, whose
+// caller is told at once (it acts with the executor) instead of waiting out planner_wait_ms.
+TEST_F(AgentTest, AnUrgentRequestDroppedFromAFullQueueReleasesItsCallerAtOnce) {
+  AgentOptions o = SmallOptions(Mode::kPlanner);
+  o.planner_wait_ms = 60'000;
+  auto agent = Make(o);
+  control_->Close();
+  agent->Start();
+  std::vector<std::thread> callers;
+  auto call = [&](int i) {
+    Arbiter& arbiter = agent->OpenArbiter();
+    callers.emplace_back([&arbiter, i] { (void)arbiter.Decide(Obs(i)); });
+  };
+  call(0);
+  ASSERT_TRUE(control_->WaitEntered(1));  // the worker holds the first request
+  for (int i = 1; i <= static_cast<int>(LocalPlanQueue::kUrgentCapacity) + 1; ++i) call(i);
+  ASSERT_TRUE(WaitUntil([&] { return agent->Metrics().acted_by_executor == 1; }))
+      << "the caller of the dropped request still waits";
+  EXPECT_EQ(agent->Metrics().acted_by_planner, 0);
+  control_->Open();
+  for (auto& t : callers) t.join();
+  ASSERT_TRUE(agent->Stop().ok());
+  const AgentMetrics m = agent->Metrics();
+  EXPECT_EQ(m.planner_drops, 1);
+  EXPECT_EQ(m.planner_timeouts, 0);
+  EXPECT_EQ(m.acted_by_planner, LocalPlanQueue::kUrgentCapacity + 1);
+}
+
+// A plan queue served outside the agent (as a network queue would be): the test pops requests
+// and delivers labels through Agent::label_sink(); waiting callers get them, and so does the
+// learner.
+TEST_F(AgentTest, PlannersOutsideTheAgentDeliverLabelsThroughItsLabelSink) {
+  auto queue = std::make_shared<LocalPlanQueue>(64, Overflow::kDropOldest, 4, nullptr);
+  AgentSeams seams;
+  seams.plan_queue = queue;
+  seams.learner = &learner_;
+  Agent agent(SmallOptions(Mode::kDeadline), Space::Box(-1.0f, 1.0f, {4}), Space::Discrete(2),
+              seams);
+  agent.Start();
+  std::thread remote([&] {
+    PlanTask task;
+    task.Prepare(4, nullptr);
+    while (queue->Pop(task)) {
+      apprentice::Label label;
+      label.decision_id = task.decision_id;
+      label.episode = task.episode;
+      label.step = task.step;
+      const int64_t a = task.observation[0] > 0.0f ? 1 : 0;
+      label.decision.distribution = PolicyOutput::FromProbabilities(
+          a == 1 ? std::vector<float>{0.2f, 0.8f} : std::vector<float>{0.8f, 0.2f});
+      label.decision.action = Action::Discrete(a);
+      label.observation = task.observation;
+      label.executor_action = task.executor_action;
+      agent.label_sink().OnLabel(std::move(label));
+    }
+  });
+  for (int i = 0; i < 6; ++i) {
+    const auto obs = Obs(i);
+    const AgentDecision d = agent.Act(obs);
+    EXPECT_EQ(d.acted_by, Actor::kPlanner);
+    EXPECT_EQ(d.action, Action::Discrete(obs[0] > 0 ? 1 : 0));
+    agent.Observe(0.0, false, false);
+  }
+  ASSERT_TRUE(WaitUntil([&] { return agent.Metrics().labels == 6; }));
+  ASSERT_TRUE(agent.Stop().ok());  // closes the queue: the remote loop ends
+  remote.join();
+  for (const auto& r : learner_.records()) EXPECT_TRUE(Label(*r, r->observation[0] > 0 ? 1 : 0));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Lifecycle and weights
+// ---------------------------------------------------------------------------------------------
+
+class RefusingWeights final : public WeightBroadcast {
+ public:
+  using WeightBroadcast::WeightBroadcast;
+  int Subscribe(Callback) override { throw std::runtime_error("subscription refused"); }
+};
+
+TEST_F(AgentTest, AStartThatFailsStopsWhatItStartedAndLeavesTheAgentStopped) {
+  RefusingWeights weights(InitialSnapshot());
+  AgentSeams seams;
+  seams.planners = [this] {
+    return Result<std::unique_ptr<Planner>>(std::make_unique<FakePlanner>(control_));
+  };
+  seams.learner = &learner_;
+  seams.weights = &weights;
+  Agent agent(SmallOptions(Mode::kReflex), Space::Box(-1.0f, 1.0f, {4}), Space::Discrete(2),
+              seams);
+  EXPECT_THROW(agent.Start(), std::runtime_error);
+  EXPECT_TRUE(learner_.started());
+  EXPECT_TRUE(learner_.stopped()) << "the learner was started and left running";
+  EXPECT_THROW(agent.Act(Obs(0)), InvalidArgument);
+  EXPECT_TRUE(agent.Stop().ok());
+}
+
+TEST_F(AgentTest, AnObservationAfterStopIsCountedAsALostDecision) {
+  auto agent = Make(SmallOptions(Mode::kReflex));
+  agent->Start();
+  agent->Act(Obs(0));
+  ASSERT_TRUE(agent->Stop().ok());
+  agent->Observe(1.0, false, false);  // completes the caller's step; the record is lost
+  EXPECT_EQ(agent->Metrics().decision_drops, 1);
+  EXPECT_EQ(agent->Metrics().steps, 1);
+}
+
+TEST_F(AgentTest, OnlyNewerSnapshotsAreServedAndARefusedOneIsReported) {
+  auto agent = Make(SmallOptions(Mode::kReflex));
+  agent->Start();
+  learner_.Publish(InitialSnapshot(5));
+  EXPECT_EQ(agent->snapshot_slot().version(), 5);
+  learner_.Publish(InitialSnapshot(3));  // older: skipped
+  EXPECT_EQ(agent->snapshot_slot().version(), 5);
+  const MlpSpec wider = StudentSpec(Space::Box(-1.0f, 1.0f, {4}), Space::Discrete(2), {32},
+                                    Activation::kTanh)
+                            .ValueOrThrow();
+  learner_.Publish(Snapshot::Create(wider, InitialParameters(wider, 1), 6).ValueOrThrow());
+  EXPECT_EQ(agent->snapshot_slot().version(), 5);
+  const AgentMetrics m = agent->Metrics();
+  EXPECT_EQ(m.weight_errors, 1);
+  EXPECT_NE(m.last_error.find("weights:"), std::string::npos) << m.last_error;
+  ASSERT_TRUE(agent->Stop().ok());
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -273,7 +273,11 @@ expect 2 "has no logs/ to continue from" -- run --resume "$tmp/nothing" \
 "$bin" run --mode reflex --planner lqr --steps 100000000 --rate-hz 1000 --run-dir "$tmp/sig3" \
   --planner-delay-ms 5000 --summary-json "$tmp/keep.json" --quiet >/dev/null 2>&1 &
 pid=$!
-for _ in $(seq 100); do [ -s "$tmp/sig3/metrics.jsonl" ] && break; sleep 0.1; done
+# The second metrics line comes a second into the loop: the worker is inside its 5 s plan by then.
+for _ in $(seq 100); do
+  [ "$(wc -l <"$tmp/sig3/metrics.jsonl" 2>/dev/null || echo 0)" -ge 2 ] && break
+  sleep 0.1
+done
 kill -INT "$pid"
 sleep 0.2  # two signals sent at once can merge into one
 kill -INT "$pid"

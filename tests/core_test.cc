@@ -373,7 +373,8 @@ TEST(Json, GarbageNeverCrashesTheParser) {
 }
 
 TEST(Space, ParsesWhatToStringWrites) {
-  for (const Space& s : {Space::Discrete(3), Space::Box(-2.0f, 2.0f, {1}),
+  for (const Space& s : {Space::Discrete(3), Space::Discrete(16'777'216),
+                         Space::Box(-2.0f, 2.0f, {1}),
                          Space::Box({-4.8f, -INFINITY}, {4.8f, INFINITY}, {2}),
                          Space::Box(0.0f, 1.0f, {2, 3})}) {
     const Result<Space> back = Space::Parse(s.ToString());
@@ -388,6 +389,11 @@ TEST(Space, ParsesWhatToStringWrites) {
   }
   EXPECT_FALSE(Space::Parse("Box(0, 1, (100000000,))").ok());  // no huge allocation
   EXPECT_FALSE(Space::Parse("Box(2, 1, (1,))").ok());
+  EXPECT_FALSE(Space::Parse("Discrete(16777217)").ok());  // larger than any space here
+  EXPECT_FALSE(Space::Parse("Discrete(99999999999999999999)").ok());
+  EXPECT_FALSE(Space::Parse("Discrete(2.5)").ok());
+  EXPECT_FALSE(Space::Parse("Discrete(1e3)").ok());  // sizes are written as whole numbers
+  EXPECT_FALSE(Space::Parse("Box(0, 1, (2.0,))").ok());
 }
 
 }  // namespace

@@ -5,7 +5,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <set>
 
+#include "replay/episode_log.h"
 #include "runtime/run.h"
 #include "runtime/run_store.h"
 #include "tests/temp_files.h"
@@ -243,7 +245,13 @@ TEST(RunDirectory, AResumedSyncRunContinuesItsLogsAndCheckpoint) {
   EXPECT_EQ(second.logged, 100);
   const ResumeState state = LoadResumeState(dir.str(), 1'000'000).ValueOrThrow();
   EXPECT_EQ(state.records, 400);
+  EXPECT_EQ(state.next_decision_id, 401u);  // the resumed run went on numbering decisions
   EXPECT_TRUE(state.has_checkpoint);
+  const EpisodeLogContents log = ReadEpisodeLog(RunLogDir(dir.str())).ValueOrThrow();
+  std::set<uint64_t> ids;
+  for (const DecisionRecord& r : log.records) ids.insert(r.decision_id);
+  EXPECT_EQ(ids.size(), 400u) << "a decision id appears twice in the run's log";
+  EXPECT_EQ(LoadResumeState(dir.str(), 10).ValueOrThrow().labelled.size(), 10u);
   // The resumed run started from the checkpoint: it did not publish from version 0 again.
   EXPECT_GT(second.executor_version, first.executor_version);
 }
