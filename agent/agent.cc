@@ -95,6 +95,7 @@ Json AgentMetrics::ToJson(const AgentMetrics* previous) const {
       {"missing_outcomes", missing_outcomes},
       {"orphan_labels", orphan_labels},
       {"missing_labels", missing_labels},
+      {"duplicate_labels", duplicate_labels},
       {"weight_errors", weight_errors},
       {"labels", labels},
       {"train_steps", train_steps},
@@ -231,10 +232,17 @@ void Agent::Start() {
     // Whatever started is stopped again; the agent is then stopped (Act() refuses).
     if (pool_) pool_->Stop();
     queue_->Close();
-    (void)collector_->Stop();
+    Status status = collector_->Stop();
     if (subscription_ != 0) weights_->Unsubscribe(subscription_);
-    if (learner_started) (void)learner_->Stop();
-    state_.store(kStopped);
+    if (learner_started) {
+      const Status s = learner_->Stop();
+      if (status.ok()) status = s;
+    }
+    {
+      std::lock_guard stop_lock(stop_mu_);
+      stop_status_ = status;  // what a later Stop() returns
+      state_.store(kStopped);
+    }
     throw;
   }
   state_.store(kRunning, std::memory_order_release);
@@ -358,6 +366,7 @@ AgentMetrics Agent::Metrics() const {
   m.missing_outcomes = c.missing_outcomes();
   m.orphan_labels = c.orphan_labels();
   m.missing_labels = c.missing_labels();
+  m.duplicate_labels = c.duplicate_labels();
   m.weight_errors = weight_errors_.load(std::memory_order_relaxed);
   m.labels = c.labels();
   m.logged = c.logged();
@@ -367,18 +376,19 @@ AgentMetrics Agent::Metrics() const {
   m.planner = c.planner_latency();
   m.executor_version = slot_->version();
 
+  // The errors of each part, the rarer ones first: a later part's error, if any, is shown.
   std::string last_error;
+  {
+    std::lock_guard lock(weights_error_mu_);
+    last_error = weights_error_;
+  }
   if (learner_ != nullptr) {
     const LearnerMetrics l = learner_->Metrics();
     m.train_steps = l.train_steps;
     m.train_errors = l.train_errors;
     m.last_loss = l.last_loss;
     m.train = l.train;
-    last_error = l.last_error;
-  }
-  {
-    std::lock_guard lock(weights_error_mu_);
-    if (!weights_error_.empty()) last_error = weights_error_;
+    if (!l.last_error.empty()) last_error = l.last_error;
   }
   if (std::string e = c.last_error(); !e.empty()) last_error = e;
   if (pool_) {

@@ -132,11 +132,12 @@ struct AgentMetrics {
   int64_t decisions = 0;         // decisions the collector received
   int64_t decision_drops = 0;    // decisions lost: the collector's inbox was full, or the agent
                                  // stopped between Act() and Observe()
-  int64_t outcome_drops = 0;     // outcomes lost the same way
+  int64_t outcome_drops = 0;     // Report() refused: the collector's inbox was full
   int64_t orphan_outcomes = 0;   // reported outcomes of decisions the collector never saw
   int64_t missing_outcomes = 0;  // decisions logged without an outcome
   int64_t orphan_labels = 0;     // labels whose decision never came (taught alone, not logged)
   int64_t missing_labels = 0;    // decisions logged without the label they waited for
+  int64_t duplicate_labels = 0;  // labels delivered again for a decision already taught
   int64_t weight_errors = 0;     // snapshots from the weight source the slot refused
   int64_t labels = 0;            // labelled records passed to the learner
   int64_t logged = 0;            // records in the episode log on disk
@@ -208,7 +209,9 @@ class Agent final : private LabelSink {
   Status Stop();
 
   // Where planners outside this process deliver their labels (a PlanQueue served elsewhere): a
-  // label routes to its waiting caller, if any, and to the collector. Any thread.
+  // label routes to its waiting caller, if any, and to the collector. Any thread, from Start()
+  // until Stop() returns (a label delivered after that is dropped); never after the Agent is
+  // destroyed. A label delivered twice teaches once (duplicate_labels).
   LabelSink& label_sink() { return *this; }
 
   // Ok while nothing fatal happened; the collector's I/O error otherwise (stop the run).

@@ -125,7 +125,8 @@ AgentDecision Arbiter::Run(std::span<const float> observation, const Env* state,
   if (!pushed.queued) Bump(drops_);
   if (pushed.dropped_id != 0) {
     Bump(drops_);
-    agent.answers_.Cancel(pushed.dropped_id);  // a caller waiting for it stops waiting
+    // A push drops from its own queue: only an urgent push can drop a request someone awaits.
+    if (ask_now) agent.answers_.Cancel(pushed.dropped_id);
   }
   if (ask_now) {
     const AnswerBoard::Answer answer =
@@ -186,8 +187,9 @@ void Arbiter::Observe(double reward, bool terminated, bool truncated) {
     throw InvalidArgument(agent_.running() ? "Agent::Observe: no Act() to observe"
                                            : "Agent::Observe: the agent is not running");
   }
-  // The decision Act() kept, with its outcome, in one push (lost, and counted, when the agent
-  // stopped in between: the collector has drained for the last time).
+  // The decision Act() kept, with its outcome, in one push. After Stop() it is lost and counted
+  // (the collector has drained for the last time); an Observe() racing Stop() may be lost
+  // uncounted.
   pending_.has_outcome = true;
   pending_.outcome = {reward, terminated, truncated};
   const auto sent =

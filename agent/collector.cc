@@ -22,8 +22,17 @@ Status Collector::Options::Validate() const {
   if (inbox < 2 || inbox > 10'000'000) {
     return Status::InvalidArgument("the collector inbox must hold [2, 10000000] entries");
   }
-  if (label_wait_ms < 0) return Status::InvalidArgument("the label wait must be >= 0 ms");
-  if (outcome_wait_ms < 0) return Status::InvalidArgument("the outcome wait must be >= 0 ms");
+  // Waits are added to NowNs() in nanoseconds: a year bounds them well inside int64.
+  constexpr int64_t kYearMs = 365LL * 24 * 3600 * 1000;
+  if (label_wait_ms < 0 || label_wait_ms > kYearMs) {
+    return Status::InvalidArgument("the label wait must be in [0 ms, a year]");
+  }
+  if (outcome_wait_ms < 0 || outcome_wait_ms > kYearMs) {
+    return Status::InvalidArgument("the outcome wait must be in [0 ms, a year]");
+  }
+  if (metrics_interval_ms > kYearMs) {
+    return Status::InvalidArgument("the metrics interval must be at most a year");
+  }
   if (agreement_window < 1) return Status::InvalidArgument("the agreement window must be >= 1");
   if (metrics_interval_ms < 1) return Status::InvalidArgument("the metrics interval must be >= 1 ms");
   return Status::Ok();
@@ -104,9 +113,9 @@ Status Collector::Stop() {
     asio::post(io_->context, [this] {
       Drain();
       Expire(NowNs(), /*all=*/true);
+      // Records still expecting a label are logged without it: Stop() cancelled their requests.
       for (auto& [id, pending] : pending_) {
         if (!pending->has_outcome) missing_outcomes_.fetch_add(1, std::memory_order_relaxed);
-        if (pending->label_expected) missing_labels_.fetch_add(1, std::memory_order_relaxed);
         Finish(pending->record);
       }
       pending_.clear();
@@ -210,14 +219,14 @@ void Collector::OnDecision(CollectorItem& item) {
       it->second->label_expected = false;
       MaybeFinish(item.dropped_request);
     } else {
-      Resolve(item.dropped_request);  // its decision comes later (another caller's Observe())
+      resolved_.Insert(item.dropped_request);  // its decision comes later (another caller's)
     }
   }
   const uint64_t id = item.id;
   auto pending = std::make_unique<Pending>();
   pending->record = std::move(item.record);
   item.record = DecisionRecord();
-  pending->label_expected = item.label_expected && !TakeResolved(id);
+  pending->label_expected = item.label_expected && !resolved_.Take(id);
   pending->has_outcome = item.has_outcome;
   if (item.has_outcome) ApplyOutcome(item.outcome, pending->record);
   pending->arrived_ns = NowNs();
@@ -238,7 +247,13 @@ void Collector::OnDecision(CollectorItem& item) {
 void Collector::OnOutcome(uint64_t id, const Outcome& outcome) {
   auto it = pending_.find(id);
   if (it == pending_.end()) {
-    early_outcomes_[id] = {outcome, NowNs()};
+    const int64_t now = NowNs();
+    early_outcomes_[id] = {outcome, now};
+    early_outcome_order_.emplace_back(now, id);
+    // Too many waiting: the oldest are dropped now (counted as orphans).
+    while (early_outcomes_.size() > static_cast<size_t>(options_.inbox)) {
+      ExpireEarlyOutcomes(early_outcome_order_.front().first, /*all=*/false);
+    }
     return;
   }
   ApplyOutcome(outcome, it->second->record);
@@ -253,20 +268,36 @@ void Collector::HandleLabel(Label& label) {
     std::lock_guard lock(error_mu_);
     last_error_ = "planner: " + label.status.message();
   }
-  auto it = pending_.find(label.decision_id);
+  const uint64_t id = label.decision_id;
+  if (label.status.ok() && taught_.Contains(id)) {  // delivered twice: taught once already
+    duplicate_labels_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  auto it = pending_.find(id);
   if (it == pending_.end()) {
-    const uint64_t id = label.decision_id;
-    early_labels_.emplace(id, EarlyLabel{std::move(label), NowNs()});
+    const int64_t now = NowNs();
+    if (!early_labels_.emplace(id, EarlyLabel{std::move(label), now}).second) {
+      duplicate_labels_.fetch_add(1, std::memory_order_relaxed);  // one waits already
+      return;
+    }
+    early_label_order_.emplace_back(now, id);
+    // Too many waiting: the oldest teach alone now.
+    while (early_labels_.size() > static_cast<size_t>(options_.inbox)) {
+      ExpireEarlyLabels(early_label_order_.front().first, /*all=*/false);
+    }
     return;
   }
   MergeLabel(*it->second, label);
-  MaybeFinish(label.decision_id);
+  MaybeFinish(id);
 }
 
 void Collector::MergeLabel(Pending& pending, Label& label) {
   pending.label_expected = false;
-  // A second label for one decision (a planner elsewhere that delivers twice) teaches once.
-  if (!label.status.ok() || pending.record.has_label) return;
+  if (!label.status.ok()) return;
+  if (pending.record.has_label) {  // a second label for one decision teaches once
+    duplicate_labels_.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
   ApplyPlanDecision(std::move(label.decision), pending.record);
   Forward(pending.record);
 }
@@ -279,19 +310,22 @@ void Collector::Forward(const DecisionRecord& record, bool agreement) {
     agreement_samples_.store(window_.count(), std::memory_order_relaxed);
   }
   if (learner_ != nullptr) learner_->Add(std::make_shared<const DecisionRecord>(record));
+  taught_.Insert(record.decision_id);
   labels_.fetch_add(1, std::memory_order_release);
 }
 
-void Collector::Resolve(uint64_t id) {
-  if (!resolved_.insert(id).second) return;
-  resolved_order_.push_back(id);
-  if (resolved_order_.size() > kResolvedIds) {
-    resolved_.erase(resolved_order_.front());
-    resolved_order_.pop_front();
+void Collector::RecentIds::Insert(uint64_t id) {
+  auto [it, inserted] = live_.try_emplace(id, 0);
+  if (!inserted) return;
+  it->second = ++generation_;
+  order_.emplace_back(id, generation_);
+  while (order_.size() > capacity_) {
+    const auto [old, generation] = order_.front();
+    order_.pop_front();
+    // An id taken and inserted again has a newer generation: that entry stays.
+    if (auto f = live_.find(old); f != live_.end() && f->second == generation) live_.erase(f);
   }
 }
-
-bool Collector::TakeResolved(uint64_t id) { return resolved_.erase(id) > 0; }
 
 void Collector::MaybeFinish(uint64_t id) {
   auto it = pending_.find(id);
@@ -322,38 +356,9 @@ void Collector::FailLog(const Status& status) {
 // Labels whose decision never came, outcomes of unknown decisions, and decisions whose outcome
 // never came, once they have waited long enough (or `all`, at Stop()).
 void Collector::Expire(int64_t now_ns, bool all) {
-  const int64_t label_cutoff = now_ns - options_.label_wait_ms * 1'000'000;
-  const int64_t early_label_cutoff =
-      now_ns - std::max(options_.label_wait_ms, options_.outcome_wait_ms) * 1'000'000;
-  for (auto it = early_labels_.begin(); it != early_labels_.end();) {
-    if (!all && it->second.arrived_ns > early_label_cutoff) {
-      ++it;
-      continue;
-    }
-    Label& label = it->second.label;
-    if (label.status.ok()) {
-      // The decision never came: the label alone still teaches (not logged: no decision).
-      DecisionRecord record;
-      record.decision_id = label.decision_id;
-      record.episode = label.episode;
-      record.step = label.step;
-      record.observation = std::move(label.observation);
-      record.executor_action = label.executor_action;
-      ApplyPlanDecision(std::move(label.decision), record);
-      Forward(record, /*agreement=*/false);
-      orphan_labels_.fetch_add(1, std::memory_order_relaxed);
-    }
-    Resolve(it->first);
-    it = early_labels_.erase(it);
-  }
-  for (auto it = early_outcomes_.begin(); it != early_outcomes_.end();) {
-    if (!all && it->second.arrived_ns > label_cutoff) {
-      ++it;
-      continue;
-    }
-    orphan_outcomes_.fetch_add(1, std::memory_order_relaxed);
-    it = early_outcomes_.erase(it);
-  }
+  ExpireEarlyLabels(
+      now_ns - std::max(options_.label_wait_ms, options_.outcome_wait_ms) * 1'000'000, all);
+  ExpireEarlyOutcomes(now_ns - options_.label_wait_ms * 1'000'000, all);
   // Decisions still waiting for their outcome: scanned once a second, not at every poll.
   if (all || now_ns - last_outcome_scan_ns_ < 1'000'000'000) return;
   last_outcome_scan_ns_ = now_ns;
@@ -372,6 +377,43 @@ void Collector::Expire(int64_t now_ns, bool all) {
     expired.push_back(id);
   }
   for (uint64_t id : expired) MaybeFinish(id);
+}
+
+// Labels that arrived at or before `cutoff_ns` (every one with `all`) and still wait for their
+// decision: each teaches alone (not logged: no decision), and its id is resolved.
+void Collector::ExpireEarlyLabels(int64_t cutoff_ns, bool all) {
+  while (!early_label_order_.empty() && (all || early_label_order_.front().first <= cutoff_ns)) {
+    const auto [arrived_ns, id] = early_label_order_.front();
+    early_label_order_.pop_front();
+    auto it = early_labels_.find(id);
+    if (it == early_labels_.end() || it->second.arrived_ns != arrived_ns) continue;  // joined
+    Label& label = it->second.label;
+    if (label.status.ok()) {
+      DecisionRecord record;
+      record.decision_id = id;
+      record.episode = label.episode;
+      record.step = label.step;
+      record.observation = std::move(label.observation);
+      record.executor_action = label.executor_action;
+      ApplyPlanDecision(std::move(label.decision), record);
+      Forward(record, /*agreement=*/false);
+      orphan_labels_.fetch_add(1, std::memory_order_relaxed);
+    }
+    resolved_.Insert(id);
+    early_labels_.erase(it);
+  }
+}
+
+void Collector::ExpireEarlyOutcomes(int64_t cutoff_ns, bool all) {
+  while (!early_outcome_order_.empty() &&
+         (all || early_outcome_order_.front().first <= cutoff_ns)) {
+    const auto [arrived_ns, id] = early_outcome_order_.front();
+    early_outcome_order_.pop_front();
+    auto it = early_outcomes_.find(id);
+    if (it == early_outcomes_.end() || it->second.arrived_ns != arrived_ns) continue;  // joined
+    orphan_outcomes_.fetch_add(1, std::memory_order_relaxed);
+    early_outcomes_.erase(it);
+  }
 }
 
 }  // namespace apprentice

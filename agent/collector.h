@@ -1,6 +1,7 @@
 // Collector: joins every decision with its outcome and its label by decision id, never by arrival
 // order, writes each complete record to the episode log, and hands labelled records to the
-// learner as soon as their label arrives (learning does not wait for outcomes).
+// learner as soon as a decision and its label are both in (learning does not wait for outcomes
+// reported later).
 //
 //   Arbiters ── decision (at Act), outcome (at Observe, or any time later) ──▶ inbox ──┐
 //   planner workers, remote planners ── label ──▶ OnLabel (posted to the io_context) ──┼─▶ join
@@ -21,8 +22,10 @@
 // - an outcome for an unknown decision is dropped after label_wait_ms and counted
 //   (orphan_outcomes).
 // Ids whose label is settled before their decision arrives (the request was dropped, or the
-// label went to the learner alone) are remembered, the newest kResolvedIds of them, so that the
-// decision does not wait for a label that will not come.
+// label went to the learner alone) are remembered, the newest kRecentIds of them, so that the
+// decision does not wait for a label that will not come; so are the ids of labels already taught,
+// so that a label delivered twice (a planner elsewhere retrying) teaches once (duplicate_labels).
+// At most `inbox` labels wait for their decision; past that the oldest teaches alone at once.
 //
 // Threading:
 // - The inbox (a BoundedQueue, drop-newest) takes decisions and outcomes from any thread without
@@ -46,7 +49,7 @@
 #include <string>
 #include <thread>
 #include <unordered_map>
-#include <unordered_set>
+#include <utility>
 
 #include "agent/bounded_queue.h"
 #include "agent/learner.h"
@@ -75,7 +78,7 @@ struct CollectorItem {
 
 class Collector {
  public:
-  static constexpr size_t kResolvedIds = 65'536;
+  static constexpr size_t kRecentIds = 65'536;
 
   struct Options {
     int64_t inbox = 16'384;           // decisions and outcomes waiting for the collector
@@ -130,6 +133,7 @@ class Collector {
   int64_t missing_outcomes() const { return missing_outcomes_.load(std::memory_order_relaxed); }
   int64_t orphan_labels() const { return orphan_labels_.load(std::memory_order_relaxed); }
   int64_t missing_labels() const { return missing_labels_.load(std::memory_order_relaxed); }
+  int64_t duplicate_labels() const { return duplicate_labels_.load(std::memory_order_relaxed); }
   double agreement() const { return agreement_.load(std::memory_order_relaxed); }
   double mean_kl() const { return mean_kl_.load(std::memory_order_relaxed); }
   int64_t agreement_samples() const { return agreement_samples_.load(std::memory_order_relaxed); }
@@ -151,8 +155,23 @@ class Collector {
   void Expire(int64_t now_ns, bool all);
   // The labelled record to the learner (and, with `agreement`, into the rolling agreement).
   void Forward(const DecisionRecord& record, bool agreement = true);
-  void Resolve(uint64_t id);           // its label will not come or went to the learner alone
-  bool TakeResolved(uint64_t id);      // whether `id` was resolved (forgotten then)
+  void ExpireEarlyLabels(int64_t cutoff_ns, bool all);
+  void ExpireEarlyOutcomes(int64_t cutoff_ns, bool all);
+
+  // The newest `capacity` ids inserted, for membership tests (older ones are forgotten).
+  class RecentIds {
+   public:
+    explicit RecentIds(size_t capacity) : capacity_(capacity) {}
+    void Insert(uint64_t id);
+    bool Contains(uint64_t id) const { return live_.count(id) > 0; }
+    bool Take(uint64_t id) { return live_.erase(id) > 0; }  // whether it was there
+
+   private:
+    const size_t capacity_;
+    uint64_t generation_ = 0;
+    std::unordered_map<uint64_t, uint64_t> live_;      // id -> the generation it was inserted in
+    std::deque<std::pair<uint64_t, uint64_t>> order_;  // (id, generation), oldest first
+  };
   void WriteMetricsLine();
   void Fail(const std::string& what, const Status& status);
   void FailLog(const Status& status);  // Fail(), and nothing more is appended to the log
@@ -180,8 +199,11 @@ class Collector {
     int64_t arrived_ns = 0;
   };
   std::unordered_map<uint64_t, EarlyOutcome> early_outcomes_;
-  std::unordered_set<uint64_t> resolved_;  // see above; at most kResolvedIds
-  std::deque<uint64_t> resolved_order_;    // oldest first (may hold ids taken already)
+  // (arrived_ns, id) of the entries above, oldest first, so that expiring them costs what expires
+  // (an entry whose id was joined meanwhile is skipped).
+  std::deque<std::pair<int64_t, uint64_t>> early_label_order_, early_outcome_order_;
+  RecentIds resolved_{kRecentIds};  // label settled before the decision came (see above)
+  RecentIds taught_{kRecentIds};    // labels already handed to the learner
   AgreementWindow window_;
   std::optional<EpisodeLogWriter> log_;
   std::ofstream metrics_file_;
@@ -193,7 +215,8 @@ class Collector {
   // Written by the collector thread, read by any.
   SharedLatencyHistogram planner_latency_;
   std::atomic<int64_t> labels_{0}, logged_{0}, decisions_{0}, orphan_outcomes_{0},
-      missing_outcomes_{0}, orphan_labels_{0}, missing_labels_{0}, agreement_samples_{0};
+      missing_outcomes_{0}, orphan_labels_{0}, missing_labels_{0}, duplicate_labels_{0},
+      agreement_samples_{0};
   std::atomic<double> agreement_{0.0}, mean_kl_{0.0};
   std::atomic<bool> failed_{false};
   mutable std::mutex error_mu_;

@@ -80,6 +80,7 @@ PlanQueue::PushResult LocalPlanQueue::Push(const PlanRequestView& request) {
 bool LocalPlanQueue::Pop(PlanTask& task) {
   auto copy = [&](PlanTask& queued) {
     task.decision_id = queued.decision_id;
+    if (queued.decision_id == 0) return;  // a tombstone: nothing to copy
     task.episode = queued.episode;
     task.step = queued.step;
     task.observation.assign(queued.observation.begin(), queued.observation.end());

@@ -220,8 +220,8 @@ TEST(LocalPlanQueue, ARequestWhoseStateCannotBeCopiedIsRefusedAndNeverServed) {
   task.Prepare(1, &good);
   std::vector<uint64_t> served;
   std::thread closer([&] {
-    ASSERT_TRUE(WaitUntil([&] { return queue.size() == 0; }));
-    queue.Close();
+    EXPECT_TRUE(WaitUntil([&] { return queue.size() == 0; }));
+    queue.Close();  // also when the wait failed: Pop() must not block the test
   });
   while (queue.Pop(task)) served.push_back(task.decision_id);
   closer.join();
@@ -944,6 +944,18 @@ TEST_F(AgentTest, AnUrgentRequestDroppedFromAFullQueueReleasesItsCallerAtOnce) {
   EXPECT_EQ(m.acted_by_planner, LocalPlanQueue::kUrgentCapacity + 1);
 }
 
+// A label as a planner elsewhere would send it: action 1 when obs[0] > 0, else 0.
+apprentice::Label RemoteLabel(uint64_t id, const std::vector<float>& observation) {
+  apprentice::Label label;
+  label.decision_id = id;
+  const int64_t a = observation[0] > 0.0f ? 1 : 0;
+  label.decision.distribution = PolicyOutput::FromProbabilities(
+      a == 1 ? std::vector<float>{0.2f, 0.8f} : std::vector<float>{0.8f, 0.2f});
+  label.decision.action = Action::Discrete(a);
+  label.observation = observation;
+  return label;
+}
+
 // A plan queue served outside the agent (as a network queue would be): the test pops requests
 // and delivers labels through Agent::label_sink(); waiting callers get them, and so does the
 // learner.
@@ -955,20 +967,15 @@ TEST_F(AgentTest, PlannersOutsideTheAgentDeliverLabelsThroughItsLabelSink) {
   Agent agent(SmallOptions(Mode::kDeadline), Space::Box(-1.0f, 1.0f, {4}), Space::Discrete(2),
               seams);
   agent.Start();
-  std::thread remote([&] {
+  std::thread remote([&] {  // delivers every label twice, as a retrying network client might
     PlanTask task;
     task.Prepare(4, nullptr);
     while (queue->Pop(task)) {
-      apprentice::Label label;
-      label.decision_id = task.decision_id;
+      apprentice::Label label = RemoteLabel(task.decision_id, task.observation);
       label.episode = task.episode;
       label.step = task.step;
-      const int64_t a = task.observation[0] > 0.0f ? 1 : 0;
-      label.decision.distribution = PolicyOutput::FromProbabilities(
-          a == 1 ? std::vector<float>{0.2f, 0.8f} : std::vector<float>{0.8f, 0.2f});
-      label.decision.action = Action::Discrete(a);
-      label.observation = task.observation;
       label.executor_action = task.executor_action;
+      agent.label_sink().OnLabel(label);
       agent.label_sink().OnLabel(std::move(label));
     }
   });
@@ -979,10 +986,29 @@ TEST_F(AgentTest, PlannersOutsideTheAgentDeliverLabelsThroughItsLabelSink) {
     EXPECT_EQ(d.action, Action::Discrete(obs[0] > 0 ? 1 : 0));
     agent.Observe(0.0, false, false);
   }
-  ASSERT_TRUE(WaitUntil([&] { return agent.Metrics().labels == 6; }));
+  ASSERT_TRUE(WaitUntil([&] { return agent.Metrics().duplicate_labels == 6; }));
   ASSERT_TRUE(agent.Stop().ok());  // closes the queue: the remote loop ends
   remote.join();
+  EXPECT_EQ(agent.Metrics().labels, 6);
+  ASSERT_EQ(learner_.records().size(), 6u) << "a label delivered twice taught twice";
   for (const auto& r : learner_.records()) EXPECT_TRUE(Label(*r, r->observation[0] > 0 ? 1 : 0));
+}
+
+// Labels for decisions that never come: at most `inbox` of them wait; past that the oldest teach
+// alone at once instead of piling up for outcome_wait_ms.
+TEST_F(AgentTest, AtMostInboxLabelsWaitForTheirDecisionAndTheOldestTeachAlone) {
+  AgentOptions o = SmallOptions(Mode::kReflex);
+  o.inbox = 4;
+  auto agent = Make(o);
+  agent->Start();
+  for (uint64_t id = 1000; id < 1010; ++id) agent->label_sink().OnLabel(RemoteLabel(id, Obs(0)));
+  ASSERT_TRUE(WaitUntil([&] { return agent->Metrics().orphan_labels == 6; }));
+  std::vector<uint64_t> first;
+  for (const auto& r : learner_.records()) first.push_back(r->decision_id);
+  EXPECT_EQ(first, (std::vector<uint64_t>{1000, 1001, 1002, 1003, 1004, 1005}));
+  ASSERT_TRUE(agent->Stop().ok());  // the four still waiting teach alone too
+  EXPECT_EQ(agent->Metrics().orphan_labels, 10);
+  EXPECT_EQ(agent->Metrics().labels, 10);
 }
 
 // ---------------------------------------------------------------------------------------------
