@@ -183,7 +183,18 @@ self_test() {
   return "$failures"
 }
 
-if [ "${1:-}" = "--self-test" ]; then
+usage() { sed -n '11,14p' "$0" | sed 's/^# \{0,1\}//'; }
+case "${1:-}" in
+  -h | --help) usage; exit 0 ;;
+  --self-test) [ $# -eq 2 ] || { usage >&2; exit 2; } ;;
+  "") usage >&2; exit 2 ;;
+esac
+if [ ! -d "${!#}/core" ]; then
+  echo "layering: ${!#} is not the repository root (no core/ in it)" >&2
+  exit 2
+fi
+
+if [ "$1" = "--self-test" ]; then
   self_test "$2"
   rc=$?
   [ "$rc" -eq 0 ] && echo "layering self-test ok"
