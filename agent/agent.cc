@@ -13,6 +13,12 @@ constexpr int64_t kWakeReserveNs = 150'000;
 
 }  // namespace
 
+std::span<const Mode> Modes() {
+  static constexpr Mode kModes[] = {Mode::kReflex, Mode::kDeadline, Mode::kGated,
+                                    Mode::kPlanner, Mode::kDagger};
+  return kModes;
+}
+
 std::string_view ModeName(Mode mode) {
   switch (mode) {
     case Mode::kReflex: return "reflex";
@@ -24,10 +30,14 @@ std::string_view ModeName(Mode mode) {
   return "?";
 }
 
-std::string ModeNames() { return "reflex, deadline, gated, planner, dagger"; }
+std::string ModeNames() {
+  std::string names;
+  for (Mode m : Modes()) names.append(names.empty() ? "" : ", ").append(ModeName(m));
+  return names;
+}
 
 Result<Mode> ParseMode(std::string_view name) {
-  for (Mode m : {Mode::kReflex, Mode::kDeadline, Mode::kGated, Mode::kPlanner, Mode::kDagger}) {
+  for (Mode m : Modes()) {
     if (ModeName(m) == name) return m;
   }
   return Status::InvalidArgument("unknown mode '" + std::string(name) + "' (known: " +
@@ -47,14 +57,12 @@ Status AgentOptions::Validate() const {
     return bad("the planner queue must hold [2, 1000000] requests");
   }
   if (planner_budget_ms < 0) return bad("the planner budget must be >= 0 ms");
-  // Times are added to NowNs() in nanoseconds: a year bounds every wait well inside int64.
-  constexpr int64_t kYearMs = 365LL * 24 * 3600 * 1000;
   for (const auto& [value, what] :
        {std::pair{deadline_us / 1000, "the deadline"}, {planner_wait_ms, "the planner wait"},
         {planner_budget_ms, "the planner budget"}, {planner_stuck_ms, "the planner stuck time"},
         {stop_timeout_ms, "the stop timeout"}, {outcome_wait_ms, "the outcome wait"},
         {metrics_interval_ms, "the metrics interval"}}) {
-    if (value > kYearMs) return bad(std::string(what) + " must be at most a year");
+    if (value > kMaxWaitMs) return bad(std::string(what) + " must be at most a year");
   }
   PlannerPool::Options pool{planner_threads, planner_stuck_ms, stop_timeout_ms, 0};
   if (Status s = pool.Validate(); !s.ok()) return s;

@@ -61,6 +61,8 @@ enum class Mode {
   kPlanner,   // the planner acts (behaviour-cloning data); the executor only if it fails
   kDagger,    // the planner acts with probability β (decaying per episode), else the executor
 };
+// Every mode, in the order above.
+std::span<const Mode> Modes();
 std::string_view ModeName(Mode mode);
 Result<Mode> ParseMode(std::string_view name);
 // "reflex, deadline, gated, planner, dagger"

@@ -1,6 +1,6 @@
 #include "agent/answer_board.h"
 
-#include "agent/threads.h"
+#include "core/clock.h"
 
 namespace apprentice {
 

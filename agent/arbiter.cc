@@ -196,15 +196,8 @@ void Arbiter::Observe(double reward, bool terminated, bool truncated) {
       !agent_.running()
           ? BoundedQueue<CollectorItem>::PushResult::kRejected
           : agent_.collector_->Inbox().Push(
-                [&](CollectorItem& item) {
-                  item.kind = pending_.kind;
-                  item.id = pending_.id;
-                  item.label_expected = pending_.label_expected;
-                  item.dropped_request = pending_.dropped_request;
-                  item.has_outcome = true;
-                  item.outcome = pending_.outcome;
-                  item.record = pending_.record;  // same sizes: the vectors keep their capacity
-                },
+                // Same sizes: the slot's vectors keep their capacity (no allocation).
+                [&](CollectorItem& item) { item = pending_; },
                 [](const CollectorItem&) {});
   if (sent == BoundedQueue<CollectorItem>::PushResult::kRejected) Bump(decision_drops_);
   Bump(steps_);

@@ -22,15 +22,13 @@ Status Collector::Options::Validate() const {
   if (inbox < 2 || inbox > 10'000'000) {
     return Status::InvalidArgument("the collector inbox must hold [2, 10000000] entries");
   }
-  // Waits are added to NowNs() in nanoseconds: a year bounds them well inside int64.
-  constexpr int64_t kYearMs = 365LL * 24 * 3600 * 1000;
-  if (label_wait_ms < 0 || label_wait_ms > kYearMs) {
+  if (label_wait_ms < 0 || label_wait_ms > kMaxWaitMs) {
     return Status::InvalidArgument("the label wait must be in [0 ms, a year]");
   }
-  if (outcome_wait_ms < 0 || outcome_wait_ms > kYearMs) {
+  if (outcome_wait_ms < 0 || outcome_wait_ms > kMaxWaitMs) {
     return Status::InvalidArgument("the outcome wait must be in [0 ms, a year]");
   }
-  if (metrics_interval_ms > kYearMs) {
+  if (metrics_interval_ms > kMaxWaitMs) {
     return Status::InvalidArgument("the metrics interval must be at most a year");
   }
   if (agreement_window < 1) return Status::InvalidArgument("the agreement window must be >= 1");

@@ -18,13 +18,6 @@ Status Pacer::Options::Validate() const {
   return Status::Ok();
 }
 
-namespace {
-const Pacer::Options& Validated(const Pacer::Options& o) {
-  RequireOk(o.Validate());
-  return o;
-}
-}  // namespace
-
 Pacer::Pacer(Options options)
     : options_(Validated(options)),
       period_ns_(static_cast<int64_t>(std::llround(1e9 / options_.rate_hz))),
@@ -36,7 +29,7 @@ bool Pacer::Wait(const std::function<void()>& warm, StopFlag* stop) {
   if (stop != nullptr) {
     if (!stop->SleepUntil(wake)) return false;
   } else {
-    std::this_thread::sleep_until(std::chrono::steady_clock::time_point(std::chrono::nanoseconds(wake)));
+    std::this_thread::sleep_until(AtNs(wake));
   }
   if (early_ns_ == 0) return true;
   const int64_t warm_at = next_tick_ - std::min(options_.warm_lead_ns, early_ns_);

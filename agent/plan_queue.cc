@@ -30,6 +30,18 @@ Status PlanTask::Assign(const PlanRequestView& request) {
   return Status::Ok();
 }
 
+void PlanTask::CopyFrom(const PlanTask& other) {
+  decision_id = other.decision_id;
+  episode = other.episode;
+  step = other.step;
+  observation.assign(other.observation.begin(), other.observation.end());
+  if (env != nullptr && other.env != nullptr) (void)env->CopyStateFrom(*other.env);
+  seed = other.seed;
+  deadline_ns = other.deadline_ns;
+  executor_action = other.executor_action;
+  urgent = other.urgent;
+}
+
 PlanRequest PlanTask::ToPlanRequest() const {
   PlanRequest r;
   r.observation = observation;
@@ -79,16 +91,11 @@ PlanQueue::PushResult LocalPlanQueue::Push(const PlanRequestView& request) {
 
 bool LocalPlanQueue::Pop(PlanTask& task) {
   auto copy = [&](PlanTask& queued) {
-    task.decision_id = queued.decision_id;
-    if (queued.decision_id == 0) return;  // a tombstone: nothing to copy
-    task.episode = queued.episode;
-    task.step = queued.step;
-    task.observation.assign(queued.observation.begin(), queued.observation.end());
-    if (task.env != nullptr && queued.env != nullptr) (void)task.env->CopyStateFrom(*queued.env);
-    task.seed = queued.seed;
-    task.deadline_ns = queued.deadline_ns;
-    task.executor_action = queued.executor_action;
-    task.urgent = queued.urgent;
+    if (queued.decision_id == 0) {  // a tombstone: nothing to copy
+      task.decision_id = 0;
+      return;
+    }
+    task.CopyFrom(queued);
   };
   int64_t poll_ns = kMinPollNs;
   while (!closed_.load(std::memory_order_acquire)) {

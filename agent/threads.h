@@ -5,9 +5,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <chrono>
-#include <cstdint>
-
 namespace apprentice {
 
 // Lowers the calling thread's priority (Linux: nice applies per thread), so that background work
@@ -16,11 +13,6 @@ namespace apprentice {
 inline void SetThreadNice(int nice) {
   if (nice == 0) return;
   (void)setpriority(PRIO_PROCESS, static_cast<id_t>(syscall(SYS_gettid)), nice);
-}
-
-// A steady_clock time point at NowNs() time `ns` (core/clock.h), for waits with a deadline.
-inline std::chrono::steady_clock::time_point AtNs(int64_t ns) {
-  return std::chrono::steady_clock::time_point(std::chrono::nanoseconds(ns));
 }
 
 }  // namespace apprentice

@@ -263,7 +263,7 @@ int RunCommand(const std::vector<std::string>& args) {
   o.resume = flags.WasSet("resume");
   o.run_dir = o.resume ? resume_dir : flags.WasSet("run-dir") ? run_dir : DefaultRunDir(o);
   std::error_code ec;
-  if (o.resume && !std::filesystem::is_directory(o.run_dir + "/logs", ec)) {
+  if (o.resume && !std::filesystem::is_directory(RunLogDir(o.run_dir), ec)) {
     return usage_error("--resume: " + o.run_dir + " has no logs/ to continue from");
   }
   Result<RunIdentity> identity = IdentityOf(o);

@@ -12,6 +12,15 @@ inline int64_t NowNs() {
       .count();
 }
 
+// The steady_clock time point at NowNs() time `ns`, for waits with a deadline.
+inline std::chrono::steady_clock::time_point AtNs(int64_t ns) {
+  return std::chrono::steady_clock::time_point(std::chrono::nanoseconds(ns));
+}
+
+// The longest wait an option may ask for: waits are added to NowNs() in nanoseconds, and a year
+// stays well inside int64.
+inline constexpr int64_t kMaxWaitMs = 365LL * 24 * 3600 * 1000;
+
 // Measures the time since construction or the last Restart().
 class Stopwatch {
  public:

@@ -54,6 +54,12 @@ inline void Require(bool condition, const std::string& message) {
 inline void RequireOk(const Status& status) {
   if (!status.ok()) throw InvalidArgument(status.message());
 }
+// `options` after RequireOk(options.Validate()): for constructors' member initialisers.
+template <typename Options>
+const Options& Validated(const Options& options) {
+  RequireOk(options.Validate());
+  return options;
+}
 
 // A value or the Status that explains why there is none.
 template <typename T>

@@ -12,6 +12,8 @@
 #include <cstdint>
 #include <mutex>
 
+#include "core/clock.h"
+
 namespace apprentice {
 
 class StopFlag {
@@ -29,9 +31,7 @@ class StopFlag {
   // requested; returns false if stopped.
   bool SleepUntil(int64_t ns) {
     std::unique_lock lock(mu_);
-    cv_.wait_until(lock,
-                   std::chrono::steady_clock::time_point(std::chrono::nanoseconds(ns)),
-                   [this] { return requested_.load(std::memory_order_relaxed); });
+    cv_.wait_until(lock, AtNs(ns), [this] { return requested_.load(std::memory_order_relaxed); });
     return !requested_.load(std::memory_order_relaxed);
   }
 

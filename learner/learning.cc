@@ -23,11 +23,6 @@ RateLimiter::Options LimiterOptions(const Learning::Options& o) {
   return limiter;
 }
 
-const Learning::Options& Validated(const Learning::Options& options) {
-  RequireOk(options.Validate());
-  return options;
-}
-
 }  // namespace
 
 Status Learning::Options::Validate() const {
@@ -79,15 +74,9 @@ std::optional<Distiller::TrainStats> Learning::TryTrainStep() {
 }
 
 Distiller::TrainStats Learning::TrainStep() {
-  const int64_t n = options_.distiller.batch_size;
-  if (!replay_.uses_priorities() && replay_.sampler_name() == "uniform") {
-    replay_.SampleUniform(n, sampler_rng_, batch_);
-    return distiller_.Train(batch_);
-  }
-  replay_.Sample(n, sampler_rng_, drawn_);
-  batch_.assign(drawn_.records.begin(), drawn_.records.end());
-  if (!replay_.uses_priorities()) return distiller_.Train(batch_);
-  Distiller::TrainStats stats = distiller_.Train(batch_, drawn_.weights);
+  replay_.Sample(options_.distiller.batch_size, sampler_rng_, drawn_);
+  if (!replay_.uses_priorities()) return distiller_.Train(drawn_.records);
+  Distiller::TrainStats stats = distiller_.Train(drawn_.records, drawn_.weights);
   priority_updates_ += replay_.UpdatePriorities(drawn_.keys, stats.priorities);
   return stats;
 }

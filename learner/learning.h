@@ -14,8 +14,8 @@
 // executor-planner disagreement as priority and, after every training step that drew it, takes
 // the distiller's per-record loss (Distiller::TrainStats::priorities); the loss is weighted by
 // the sampler's importance weights. Samplers without priorities (uniform, recent) train
-// unweighted; the uniform sampler draws with ReplayBuffer::SampleUniform, the stream every
-// earlier run drew.
+// unweighted (the uniform sampler draws what ReplayBuffer::SampleUniform would, the stream
+// every earlier run drew).
 //
 // Threading: Add() from any thread; everything else from one thread (the trainer's, or the sync
 // loop's). The limiter may be waited on from the training thread and cancelled from any.
@@ -89,7 +89,6 @@ class Learning {
   RateLimiter limiter_;
   Rng sampler_rng_;
   ReplayBuffer::SampleBatch drawn_;
-  std::vector<ReplayBuffer::RecordPtr> batch_;
   int64_t priority_updates_ = 0;
 };
 

@@ -9,14 +9,6 @@
 #include "executor/snapshot_file.h"
 
 namespace apprentice {
-namespace {
-
-const LocalLearner::Options& Validated(const LocalLearner::Options& options) {
-  RequireOk(options.Validate());
-  return options;
-}
-
-}  // namespace
 
 Status LocalLearner::Options::Validate() const {
   if (Status s = learning.Validate(); !s.ok()) return s;

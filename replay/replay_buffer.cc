@@ -15,11 +15,6 @@ std::unique_ptr<Sampler> MakeSampler(const ReplayBuffer::Options& options) {
 // make_shared keeps the record and its control block (vtable pointer, two counts) in one block.
 constexpr int64_t kControlBlockBytes = 16;
 
-ReplayBuffer::Options Validated(ReplayBuffer::Options options) {
-  RequireOk(options.Validate());
-  return options;
-}
-
 // Throws InvalidArgument for a negative count; builds the message only then (hot path).
 void CheckCount(const char* member, int64_t n) {
   if (n < 0) {

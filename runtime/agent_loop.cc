@@ -9,8 +9,6 @@
 #include "agent/agent.h"
 #include "agent/pacer.h"
 #include "core/clock.h"
-#include "core/rng.h"
-#include "core/seeds.h"
 #include "env/registry.h"
 #include "learner/local_learner.h"
 #include "planner/registry.h"
@@ -67,10 +65,7 @@ RunSummary RunAgentLoop(const RunOptions& options, const ProgressCallback& progr
 
   LocalLearner learner(LearnerOptionsFor(options), env->observation_space(), env->action_space());
   const ResumeState resumed = LoadResume(options);
-  if (options.resume) {
-    RequireOk(learner.Restore(resumed.has_checkpoint ? RunCheckpointPath(options.run_dir) : "",
-                              resumed.labelled));
-  }
+  RestoreLearner(options, resumed, learner);
   AgentSeams seams;
   seams.planners = [&options] {
     return MakePlanner(options.planner, options.planner_options, options.planner_delay_ms);
@@ -102,17 +97,12 @@ RunSummary RunAgentLoop(const RunOptions& options, const ProgressCallback& progr
 
   // The loop sleeps to a fixed schedule: ask for 1 µs timer slack, not the default 50 µs.
   (void)prctl(PR_SET_TIMERSLACK, 1000UL, 0UL, 0UL, 0UL);
-  Rng train_seeds(TrainEpisodeSeed(options.seed, static_cast<uint64_t>(resumed.records)));
   const Stopwatch train_clock;
   agent.Start();
   // A fixed-rate loop sleeps to shortly before each tick, warms what act() reads, and spins to
   // the tick (agent/pacer.h).
   int64_t steps = 0;
-  std::vector<float> obs;
-  {
-    auto first = env->Reset(train_seeds.Next());
-    obs.assign(first.begin(), first.end());
-  }
+  TrainingEpisodes episodes(options, resumed, *env);
   std::optional<Pacer> pacer;
   if (options.rate_hz > 0) {
     Pacer::Options pacing;
@@ -120,24 +110,16 @@ RunSummary RunAgentLoop(const RunOptions& options, const ProgressCallback& progr
     pacing.wake_early_us = options.wake_early_us;
     pacer.emplace(pacing);
   }
-  const std::function<void()> warm = [&] { agent.Warm(obs); };
+  const std::function<void()> warm = [&] { agent.Warm(episodes.observation()); };
   for (; steps < options.steps; ++steps) {
     if (stopper.requested() || (pacer && !pacer->Wait(warm, &stopper))) {
       summary.interrupted = true;
       break;
     }
     if (agent.failed()) break;  // the log cannot be written: Stop() reports why
-    const AgentDecision d = agent.Act(obs, env.get());
-    Action action = d.action;
-    env->action_space().Clip(action);
-    const StepResult r = env->Step(action);
+    const AgentDecision d = agent.Act(episodes.observation(), env.get());
+    const StepResult r = episodes.Step(d.action);
     agent.Observe(r.reward, r.terminated, r.truncated);
-    if (r.done()) {
-      auto next = env->Reset(train_seeds.Next());
-      obs.assign(next.begin(), next.end());
-    } else {
-      obs.assign(r.observation.begin(), r.observation.end());
-    }
     if (pacer) pacer->EndStep();
     prog.step = steps + 1;
     report(/*force=*/false);

@@ -101,10 +101,11 @@ Json LogInspection::ToJson() const {
 }
 
 Result<LogInspection> InspectEpisodeLog(const std::string& path) {
-  Result<EpisodeLogReader> reader = EpisodeLogReader::Open(ResolveLogPath(path));
+  const std::string logs = ResolveLogPath(path);
+  Result<EpisodeLogReader> reader = EpisodeLogReader::Open(logs);
   if (!reader.ok()) return reader.status();
   LogInspection out;
-  out.path = ResolveLogPath(path);
+  out.path = logs;
   EpisodeLogSummary& summary = out.summary;
   std::unordered_map<int64_t, size_t> episode_index;
   DecisionRecord r;
@@ -246,12 +247,13 @@ void PolicyScorer::Score(const DecisionRecord& r, PolicyScore& score) {
 Result<LogEvaluation> EvaluateOnLog(const std::string& path,
                                     std::shared_ptr<const Snapshot> snapshot) {
   Require(snapshot != nullptr, "EvaluateOnLog needs a snapshot");
-  Result<EpisodeLogReader> reader = EpisodeLogReader::Open(ResolveLogPath(path));
+  const std::string logs = ResolveLogPath(path);
+  Result<EpisodeLogReader> reader = EpisodeLogReader::Open(logs);
   if (!reader.ok()) return reader.status();
   // Built at the first record, when the log's header (and its action space) has been read.
   std::optional<PolicyScorer> scorer;
   LogEvaluation out;
-  out.path = ResolveLogPath(path);
+  out.path = logs;
   out.overall.head = snapshot->spec().head;
   std::unordered_map<int64_t, size_t> episode_index;
   DecisionRecord r;
@@ -384,10 +386,11 @@ Result<RolloutResult> Rollout(std::shared_ptr<const Snapshot> snapshot, const st
 // ---------------------------------------------------------------------------------------------
 
 Result<LabelledLog> ReadLabelledLog(const std::string& path) {
-  Result<EpisodeLogReader> reader = EpisodeLogReader::Open(ResolveLogPath(path));
+  const std::string logs = ResolveLogPath(path);
+  Result<EpisodeLogReader> reader = EpisodeLogReader::Open(logs);
   if (!reader.ok()) return reader.status();
   LabelledLog out;
-  out.path = ResolveLogPath(path);
+  out.path = logs;
   const DecisionRecord* first = nullptr;  // the first labelled record: fixes the sizes
   auto bad = [](const DecisionRecord& r, const std::string& what) {
     return Status::InvalidArgument("labelled record (" + Where(r) + ") " + what);

@@ -14,7 +14,9 @@
 namespace apprentice {
 
 std::vector<std::string> RunModeNames() {
-  return {"sync", "reflex", "deadline", "gated", "planner", "dagger"};
+  std::vector<std::string> names = {"sync"};
+  for (Mode m : Modes()) names.emplace_back(ModeName(m));
+  return names;
 }
 
 Status RunOptions::Validate() const {

@@ -5,9 +5,13 @@
 #include <cstdint>
 #include <deque>
 #include <numeric>
+#include <span>
 #include <string>
+#include <vector>
 
 #include "core/clock.h"
+#include "core/rng.h"
+#include "core/seeds.h"
 #include "core/stop_flag.h"
 #include "env/env.h"
 #include "executor/executor.h"
@@ -49,6 +53,47 @@ class Reporter {
 
 // The training options of a run: replay, sampler, rate limit, distiller, seed.
 Learning::Options LearningOptionsFor(const RunOptions& options);
+
+// Before training a resumed run: `learner` (a Learning or a LocalLearner) takes the checkpoint, if
+// there is one, and the newest labelled records. Nothing when not resuming.
+template <class Learner>
+void RestoreLearner(const RunOptions& options, const ResumeState& resumed, Learner& learner) {
+  if (!options.resume) return;
+  RequireOk(learner.Restore(resumed.has_checkpoint ? RunCheckpointPath(options.run_dir) : "",
+                            resumed.labelled));
+}
+
+// The training episodes of a run: the env, reset on the run's stream of training-episode seeds
+// (continued after a resume), and the observation to act on.
+class TrainingEpisodes {
+ public:
+  // Resets `env` for the first episode.
+  TrainingEpisodes(const RunOptions& options, const ResumeState& resumed, Env& env)
+      : env_(env), seeds_(TrainEpisodeSeed(options.seed, static_cast<uint64_t>(resumed.records))) {
+    Keep(env_.Reset(seeds_.Next()));
+  }
+  const std::vector<float>& observation() const { return observation_; }
+  // The seed stream (the sync loop draws its plan seeds from it too).
+  Rng& seeds() { return seeds_; }
+  // Clips `action` into the action space and steps; when the episode ends, resets for the next
+  // one. The result's observation is the one to act on next.
+  StepResult Step(Action action) {
+    env_.action_space().Clip(action);
+    StepResult result = env_.Step(action);
+    Keep(result.done() ? env_.Reset(seeds_.Next()) : result.observation);
+    result.observation = observation_;
+    return result;
+  }
+
+ private:
+  void Keep(std::span<const float> observation) {
+    observation_.assign(observation.begin(), observation.end());
+  }
+
+  Env& env_;
+  Rng seeds_;
+  std::vector<float> observation_;
+};
 
 // "apprentice run, mode reflex, seed 1": the note in log headers and snapshot files.
 std::string RunNote(const RunOptions& options);

@@ -7,7 +7,6 @@
 #include "agent/records.h"
 #include "core/agreement.h"
 #include "core/clock.h"
-#include "core/rng.h"
 #include "core/seeds.h"
 #include "env/registry.h"
 #include "executor/executor.h"
@@ -49,10 +48,7 @@ RunSummary RunSync(const RunOptions& options, const ProgressCallback& progress, 
 
   Learning learning(LearningOptionsFor(options), env->observation_space(), action_space);
   const ResumeState resumed = LoadResume(options);
-  if (options.resume) {
-    RequireOk(learning.Restore(resumed.has_checkpoint ? RunCheckpointPath(options.run_dir) : "",
-                               resumed.labelled));
-  }
+  RestoreLearner(options, resumed, learning);
   SnapshotSlot slot(learning.CurrentSnapshot());
   Executor executor(slot, action_space);
   const HeadKind head = slot.spec().head;
@@ -85,7 +81,6 @@ RunSummary RunSync(const RunOptions& options, const ProgressCallback& progress, 
     fail("episode log", s);
   };
 
-  Rng train_seeds(TrainEpisodeSeed(options.seed, static_cast<uint64_t>(resumed.records)));
   BetaMixture mixture(options.beta, options.beta_decay,
                       StreamSeed(options.seed, SeedStream::kMixture));
   AgreementWindow agreement(kAgreementWindow);
@@ -104,11 +99,7 @@ RunSummary RunSync(const RunOptions& options, const ProgressCallback& progress, 
   int64_t episode = resumed.next_episode, episode_step = 0, steps = 0;
   double episode_return = 0.0;
   uint64_t decision_id = resumed.next_decision_id - 1;
-  std::vector<float> obs;
-  {
-    auto first = env->Reset(train_seeds.Next());
-    obs.assign(first.begin(), first.end());
-  }
+  TrainingEpisodes episodes(options, resumed, *env);
   for (; steps < options.steps && summary.error.empty(); ++steps) {
     if (stop != nullptr && stop->requested()) {
       summary.interrupted = true;
@@ -118,6 +109,7 @@ RunSummary RunSync(const RunOptions& options, const ProgressCallback& progress, 
     record.decision_id = ++decision_id;
     record.episode = episode;
     record.step = episode_step;
+    const std::vector<float>& obs = episodes.observation();
     record.observation = obs;
 
     const int64_t t0 = NowNs();
@@ -130,7 +122,7 @@ RunSummary RunSync(const RunOptions& options, const ProgressCallback& progress, 
     PlanRequest request;
     request.observation = obs;
     request.env = env.get();
-    request.seed = train_seeds.Next();
+    request.seed = episodes.seeds().Next();
     request.episode = episode;
     request.step = episode_step;
     request.decision_id = record.decision_id;
@@ -147,9 +139,8 @@ RunSummary RunSync(const RunOptions& options, const ProgressCallback& progress, 
     const bool planner_acts = mixture.PlannerActs();
     record.acted_by = planner_acts ? Actor::kPlanner : Actor::kExecutor;
     ++(planner_acts ? summary.acted_by_planner : summary.acted_by_executor);
-    Action action = planner_acts ? record.planner_action : exec.action;
-    action_space.Clip(action);
-    const StepResult result = env->Step(action);
+    // The env moves on (to the next episode when this one ends): `obs` changes.
+    const StepResult result = episodes.Step(planner_acts ? record.planner_action : exec.action);
     ApplyOutcome({result.reward, result.terminated, result.truncated}, record);
     if (log) {
       if (Status s = log->Append(record); !s.ok()) fail_log(s);
@@ -174,10 +165,6 @@ RunSummary RunSync(const RunOptions& options, const ProgressCallback& progress, 
       episode_step = 0;
       episode_return = 0.0;
       mixture.EndEpisode();
-      auto next = env->Reset(train_seeds.Next());
-      obs.assign(next.begin(), next.end());
-    } else {
-      obs.assign(result.observation.begin(), result.observation.end());
     }
     if (options.curve_every > 0 && summary.planner_labels % options.curve_every == 0) {
       summary.curve.push_back({summary.planner_labels, CurveReturn(options, *eval_env, executor)});
