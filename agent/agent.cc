@@ -148,8 +148,11 @@ Agent::Agent(AgentOptions options, const Space& observation_space, const Space& 
   weights_ = seams.weights != nullptr ? seams.weights
                                       : learner_ != nullptr ? &learner_->weights() : nullptr;
   Require(weights_ != nullptr, "Agent: give a learner or a weight source (AgentSeams)");
-  Require(static_cast<bool>(seams.planners) || seams.plan_queue != nullptr,
-          "Agent: give a planner factory or a plan queue served elsewhere (AgentSeams)");
+  has_teacher_ = static_cast<bool>(seams.planners) || seams.plan_queue != nullptr;
+  Require(has_teacher_ || options_.mode == Mode::kReflex,
+          "Agent: mode " + std::string(ModeName(options_.mode)) +
+              " asks the planner, but the agent has none (AgentSeams: a planner factory or a "
+              "plan queue served elsewhere)");
   if (prototype != nullptr) env_type_ = &typeid(*prototype);
   const int64_t obs_size = observation_space_.flat_size();
 
@@ -170,11 +173,13 @@ Agent::Agent(AgentOptions options, const Space& observation_space, const Space& 
   }
 
   slot_ = std::make_unique<SnapshotSlot>(weights_->Latest());
-  queue_ = seams.plan_queue != nullptr
-               ? seams.plan_queue
-               : std::make_shared<LocalPlanQueue>(options_.planner_queue,
+  if (seams.plan_queue != nullptr) {
+    queue_ = seams.plan_queue;
+  } else if (has_teacher_) {
+    queue_ = std::make_shared<LocalPlanQueue>(options_.planner_queue,
                                                   options_.planner_overflow, obs_size,
                                                   needs_env_ ? prototype : nullptr);
+  }
   if (seams.planners) {
     PlannerPool::Options pool;
     pool.threads = options_.planner_threads;
@@ -239,7 +244,7 @@ void Agent::Start() {
   } catch (...) {
     // Whatever started is stopped again; the agent is then stopped (Act() refuses).
     if (pool_) pool_->Stop();
-    queue_->Close();
+    if (queue_) queue_->Close();
     Status status = collector_->Stop();
     if (subscription_ != 0) weights_->Unsubscribe(subscription_);
     if (learner_started) {
@@ -317,7 +322,7 @@ Status Agent::Stop() {
   }
   // 1. Workers: no new requests; each finishes the plan it is in, up to the stop timeout.
   if (pool_) pool_->Stop();
-  queue_->Close();
+  if (queue_) queue_->Close();
   // 2. Collector: every decision, outcome and label still held becomes a record; the log closes.
   Status status = collector_->Stop();
   // 3. Learner: finishes its step, publishes its final weights, saves its files.
@@ -365,8 +370,8 @@ AgentMetrics Agent::Metrics() const {
     m.planner_stuck = pool_->stuck();
     m.planner_abandoned = pool_->abandoned();
   }
-  m.queue_depth = queue_->size();
-  m.queue_capacity = queue_->capacity();
+  m.queue_depth = queue_ ? queue_->size() : 0;
+  m.queue_capacity = queue_ ? queue_->capacity() : 0;
 
   const Collector& c = *collector_;
   m.decisions = c.decisions();

@@ -109,6 +109,9 @@ struct AgentSeams {
   // empty when the plan queue is served elsewhere.
   PlannerFactory planners;
   // Where plan requests go; null: an in-process LocalPlanQueue (planner_queue, planner_overflow).
+  // With neither planners nor a plan queue the agent has no teacher: the executor alone answers
+  // (reflex mode only), nothing is labelled, decisions and outcomes are still joined and logged
+  // (an edge service serving a snapshot file).
   std::shared_ptr<PlanQueue> plan_queue;
   // Where labelled records go; null: nowhere (labels are still logged). The agent starts and
   // stops it with itself.
@@ -225,6 +228,8 @@ class Agent final : private LabelSink {
   // The executor's weights: to evaluate them, save them, or build another Executor.
   SnapshotSlot& snapshot_slot() { return *slot_; }
   const AgentOptions& options() const { return options_; }
+  // Whether a planner labels decisions (AgentSeams: planners or a plan queue).
+  bool has_teacher() const { return has_teacher_; }
   const Space& observation_space() const { return observation_space_; }
   const Space& action_space() const { return action_space_; }
 
@@ -245,13 +250,14 @@ class Agent final : private LabelSink {
   const int64_t start_ns_;
   const int64_t wake_reserve_ns_;  // a wait for the planner ends this long before the deadline
   bool needs_env_ = false;
+  bool has_teacher_ = false;  // planners or a plan queue: false leaves queue_ null
   const std::type_info* env_type_ = nullptr;  // the prototype's type
 
   Learner* learner_ = nullptr;
   WeightSource* weights_ = nullptr;
   int subscription_ = 0;
   std::unique_ptr<SnapshotSlot> slot_;
-  std::shared_ptr<PlanQueue> queue_;
+  std::shared_ptr<PlanQueue> queue_;  // null without a teacher
   std::unique_ptr<PlannerPool> pool_;  // null when planners live elsewhere
   std::unique_ptr<Collector> collector_;
   AnswerBoard answers_;

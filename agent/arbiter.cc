@@ -23,6 +23,8 @@ void ClearLabelAndOutcome(DecisionRecord& r) {
   r.reward = 0.0f;
   r.terminated = false;
   r.truncated = false;
+  r.has_truth = false;
+  r.truth = Action();
 }
 
 uint64_t MixtureSeed(uint64_t seed, int index) {
@@ -116,13 +118,16 @@ AgentDecision Arbiter::Run(std::span<const float> observation, const Env* state,
   request.urgent = ask_now;
   request.deadline_ns =
       ask_now ? wait_until : (o.planner_budget_ms > 0 ? t0 + o.planner_budget_ms * 1'000'000 : 0);
-  Bump(requests_);
 
   Action action = exec.action;
   Actor acted_by = Actor::kExecutor;
-  if (ask_now) agent.answers_.Expect(waiter_, id);
-  const PlanQueue::PushResult pushed = agent.queue_->Push(request);
-  if (!pushed.queued) Bump(drops_);
+  PlanQueue::PushResult pushed;  // without a teacher: nothing queued, nothing dropped
+  if (agent.queue_ != nullptr) {
+    Bump(requests_);
+    if (ask_now) agent.answers_.Expect(waiter_, id);
+    pushed = agent.queue_->Push(request);
+    if (!pushed.queued) Bump(drops_);
+  }
   if (pushed.dropped_id != 0) {
     Bump(drops_);
     // A push drops from its own queue: only an urgent push can drop a request someone awaits.
@@ -169,6 +174,7 @@ AgentDecision Arbiter::Run(std::span<const float> observation, const Env* state,
   d.action = action;
   d.acted_by = acted_by;
   d.executor_version = exec.version;
+  d.executor_output = exec.output;
   d.confidence = exec.confidence;
   d.id = id;
   d.episode = episode;
@@ -191,7 +197,10 @@ void Arbiter::Observe(double reward, bool terminated, bool truncated) {
   // (the collector has drained for the last time); an Observe() racing Stop() may be lost
   // uncounted.
   pending_.has_outcome = true;
-  pending_.outcome = {reward, terminated, truncated};
+  pending_.outcome.reward = reward;
+  pending_.outcome.terminated = terminated;
+  pending_.outcome.truncated = truncated;
+  pending_.outcome.has_truth = false;
   const auto sent =
       !agent_.running()
           ? BoundedQueue<CollectorItem>::PushResult::kRejected
@@ -217,7 +226,7 @@ void Arbiter::Observe(double reward, bool terminated, bool truncated) {
 
 void Arbiter::Warm(std::span<const float> observation) {
   (void)executor_.Act(observation);
-  agent_.queue_->Warm();
+  if (agent_.queue_ != nullptr) agent_.queue_->Warm();
   // What Act() writes besides: the decision kept for Observe(), the latency histogram, counters.
   const auto* pending = reinterpret_cast<const char*>(&pending_);
   for (size_t at = 0; at < sizeof(pending_); at += 64) __builtin_prefetch(pending + at, 1);

@@ -37,6 +37,9 @@ struct AgentDecision {
   Action action;                 // what to send to the environment (not clipped)
   Actor acted_by = Actor::kExecutor;
   int64_t executor_version = 0;  // the snapshot the executor used
+  // The executor's full output, as its head reads (logits, or means then log-stds), whoever
+  // acted; valid until this arbiter's next decision.
+  std::span<const float> executor_output;
   float confidence = 1.0f;       // the executor's confidence in its own choice (core/agreement.h)
   int64_t latency_ns = 0;        // Act() from entry to return
   bool deadline_missed = false;  // latency_ns > deadline_us

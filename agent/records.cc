@@ -36,6 +36,8 @@ void ApplyOutcome(const Outcome& outcome, DecisionRecord& record) {
   record.reward = static_cast<float>(outcome.reward);
   record.terminated = outcome.terminated;
   record.truncated = outcome.truncated;
+  record.has_truth = outcome.has_truth;
+  record.truth = outcome.has_truth ? outcome.truth : Action();
 }
 
 bool PushAgreement(const Space& action_space, const DecisionRecord& record,

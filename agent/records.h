@@ -25,6 +25,8 @@ struct Outcome {
   double reward = 0.0;
   bool terminated = false;
   bool truncated = false;
+  bool has_truth = false;  // a ground-truth label (DecisionRecord::truth) comes with it
+  Action truth = Action();
 };
 
 // The executor's action, full output (`head` says how to read it), weights version and latency.

@@ -12,5 +12,7 @@ int RunCommand(const std::vector<std::string>& args);
 int InspectCommand(const std::vector<std::string>& args);
 int EvalCommand(const std::vector<std::string>& args);
 int DistillCommand(const std::vector<std::string>& args);
+// The decision service (service/service.h).
+int ServeCommand(const std::vector<std::string>& args);
 
 }  // namespace apprentice

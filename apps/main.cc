@@ -20,6 +20,7 @@ constexpr const char* kHelp =
     "  inspect   what an episode log holds: records, episodes, returns, damage\n"
     "  eval      score an executor snapshot against the planner labels of a log; roll it out\n"
     "  distill   train an executor offline from a log, with held-out episodes\n"
+    "  serve     the decision service: act and feedback over ZeroMQ + MessagePack\n"
     "  version   print the version\n"
     "\n"
     "Run 'apprentice <command> --help' for a command's flags.\n";
@@ -40,6 +41,7 @@ int main(int argc, char** argv) {
     if (command == "inspect") return apprentice::InspectCommand(args);
     if (command == "eval") return apprentice::EvalCommand(args);
     if (command == "distill") return apprentice::DistillCommand(args);
+    if (command == "serve") return apprentice::ServeCommand(args);
     if (command == "version" || command == "--version") {
       std::printf("apprentice %s\n", APPRENTICE_VERSION);
       return 0;

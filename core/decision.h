@@ -48,6 +48,12 @@ struct DecisionRecord {
   float reward = 0;
   bool terminated = false;
   bool truncated = false;
+
+  // The true label of this decision, when the outside world reported one (a chargeback that
+  // arrives weeks later, a verified outcome): what the distiller's hard-label term uses instead
+  // of planner_action.
+  bool has_truth = false;
+  Action truth;
 };
 
 }  // namespace apprentice

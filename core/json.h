@@ -44,6 +44,7 @@ class Json {
 
   bool is_null() const { return std::holds_alternative<std::monostate>(v_); }
   bool is_bool() const { return std::holds_alternative<bool>(v_); }
+  bool is_int() const { return std::holds_alternative<int64_t>(v_); }
   bool is_number() const {
     return std::holds_alternative<int64_t>(v_) || std::holds_alternative<double>(v_);
   }

@@ -138,6 +138,8 @@ std::span<const uint8_t> RecordEncoder::Encode(const DecisionRecord& r) {
   const auto planner_action = EncodeAction(fbb, r.planner_action);
   const auto executor_action = EncodeAction(fbb, r.executor_action);
   const auto executor = EncodePolicy(fbb, r.executor);
+  flatbuffers::Offset<fb::Action> truth;
+  if (r.has_truth) truth = EncodeAction(fbb, r.truth);
   fb::RecordBuilder b(fbb);
   b.add_episode(r.episode);
   b.add_step(r.step);
@@ -156,6 +158,8 @@ std::span<const uint8_t> RecordEncoder::Encode(const DecisionRecord& r) {
   b.add_truncated(r.truncated);
   b.add_decision_id(r.decision_id);
   b.add_executor(executor);
+  b.add_has_truth(r.has_truth);
+  if (r.has_truth) b.add_truth(truth);
   fbb.Finish(b.Finish(), kRecordIdentifier);
   return {fbb.GetBufferPointer(), fbb.GetSize()};
 }
@@ -202,6 +206,11 @@ Status DecodeRecord(std::span<const uint8_t> bytes, DecisionRecord& out) {
   out.terminated = r->terminated();
   out.truncated = r->truncated();
   out.decision_id = r->decision_id();
+  out.has_truth = r->has_truth();
+  out.truth = Action();  // an absent table is the default action, Discrete(0)
+  if (out.has_truth) {
+    if (Status s = DecodeAction(r->truth(), "truth", out.truth); !s.ok()) return s;
+  }
   return Status::Ok();
 }
 

@@ -106,6 +106,15 @@ json_keys() {
   done
 }
 
+# ---- The decision service: flags and start-up errors (tests/python_client_test.sh serves). ----
+expect 0 "usage: apprentice serve --executor-only --snapshot FILE" -- serve --help
+expect 0 "--max-message-bytes" -- serve --help
+expect 2 "give --executor-only" -- serve --snapshot x.snap
+expect 2 "--executor-only needs --snapshot FILE" -- serve --executor-only
+expect 2 "--snapshot: " -- serve --executor-only --snapshot "$tmp/nothing.snap"
+expect 2 "--max-message-bytes: 10 is out of range" -- serve --executor-only --snapshot x.snap \
+  --max-message-bytes 10
+
 # ---- Offline commands: inspect, eval, distill. ----
 expect 0 "usage: apprentice inspect PATH" -- inspect --help
 expect 0 "usage: apprentice eval --logs PATH --policy FILE" -- eval --help

@@ -71,6 +71,10 @@ DecisionRecord DiscreteRecord(int64_t i) {
   r.acted_by = i % 4 == 0 ? Actor::kPlanner : Actor::kExecutor;
   r.reward = 1.0f;
   r.terminated = i % 7 == 6;
+  if (i % 5 == 2) {
+    r.has_truth = true;
+    r.truth = Action::Discrete((i + 1) % 2);
+  }
   return r;
 }
 
@@ -94,6 +98,10 @@ DecisionRecord ContinuousRecord(int64_t i) {
   r.acted_by = i % 3 == 0 ? Actor::kPlanner : Actor::kExecutor;
   r.reward = -0.5f * x;
   r.truncated = i % 5 == 4;
+  if (i % 4 == 1) {
+    r.has_truth = true;
+    r.truth = Action::Continuous(std::vector<float>{0.25f * x, -x});
+  }
   return r;
 }
 
@@ -117,6 +125,9 @@ void ExpectSameRecord(const DecisionRecord& want, const DecisionRecord& got) {
   EXPECT_EQ(got.reward, want.reward);
   EXPECT_EQ(got.terminated, want.terminated);
   EXPECT_EQ(got.truncated, want.truncated);
+  EXPECT_EQ(got.has_truth, want.has_truth);
+  EXPECT_EQ(got.truth, want.truth);
+  EXPECT_EQ(got.truth.is_discrete(), want.truth.is_discrete());
 }
 
 bool SameRecord(const DecisionRecord& a, const DecisionRecord& b) {

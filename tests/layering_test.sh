@@ -14,7 +14,7 @@
 #                                               the sources, and expects each to be caught
 set -u
 
-order=(core env replay executor planner agent distiller learner runtime apps)
+order=(core env replay executor planner agent distiller learner runtime service apps)
 declare -A allowed=(
   [core]="core"
   [env]="core env"
@@ -25,10 +25,11 @@ declare -A allowed=(
   [distiller]="core replay executor distiller"
   [learner]="core replay executor agent distiller learner"
   [runtime]="core env replay executor planner agent distiller learner runtime"
-  [apps]="core env replay executor planner agent distiller learner runtime apps"
+  [service]="core env replay executor planner agent service"
+  [apps]="core env replay executor planner agent distiller learner runtime service apps"
 )
 # Layers whose libraries must not reach LibTorch, and executables that must not either.
-torch_free_layers="core env replay executor planner agent"
+torch_free_layers="core env replay executor planner agent service"
 torch_free_targets="agent_without_torch"
 # The only targets that may link LibTorch directly.
 torch_linkers="apprentice_distiller executor_bench"
@@ -78,7 +79,8 @@ check_links() {
       -v allowed_replay="${allowed[replay]}" -v allowed_executor="${allowed[executor]}" \
       -v allowed_planner="${allowed[planner]}" -v allowed_agent="${allowed[agent]}" \
       -v allowed_distiller="${allowed[distiller]}" -v allowed_learner="${allowed[learner]}" \
-      -v allowed_runtime="${allowed[runtime]}" -v allowed_apps="${allowed[apps]}" '
+      -v allowed_runtime="${allowed[runtime]}" -v allowed_service="${allowed[service]}" \
+      -v allowed_apps="${allowed[apps]}" '
     function layer_of(name,   l) {  # apprentice_env_whole -> env; other targets -> ""
       if (name !~ /^apprentice_/) return ""
       l = substr(name, 12); sub(/_whole$/, "", l)
@@ -98,7 +100,8 @@ check_links() {
       allowed["replay"] = allowed_replay; allowed["executor"] = allowed_executor
       allowed["planner"] = allowed_planner; allowed["agent"] = allowed_agent
       allowed["distiller"] = allowed_distiller; allowed["learner"] = allowed_learner
-      allowed["runtime"] = allowed_runtime; allowed["apps"] = allowed_apps
+      allowed["runtime"] = allowed_runtime; allowed["service"] = allowed_service
+      allowed["apps"] = allowed_apps
       split(torch_linkers, T, " "); for (i in T) may_link_torch[T[i]] = 1
       failures = 0
     }

@@ -1,0 +1,144 @@
+#!/usr/bin/env python3
+"""A client of `apprentice serve` in Python (Debian: python3-zmq, python3-msgpack).
+
+Asks the service what it serves (health), sends act requests with random observations (some of
+them several in flight at once), reports feedback for some decisions (a reward and a ground-truth
+label, as a fraud team does when chargebacks arrive), reads the stats, and checks every reply.
+docs/protocol.md is all it relies on.
+
+    apprentice serve --executor-only --snapshot runs/<run>/executor.snap &
+    python3 examples/python_client.py --endpoint tcp://127.0.0.1:5555 --decisions 1000
+
+Exit status: 0 when every reply was what the protocol promises, 1 otherwise.
+"""
+import argparse
+import random
+import sys
+import time
+
+import msgpack
+import zmq
+
+PROTOCOL_VERSION = 1
+
+
+class Client:
+    """One DEALER socket; requests carry a "req" id, replies are matched by it."""
+
+    def __init__(self, endpoint, timeout_ms=10000):
+        self.context = zmq.Context.instance()
+        self.socket = self.context.socket(zmq.DEALER)
+        self.socket.setsockopt(zmq.LINGER, 0)
+        self.socket.setsockopt(zmq.RCVTIMEO, timeout_ms)
+        self.socket.connect(endpoint)
+        self.next_req = 1
+
+    def send(self, type_, **fields):
+        req = self.next_req
+        self.next_req += 1
+        message = {"v": PROTOCOL_VERSION, "type": type_, "req": req}
+        message.update(fields)
+        self.socket.send(msgpack.packb(message, use_bin_type=True))
+        return req
+
+    def receive(self):
+        try:
+            return msgpack.unpackb(self.socket.recv(), raw=False)
+        except zmq.Again:
+            raise RuntimeError("no reply within the timeout")
+
+    def call(self, type_, **fields):
+        req = self.send(type_, **fields)
+        reply = self.receive()
+        if reply.get("req") != req:
+            raise RuntimeError(f"reply to request {reply.get('req')}, expected {req}")
+        return reply
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--endpoint", default="tcp://127.0.0.1:5555")
+    parser.add_argument("--decisions", type=int, default=1000, help="act requests to send")
+    parser.add_argument("--in-flight", type=int, default=8,
+                        help="act requests kept in flight at once (pipelining)")
+    parser.add_argument("--feedback-every", type=int, default=10,
+                        help="report feedback for every Nth decision")
+    parser.add_argument("--seed", type=int, default=1)
+    args = parser.parse_args()
+    if args.decisions < 1 or args.in_flight < 1 or args.feedback_every < 1:
+        parser.error("--decisions, --in-flight and --feedback-every must be at least 1")
+    rng = random.Random(args.seed)
+    client = Client(args.endpoint)
+    problems = []
+
+    health = client.call("health")
+    if health.get("type") != "health" or not health.get("ok"):
+        print(f"service unhealthy: {health}", file=sys.stderr)
+        return 1
+    obs_size = health["observation_size"]
+    action_space = health["action_space"]
+    discrete = action_space.startswith("Discrete")
+    print(f"serving {health['observation_space']} -> {action_space}, "
+          f"executor v{health['executor_version']}, teacher: {health['teacher']}")
+
+    # act, pipelined: up to --in-flight requests outstanding.
+    decisions = {}
+    outstanding = set()
+    sent = 0
+    started = time.perf_counter()
+    latencies = []
+    while len(decisions) < args.decisions:
+        while sent < args.decisions and len(outstanding) < args.in_flight:
+            obs = [rng.uniform(-1.0, 1.0) for _ in range(obs_size)]
+            outstanding.add(client.send("act", obs=obs))
+            sent += 1
+        reply = client.receive()
+        if reply.get("type") != "act" or reply.get("req") not in outstanding:
+            problems.append(f"unexpected reply {reply}")
+            break
+        outstanding.discard(reply["req"])
+        if discrete and abs(sum(reply["probs"]) - 1.0) > 1e-4:
+            problems.append(f"probabilities do not sum to 1: {reply['probs']}")
+        decisions[reply["id"]] = reply
+        latencies.append(reply["latency_us"])
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+    print(f"{len(decisions)} decisions in {elapsed:.2f} s ({len(decisions) / elapsed:.0f}/s), "
+          f"service latency p50 {latencies[len(latencies) // 2]:.1f} us")
+
+    # feedback: a reward and the true label for every Nth decision; the label disagrees with the
+    # executor for half of them, as a teacher's mistakes or a new fraud pattern would.
+    accepted = 0
+    for n, (decision_id, reply) in enumerate(sorted(decisions.items())):
+        if n % args.feedback_every:
+            continue
+        if discrete:
+            label = reply["action"] if n % 2 == 0 else (reply["action"] + 1) % len(reply["probs"])
+        else:
+            label = [v + 0.1 for v in reply["action"]]
+        ack = client.call("feedback", id=decision_id, reward=1.0, done=True, label=label)
+        if ack.get("type") != "feedback" or ack.get("id") != decision_id:
+            problems.append(f"feedback for {decision_id} answered {ack}")
+        else:
+            accepted += 1
+    print(f"{accepted} feedback messages accepted")
+
+    # A request the service must refuse, with a code: feedback for an id it never issued.
+    refused = client.call("feedback", id=max(decisions) + 10**9, reward=0.0)
+    if refused.get("type") != "error" or refused.get("code") != "unknown_decision":
+        problems.append(f"feedback for an unknown id answered {refused}")
+
+    stats = client.call("stats")
+    service = stats["service"]
+    print(f"stats: {service['acts']} acts, {service['feedback']} feedback, "
+          f"{service['errors']} errors, executor v{stats['agent']['executor_version']}")
+    if service["acts"] < len(decisions) or service["feedback"] < accepted:
+        problems.append(f"stats count fewer requests than were answered: {service}")
+
+    for p in problems:
+        print(f"problem: {p}", file=sys.stderr)
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
