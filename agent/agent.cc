@@ -69,6 +69,7 @@ Status AgentOptions::Validate() const {
   Collector::Options collector;
   collector.inbox = inbox;
   collector.outcome_wait_ms = outcome_wait_ms;
+  collector.max_pending = max_pending;
   collector.metrics_interval_ms = metrics_interval_ms;
   if (Status s = collector.Validate(); !s.ok()) return s;
   if (background_nice < 0 || background_nice > 19) {
@@ -100,6 +101,8 @@ Json AgentMetrics::ToJson(const AgentMetrics* previous) const {
       {"decision_drops", decision_drops},
       {"outcome_drops", outcome_drops},
       {"orphan_outcomes", orphan_outcomes},
+      {"ground_truth", ground_truth},
+      {"late_joins", late_joins},
       {"missing_outcomes", missing_outcomes},
       {"orphan_labels", orphan_labels},
       {"missing_labels", missing_labels},
@@ -167,7 +170,8 @@ Agent::Agent(AgentOptions options, const Space& observation_space, const Space& 
     Require(!needs_env_ || prototype != nullptr,
             "Agent: planner " + probe->name() +
                 " plans on an environment model; construct the Agent with a prototype env");
-    RequireOk(prototype != nullptr ? probe->CanTeach(*prototype) : probe->Supports(action_space_));
+    RequireOk(prototype != nullptr ? probe->CanTeach(*prototype)
+                                   : probe->CanTeachSpaces(observation_space_, action_space_));
   } else {
     needs_env_ = prototype != nullptr;
   }
@@ -195,6 +199,7 @@ Agent::Agent(AgentOptions options, const Space& observation_space, const Space& 
   collector.observation_size = obs_size;
   collector.output_size = slot_->spec().output();
   collector.outcome_wait_ms = options_.outcome_wait_ms;
+  collector.max_pending = options_.max_pending;
   collector.log_dir = options_.log_dir;
   collector.log_metadata = {options_.env_name, observation_space_.ToString(),
                             action_space_.ToString(),
@@ -204,6 +209,7 @@ Agent::Agent(AgentOptions options, const Space& observation_space, const Space& 
   collector.metrics_path = options_.metrics_path;
   collector.metrics_interval_ms = options_.metrics_interval_ms;
   collector.nice = options_.background_nice;
+  collector.find_decision = std::move(seams.decisions);
   try {
     collector_ = std::make_unique<Collector>(collector, action_space_, learner_,
                                              [this] { return MetricsLine(); });
@@ -376,6 +382,8 @@ AgentMetrics Agent::Metrics() const {
   const Collector& c = *collector_;
   m.decisions = c.decisions();
   m.orphan_outcomes = c.orphan_outcomes();
+  m.ground_truth = c.truths();
+  m.late_joins = c.late_joins();
   m.missing_outcomes = c.missing_outcomes();
   m.orphan_labels = c.orphan_labels();
   m.missing_labels = c.missing_labels();

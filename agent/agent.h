@@ -87,6 +87,8 @@ struct AgentOptions {
 
   int64_t inbox = 16'384;            // decisions and outcomes waiting for the collector
   int64_t outcome_wait_ms = 60'000;  // a decision whose outcome never comes is logged after this
+  int64_t max_pending = 65'536;      // decisions waiting for outcome or label; the oldest stops
+                                     // waiting beyond this (memory stays bounded)
 
   uint64_t seed = 1;
   // Nice value of the planner and collector threads (Linux; 0 = unchanged), so that background
@@ -118,6 +120,9 @@ struct AgentSeams {
   Learner* learner = nullptr;
   // Where new weights come from; null: the learner's. One of the two must be given.
   WeightSource* weights = nullptr;
+  // Decisions no longer in memory, by id (the decision service's journal): an outcome for a
+  // decision the collector does not hold is joined with what this finds (Collector::Options).
+  DecisionLookup decisions;
 };
 
 // Counters and histograms; a consistent-enough snapshot taken from any thread.
@@ -139,6 +144,8 @@ struct AgentMetrics {
                                  // stopped between Act() and Observe()
   int64_t outcome_drops = 0;     // Report() refused: the collector's inbox was full
   int64_t orphan_outcomes = 0;   // reported outcomes of decisions the collector never saw
+  int64_t ground_truth = 0;      // decisions joined with a ground-truth label (Outcome::truth)
+  int64_t late_joins = 0;        // outcomes joined with a decision found by id (the journal)
   int64_t missing_outcomes = 0;  // decisions logged without an outcome
   int64_t orphan_labels = 0;     // labels whose decision never came (taught alone, not logged)
   int64_t missing_labels = 0;    // decisions logged without the label they waited for

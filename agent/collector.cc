@@ -32,6 +32,9 @@ Status Collector::Options::Validate() const {
     return Status::InvalidArgument("the metrics interval must be at most a year");
   }
   if (agreement_window < 1) return Status::InvalidArgument("the agreement window must be >= 1");
+  if (max_pending < 1 || max_pending > 100'000'000) {
+    return Status::InvalidArgument("the pending decisions must be in [1, 100000000]");
+  }
   if (metrics_interval_ms < 1) return Status::InvalidArgument("the metrics interval must be >= 1 ms");
   return Status::Ok();
 }
@@ -117,6 +120,7 @@ Status Collector::Stop() {
         Finish(pending->record);
       }
       pending_.clear();
+      pending_order_.clear();
       if (log_) {
         if (!log_failed_) {
           if (Status s = log_->Close(); !s.ok()) FailLog(s);
@@ -228,7 +232,18 @@ void Collector::OnDecision(CollectorItem& item) {
   pending->has_outcome = item.has_outcome;
   if (item.has_outcome) ApplyOutcome(item.outcome, pending->record);
   pending->arrived_ns = NowNs();
+  pending_order_.emplace_back(pending->arrived_ns, id);
   pending_.emplace(id, std::move(pending));
+  // Memory stays bounded however late outcomes come: past max_pending, the oldest decision is
+  // logged now without what it waits for (a late outcome then joins it through find_decision).
+  while (static_cast<int64_t>(pending_.size()) > options_.max_pending) {
+    const auto [arrived_ns, oldest] = pending_order_.front();
+    pending_order_.pop_front();
+    auto it = pending_.find(oldest);
+    if (it != pending_.end() && it->second->arrived_ns == arrived_ns && oldest != id) {
+      GiveUpWaiting(oldest);
+    }
+  }
   if (auto early = early_labels_.find(id); early != early_labels_.end()) {
     Label label = std::move(early->second.label);
     early_labels_.erase(early);
@@ -254,8 +269,16 @@ void Collector::OnOutcome(uint64_t id, const Outcome& outcome) {
     }
     return;
   }
-  ApplyOutcome(outcome, it->second->record);
+  DecisionRecord& record = it->second->record;
+  ApplyOutcome(outcome, record);
   it->second->has_outcome = true;
+  if (outcome.has_truth) {
+    truths_.fetch_add(1, std::memory_order_relaxed);
+    // Its planner label has taught already: the learner takes this corrected version in place.
+    if (record.has_label && learner_ != nullptr) {
+      learner_->Add(std::make_shared<const DecisionRecord>(record));
+    }
+  }
   MaybeFinish(id);
 }
 
@@ -330,6 +353,11 @@ void Collector::MaybeFinish(uint64_t id) {
   if (it == pending_.end()) return;
   const Pending& p = *it->second;
   if (!p.has_outcome || p.label_expected) return;
+  // Ground truth and no planner label (the teacher skipped or failed it): it teaches the
+  // hard-label term alone.
+  if (p.record.has_truth && !p.record.has_label && learner_ != nullptr) {
+    learner_->Add(std::make_shared<const DecisionRecord>(p.record));
+  }
   Finish(it->second->record);
   pending_.erase(it);
 }
@@ -357,24 +385,36 @@ void Collector::Expire(int64_t now_ns, bool all) {
   ExpireEarlyLabels(
       now_ns - std::max(options_.label_wait_ms, options_.outcome_wait_ms) * 1'000'000, all);
   ExpireEarlyOutcomes(now_ns - options_.label_wait_ms * 1'000'000, all);
-  // Decisions still waiting for their outcome: scanned once a second, not at every poll.
-  if (all || now_ns - last_outcome_scan_ns_ < 1'000'000'000) return;
-  last_outcome_scan_ns_ = now_ns;
+  if (all) return;  // Stop() finishes every pending decision itself
+  // Decisions still waiting for their outcome, oldest first (arrival order); entries of
+  // decisions finished since are skipped.
   const int64_t outcome_cutoff = now_ns - options_.outcome_wait_ms * 1'000'000;
-  std::vector<uint64_t> expired;
-  for (auto& [id, pending] : pending_) {
-    if (pending->arrived_ns > outcome_cutoff) continue;
-    if (!pending->has_outcome) {
-      pending->has_outcome = true;  // logged without one
-      missing_outcomes_.fetch_add(1, std::memory_order_relaxed);
-    }
-    if (pending->label_expected) {
-      pending->label_expected = false;  // logged without it (a late label teaches alone)
-      missing_labels_.fetch_add(1, std::memory_order_relaxed);
-    }
-    expired.push_back(id);
+  while (!pending_order_.empty() && pending_order_.front().first <= outcome_cutoff) {
+    const auto [arrived_ns, id] = pending_order_.front();
+    pending_order_.pop_front();
+    auto it = pending_.find(id);
+    if (it != pending_.end() && it->second->arrived_ns == arrived_ns) GiveUpWaiting(id);
   }
-  for (uint64_t id : expired) MaybeFinish(id);
+  // Entries of decisions that finished early pile up behind older ones: drop them now and then.
+  if (pending_order_.size() > 2 * pending_.size() + 1024) {
+    std::erase_if(pending_order_, [&](const std::pair<int64_t, uint64_t>& entry) {
+      auto it = pending_.find(entry.second);
+      return it == pending_.end() || it->second->arrived_ns != entry.first;
+    });
+  }
+}
+
+void Collector::GiveUpWaiting(uint64_t id) {
+  Pending& pending = *pending_.at(id);
+  if (!pending.has_outcome) {
+    pending.has_outcome = true;  // logged without one
+    missing_outcomes_.fetch_add(1, std::memory_order_relaxed);
+  }
+  if (pending.label_expected) {
+    pending.label_expected = false;  // logged without it (a late label teaches alone)
+    missing_labels_.fetch_add(1, std::memory_order_relaxed);
+  }
+  MaybeFinish(id);
 }
 
 // Labels that arrived at or before `cutoff_ns` (every one with `all`) and still wait for their
@@ -402,6 +442,26 @@ void Collector::ExpireEarlyLabels(int64_t cutoff_ns, bool all) {
   }
 }
 
+bool Collector::JoinLate(uint64_t id, const Outcome& outcome) {
+  if (!options_.find_decision) return false;
+  Result<std::optional<DecisionRecord>> found = options_.find_decision(id);
+  if (!found.ok()) {
+    std::lock_guard lock(error_mu_);
+    last_error_ = "late outcome: " + found.status().message();
+    return false;
+  }
+  if (!found->has_value()) return false;
+  DecisionRecord& record = **found;
+  ApplyOutcome(outcome, record);
+  late_joins_.fetch_add(1, std::memory_order_relaxed);
+  if (outcome.has_truth) {
+    truths_.fetch_add(1, std::memory_order_relaxed);
+    // Its planner label, if the learner still holds it, stays: the learner adds the truth to it.
+    if (learner_ != nullptr) learner_->Add(std::make_shared<const DecisionRecord>(std::move(record)));
+  }
+  return true;
+}
+
 void Collector::ExpireEarlyOutcomes(int64_t cutoff_ns, bool all) {
   while (!early_outcome_order_.empty() &&
          (all || early_outcome_order_.front().first <= cutoff_ns)) {
@@ -409,7 +469,7 @@ void Collector::ExpireEarlyOutcomes(int64_t cutoff_ns, bool all) {
     early_outcome_order_.pop_front();
     auto it = early_outcomes_.find(id);
     if (it == early_outcomes_.end() || it->second.arrived_ns != arrived_ns) continue;  // joined
-    orphan_outcomes_.fetch_add(1, std::memory_order_relaxed);
+    if (!JoinLate(id, it->second.outcome)) orphan_outcomes_.fetch_add(1, std::memory_order_relaxed);
     early_outcomes_.erase(it);
   }
 }

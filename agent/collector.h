@@ -9,6 +9,11 @@
 //        Learner::Add ◀── labelled record (decision + label) ◀─────────────────────────┤
 //        episode log  ◀── complete record (decision + outcome + label, or no label due) ┘
 //
+// Ground truth (an outcome carrying a true label, Outcome::truth) becomes the record's hard label:
+// a record not yet taught carries it when its planner label arrives; one taught already goes to
+// the learner again, corrected (it replaces the earlier version); one whose label never comes
+// teaches the hard-label term alone when it is complete. Counted in truths().
+//
 // A record is complete when its outcome has arrived and its label has arrived or will not come
 // (its request was dropped or never made). Labels, decisions and outcomes may arrive in any
 // order (an Act()'s decision reaches the collector at Observe(), often after its label), and
@@ -18,8 +23,11 @@
 //   goes to the learner alone, is counted in orphan_labels and is not logged (a log record is a
 //   decision). Its decision, should it come later, is logged without the label;
 // - a decision logged without the label it expected (it waited outcome_wait_ms) counts in
-//   missing_labels; one logged without its outcome (outcome_wait_ms) in missing_outcomes;
-// - an outcome for an unknown decision is dropped after label_wait_ms and counted
+//   missing_labels; one logged without its outcome (outcome_wait_ms) in missing_outcomes; past
+//   max_pending decisions waiting, the oldest stops waiting at once (counted the same way);
+// - an outcome for an unknown decision waits label_wait_ms; then, with a find_decision lookup
+//   (the service's journal) that knows the decision, the two are joined (late_joins: a ground
+//   truth then teaches, the record is not logged again); otherwise it is dropped and counted
 //   (orphan_outcomes).
 // Ids whose label is settled before their decision arrives (the request was dropped, or the
 // label went to the learner alone) are remembered, the newest kRecentIds of them, so that the
@@ -88,6 +96,9 @@ class Collector {
     int64_t output_size = 0;
     int64_t label_wait_ms = 1'000;    // see above
     int64_t outcome_wait_ms = 60'000; // see above
+    // Decisions held waiting for their outcome or label; past it the oldest is logged at once
+    // without them (counted as missing), so that memory stays bounded at any rate.
+    int64_t max_pending = 65'536;
     int64_t agreement_window = 1'000; // labels in the rolling agreement
     // Every complete record is appended to episode-log segments in this directory; empty = none.
     std::string log_dir;
@@ -97,6 +108,10 @@ class Collector {
     std::string metrics_path;
     int64_t metrics_interval_ms = 1'000;
     int nice = 0;  // the thread's nice value (Linux; 0 = unchanged)
+    // Decisions no longer in memory, by id: an outcome whose decision never arrives (it was
+    // logged long ago, or made before a restart) is joined with the one this finds, instead of
+    // being dropped as an orphan. Called on the collector's thread; may read a file.
+    DecisionLookup find_decision;
     Status Validate() const;
   };
 
@@ -130,6 +145,8 @@ class Collector {
   int64_t logged() const { return logged_.load(std::memory_order_relaxed); }
   int64_t decisions() const { return decisions_.load(std::memory_order_relaxed); }
   int64_t orphan_outcomes() const { return orphan_outcomes_.load(std::memory_order_relaxed); }
+  int64_t truths() const { return truths_.load(std::memory_order_relaxed); }
+  int64_t late_joins() const { return late_joins_.load(std::memory_order_relaxed); }
   int64_t missing_outcomes() const { return missing_outcomes_.load(std::memory_order_relaxed); }
   int64_t orphan_labels() const { return orphan_labels_.load(std::memory_order_relaxed); }
   int64_t missing_labels() const { return missing_labels_.load(std::memory_order_relaxed); }
@@ -153,10 +170,15 @@ class Collector {
   void MaybeFinish(uint64_t id);
   void Finish(DecisionRecord& record);
   void Expire(int64_t now_ns, bool all);
+  // The pending decision `id` stops waiting: logged now without the outcome or label it lacks.
+  void GiveUpWaiting(uint64_t id);
   // The labelled record to the learner (and, with `agreement`, into the rolling agreement).
   void Forward(const DecisionRecord& record, bool agreement = true);
   void ExpireEarlyLabels(int64_t cutoff_ns, bool all);
   void ExpireEarlyOutcomes(int64_t cutoff_ns, bool all);
+  // An outcome whose decision the collector never got, joined with the decision
+  // options_.find_decision finds; false when there is none.
+  bool JoinLate(uint64_t id, const Outcome& outcome);
 
   // The newest `capacity` ids inserted, for membership tests (older ones are forgotten).
   class RecentIds {
@@ -189,6 +211,7 @@ class Collector {
 
   // Collector thread only.
   std::unordered_map<uint64_t, std::unique_ptr<Pending>> pending_;
+  std::deque<std::pair<int64_t, uint64_t>> pending_order_;  // (arrived_ns, id), arrival order
   struct EarlyLabel {
     Label label;
     int64_t arrived_ns = 0;
@@ -209,12 +232,12 @@ class Collector {
   std::ofstream metrics_file_;
   bool stopping_ = false;
   bool log_failed_ = false;
-  int64_t last_outcome_scan_ns_ = 0;
   CollectorItem scratch_;
 
   // Written by the collector thread, read by any.
   SharedLatencyHistogram planner_latency_;
-  std::atomic<int64_t> labels_{0}, logged_{0}, decisions_{0}, orphan_outcomes_{0},
+  std::atomic<int64_t> labels_{0}, logged_{0}, decisions_{0}, orphan_outcomes_{0}, truths_{0},
+      late_joins_{0},
       missing_outcomes_{0}, orphan_labels_{0}, missing_labels_{0}, duplicate_labels_{0},
       agreement_samples_{0};
   std::atomic<double> agreement_{0.0}, mean_kl_{0.0};

@@ -23,7 +23,8 @@
 namespace apprentice {
 
 struct LearnerMetrics {
-  int64_t records = 0;      // labelled records added
+  int64_t records = 0;      // trainable records added (replacements included)
+  int64_t replaced = 0;     // records that replaced an earlier version (a late ground truth)
   int64_t replay_size = 0;  // records the replay holds
   int64_t train_steps = 0;
   int64_t train_errors = 0;
@@ -40,7 +41,9 @@ class Learner {
 
   // Starts training (on the learner's own threads). Once.
   virtual void Start() = 0;
-  // A labelled record for the replay. Never blocks on training.
+  // A trainable record (a planner label, a ground-truth label or both) for the replay. A record
+  // with the decision id of one added earlier is its corrected version (the ground truth came
+  // later): it takes that record's place if the replay still holds it. Never blocks on training.
   virtual void Add(std::shared_ptr<const DecisionRecord> record) = 0;
   // Stops training: the step in progress finishes, the final weights are published and the
   // learner's files (checkpoint, snapshot) are saved. Returns the first error of publishing or

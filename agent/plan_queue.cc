@@ -89,26 +89,34 @@ PlanQueue::PushResult LocalPlanQueue::Push(const PlanRequestView& request) {
   return result;
 }
 
-bool LocalPlanQueue::Pop(PlanTask& task) {
+bool LocalPlanQueue::PopNow(PlanTask& task) {
   auto copy = [&](PlanTask& queued) {
-    if (queued.decision_id == 0) {  // a tombstone: nothing to copy
+    if (queued.decision_id == 0) {  // a tombstone (see Push): nothing to copy
       task.decision_id = 0;
       return;
     }
     task.CopyFrom(queued);
   };
+  while (urgent_.Pop(copy) || background_.Pop(copy)) {
+    if (task.decision_id != 0) return true;
+  }
+  return false;
+}
+
+bool LocalPlanQueue::Pop(PlanTask& task) {
   int64_t poll_ns = kMinPollNs;
   while (!closed_.load(std::memory_order_acquire)) {
-    if (urgent_.Pop(copy) || background_.Pop(copy)) {
-      if (task.decision_id == 0) continue;  // a tombstone (see Push)
-      return true;
-    }
+    if (PopNow(task)) return true;
     std::unique_lock lock(wake_mu_);
     if (closed_.load() || urgent_.size() > 0) continue;
     wake_cv_.wait_for(lock, std::chrono::nanoseconds(poll_ns));
     poll_ns = std::min(2 * poll_ns, kMaxPollNs);
   }
   return false;
+}
+
+bool LocalPlanQueue::TryPop(PlanTask& task) {
+  return !closed_.load(std::memory_order_acquire) && PopNow(task);
 }
 
 void LocalPlanQueue::Close() {

@@ -103,6 +103,12 @@ class PlanQueue {
   // Workers: blocks until a request is available and copies it into `task` (true), or until
   // Close() (false). Any thread.
   virtual bool Pop(PlanTask& task) = 0;
+  // Workers that batch: a request if one is waiting now (true), without blocking. A queue that
+  // cannot tell returns false (the default): the worker then plans what it has.
+  virtual bool TryPop(PlanTask& task) {
+    (void)task;
+    return false;
+  }
   // Wakes every blocked Pop(); later Pushes are refused. Idempotent.
   virtual void Close() = 0;
   // Brings what the next Push() writes into this thread's cache, so that a fixed-rate loop can
@@ -132,12 +138,15 @@ class LocalPlanQueue final : public PlanQueue {
 
   PushResult Push(const PlanRequestView& request) override;
   bool Pop(PlanTask& task) override;
+  bool TryPop(PlanTask& task) override;
   void Close() override;
   void Warm() override;
   int64_t size() const override;
   int64_t capacity() const override { return background_.capacity(); }
 
  private:
+  // One waiting request (urgent first) into `task`, skipping tombstones; false when none waits.
+  bool PopNow(PlanTask& task);
   BoundedQueue<PlanTask> urgent_, background_;
   const std::type_info* env_type_;  // the prototype's type; null: requests carry no state
   std::mutex wake_mu_;               // sleeping workers wait on wake_cv_ under it

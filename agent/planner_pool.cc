@@ -23,7 +23,8 @@ Status PlannerPool::Options::Validate() const {
 struct PlannerPool::Shared {
   std::shared_ptr<PlanQueue> queue;
   std::vector<std::unique_ptr<Planner>> planners;   // one per worker, used by it alone
-  std::vector<std::unique_ptr<PlanTask>> tasks;     // one per worker
+  // Per worker: max_batch() prepared tasks (one for planners that do not batch).
+  std::vector<std::vector<std::unique_ptr<PlanTask>>> tasks;
   std::unique_ptr<std::atomic<int64_t>[]> busy_since;  // per worker: NowNs() at Plan(), or 0
 
   std::mutex exit_mu;
@@ -61,9 +62,13 @@ PlannerPool::PlannerPool(Options options, std::shared_ptr<PlanQueue> queue,
     Result<std::unique_ptr<Planner>> planner = make_planner();
     if (!planner.ok()) throw InvalidArgument(planner.status().message());
     Require(*planner != nullptr, "the planner factory returned no planner");
+    const int64_t batch = std::clamp<int64_t>((*planner)->max_batch(), 1, kMaxBatch);
     shared_->planners.push_back(std::move(*planner));
-    shared_->tasks.push_back(std::make_unique<PlanTask>());
-    shared_->tasks.back()->Prepare(observation_size, prototype);
+    shared_->tasks.emplace_back();
+    for (int64_t b = 0; b < batch; ++b) {
+      shared_->tasks.back().push_back(std::make_unique<PlanTask>());
+      shared_->tasks.back().back()->Prepare(observation_size, prototype);
+    }
   }
   shared_->busy_since = std::make_unique<std::atomic<int64_t>[]>(n);
   for (size_t i = 0; i < n; ++i) shared_->busy_since[i].store(0);
@@ -107,31 +112,51 @@ void PlannerPool::Stop() {
 void PlannerPool::WorkerMain(std::shared_ptr<Shared> shared, size_t index, int nice) {
   SetThreadNice(nice);
   Shared& s = *shared;
-  PlanTask& task = *s.tasks[index];
+  std::vector<std::unique_ptr<PlanTask>>& tasks = s.tasks[index];
   Planner& planner = *s.planners[index];
-  while (s.queue->Pop(task)) {
+  std::vector<PlanRequest> requests;
+  requests.reserve(tasks.size());
+  while (s.queue->Pop(*tasks[0])) {
+    // A planner that batches takes what else waits now, up to its batch size.
+    size_t n = 1;
+    while (n < tasks.size() && s.queue->TryPop(*tasks[n])) ++n;
+    requests.clear();
+    for (size_t i = 0; i < n; ++i) requests.push_back(tasks[i]->ToPlanRequest());
     s.busy_since[index].store(NowNs(), std::memory_order_relaxed);
-    Result<PlanDecision> result = Status::Internal("not planned");
+    std::vector<Result<PlanDecision>> results;
+    std::string threw;
     try {
-      result = planner.Plan(task.ToPlanRequest());
+      if (n == 1) {
+        results.push_back(planner.Plan(requests[0]));
+      } else {
+        results = planner.PlanBatch(requests);
+      }
     } catch (const std::exception& e) {
-      result = Status::Internal(std::string("planner threw: ") + e.what());
+      threw = std::string("planner threw: ") + e.what();
     } catch (...) {
-      result = Status::Internal("planner threw a non-standard exception");
+      threw = "planner threw a non-standard exception";
     }
     s.busy_since[index].store(0, std::memory_order_relaxed);
-    if (!result.ok()) s.NoteError("planner: " + result.status().message());
-
-    Label label;
-    label.decision_id = task.decision_id;
-    label.episode = task.episode;
-    label.step = task.step;
-    label.urgent = task.urgent;
-    label.status = result.status();
-    if (result.ok()) label.decision = std::move(result).value();
-    label.observation = task.observation;
-    label.executor_action = task.executor_action;
-    s.Deliver(std::move(label));
+    if (threw.empty() && results.size() != n) {
+      threw = "planner answered " + std::to_string(results.size()) + " of " + std::to_string(n) +
+              " requests";
+    }
+    if (!threw.empty()) results.assign(n, Status::Internal(threw));
+    for (size_t i = 0; i < n; ++i) {
+      const PlanTask& task = *tasks[i];
+      Result<PlanDecision>& result = results[i];
+      if (!result.ok()) s.NoteError("planner: " + result.status().message());
+      Label label;
+      label.decision_id = task.decision_id;
+      label.episode = task.episode;
+      label.step = task.step;
+      label.urgent = task.urgent;
+      label.status = result.status();
+      if (result.ok()) label.decision = std::move(result).value();
+      label.observation = task.observation;
+      label.executor_action = task.executor_action;
+      s.Deliver(std::move(label));
+    }
   }
   {
     std::lock_guard lock(s.exit_mu);

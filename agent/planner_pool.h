@@ -3,7 +3,10 @@
 //
 //   PlanQueue ── Pop (urgent first) ──▶ worker i: planners[i].Plan() ──▶ Label ──▶ LabelSink
 //
-// Threading: each worker owns its planner and its task; the queue and the sink are called from
+// A planner that batches (max_batch() > 1: a network) gets, with each request a worker pops,
+// the others waiting at that moment, up to max_batch(), in one PlanBatch() call.
+//
+// Threading: each worker owns its planner and its tasks; the queue and the sink are called from
 // every worker. A planner that throws or returns an error yields a label with that status (the
 // error is counted). A planner that hangs is reported as stuck (busy longer than stuck_ms) and,
 // at Stop(), left behind after stop_timeout_ms: the thread is detached holding only the state it
@@ -30,6 +33,8 @@ using PlannerFactory = std::function<Result<std::unique_ptr<Planner>>()>;
 
 class PlannerPool {
  public:
+  // The most requests a worker hands a batching planner at once (Planner::max_batch()).
+  static constexpr int64_t kMaxBatch = 1024;
   struct Options {
     int64_t threads = 1;
     int64_t stuck_ms = 5'000;        // a worker inside one Plan() this long counts as stuck

@@ -10,10 +10,13 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <optional>
 
 #include "core/agreement.h"
 #include "core/decision.h"
 #include "core/space.h"
+#include "core/status.h"
 #include "executor/executor.h"
 #include "executor/snapshot.h"
 #include "planner/planner.h"
@@ -28,6 +31,10 @@ struct Outcome {
   bool has_truth = false;  // a ground-truth label (DecisionRecord::truth) comes with it
   Action truth = Action();
 };
+
+// Finds a decision by id, where decisions are kept after they leave memory (the decision
+// service's journal): the record, nullopt when it is unknown there, or why it cannot be read.
+using DecisionLookup = std::function<Result<std::optional<DecisionRecord>>(uint64_t id)>;
 
 // The executor's action, full output (`head` says how to read it), weights version and latency.
 void ApplyExecutorDecision(const ExecutorDecision& decision, HeadKind head, int64_t latency_ns,

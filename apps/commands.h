@@ -14,5 +14,7 @@ int EvalCommand(const std::vector<std::string>& args);
 int DistillCommand(const std::vector<std::string>& args);
 // The decision service (service/service.h).
 int ServeCommand(const std::vector<std::string>& args);
+// CURVE key pairs for the service and its clients (service/curve.h).
+int KeygenCommand(const std::vector<std::string>& args);
 
 }  // namespace apprentice

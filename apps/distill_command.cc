@@ -159,12 +159,7 @@ int DistillCommand(const std::vector<std::string>& args) {
             1'000'000'000);
   flags.Int("seed", &seed, "seeds the split, the initial weights and the batch order", 0,
             INT64_MAX);
-  flags.String("hidden", &hidden, "executor hidden layer widths, comma-separated");
-  flags.Int("batch-size", &o.distiller.batch_size, "distiller batch size", 1, 65536);
-  flags.Double("lr", &o.distiller.learning_rate, "Adam learning rate", 1e-8, 10);
-  flags.Double("temperature", &o.distiller.temperature, "distillation temperature T", 1e-3, 1e3);
-  flags.Double("alpha", &o.distiller.alpha, "weight of the soft (KL) loss; 1-alpha for the label",
-               0, 1);
+  DeclareDistillerFlags(flags, o.distiller, hidden, /*publish_every=*/false);
   std::vector<std::string> env_choices = EnvNames();
   flags.String("env", &env_name, "roll the result out alone in this environment", env_choices);
   flags.Int("episodes", &episodes, "--env: rollout episodes", 1, 1'000'000);

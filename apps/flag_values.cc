@@ -25,4 +25,20 @@ Result<std::vector<int64_t>> ParseHiddenWidths(const std::string& text) {
   return widths;
 }
 
+void DeclareDistillerFlags(FlagSet& flags, Distiller::Options& options, std::string& hidden,
+                           bool publish_every) {
+  flags.String("hidden", &hidden, "executor hidden layer widths, comma-separated");
+  flags.Double("temperature", &options.temperature, "distillation temperature T", 1e-3, 1e3);
+  flags.Double("alpha", &options.alpha,
+               "weight of the soft (KL) loss; 1-alpha for the hard label (the ground truth when "
+               "feedback brought one, else the planner's action)",
+               0, 1);
+  flags.Double("lr", &options.learning_rate, "Adam learning rate", 1e-8, 10);
+  flags.Int("batch-size", &options.batch_size, "distiller batch size", 1, 65536);
+  if (publish_every) {
+    flags.Int("publish-every", &options.publish_every, "updates between executor snapshots", 1,
+              100'000'000);
+  }
+}
+
 }  // namespace apprentice

@@ -21,6 +21,7 @@ constexpr const char* kHelp =
     "  eval      score an executor snapshot against the planner labels of a log; roll it out\n"
     "  distill   train an executor offline from a log, with held-out episodes\n"
     "  serve     the decision service: act and feedback over ZeroMQ + MessagePack\n"
+    "  keygen    a CURVE key pair for the service or a client\n"
     "  version   print the version\n"
     "\n"
     "Run 'apprentice <command> --help' for a command's flags.\n";
@@ -42,6 +43,7 @@ int main(int argc, char** argv) {
     if (command == "eval") return apprentice::EvalCommand(args);
     if (command == "distill") return apprentice::DistillCommand(args);
     if (command == "serve") return apprentice::ServeCommand(args);
+    if (command == "keygen") return apprentice::KeygenCommand(args);
     if (command == "version" || command == "--version") {
       std::printf("apprentice %s\n", APPRENTICE_VERSION);
       return 0;

@@ -211,14 +211,7 @@ int RunCommand(const std::vector<std::string>& args) {
             0, 100'000'000);
   flags.Int("curve-episodes", &o.curve_episodes, "episodes of each learning-curve evaluation", 1,
             10000);
-  flags.String("hidden", &hidden, "executor hidden layer widths, comma-separated");
-  flags.Double("temperature", &o.distiller.temperature, "distillation temperature T", 1e-3, 1e3);
-  flags.Double("alpha", &o.distiller.alpha, "weight of the soft (KL) loss; 1-alpha for the label",
-               0, 1);
-  flags.Double("lr", &o.distiller.learning_rate, "Adam learning rate", 1e-8, 10);
-  flags.Int("batch-size", &o.distiller.batch_size, "distiller batch size", 1, 65536);
-  flags.Int("publish-every", &o.distiller.publish_every, "updates between executor snapshots", 1,
-            100'000'000);
+  DeclareDistillerFlags(flags, o.distiller, hidden, /*publish_every=*/true);
   ExtensionFlags env_flags(flags, "Environment options (each env declares its own)", "env",
                            "env-opt", ExtensionsOf(Envs()));
   ExtensionFlags planner_flags(flags, "Planner options (each planner declares its own)", "planner",

@@ -13,10 +13,22 @@
 //   4 clients, 1 / 16 in flight   concurrent connections
 //   1 client, 8 in flight, reloading   as above while new weights are published every
 //                                 --reload-every-ms (a burst of hot reloads)
+//   1 client, 8 in flight, teacher + training   the whole loop: a teacher labels every decision
+//                                 in the background (a rule, fast, so that every decision is
+//                                 labelled) and the distiller trains on them with LibTorch,
+//                                 publishing new weights every 10 updates: hot reloads from
+//                                 training, with training's CPU load on the same 2 cores
+//   CURVE, ...                    the same requests over CURVE (encrypted, authenticated; the
+//                                 client's key listed, checked by the ZAP handler at connect)
+//   journal, ...                  every decision appended to the journal (service/journal.h)
+//                                 and committed before the replies of its burst; "+ fdatasync"
+//                                 waits for the disk too (a temporary directory under /tmp)
 // Latency is client-side, from send to the reply's arrival (LatencyHistogram); throughput is
 // replies per second over the measured interval. Every reply is decoded and checked (type and
 // request id): a failed request counts in `failed`.
 #include <atomic>
+#include <filesystem>
+#include <stdlib.h>
 #include <cmath>
 #include <cstdio>
 #include <string>
@@ -33,6 +45,9 @@
 #include "core/flags.h"
 #include "core/json.h"
 #include "core/latency_histogram.h"
+#include "learner/local_learner.h"
+#include "service/curve.h"
+#include "service/journal.h"
 #include "service/protocol.h"
 #include "service/service.h"
 
@@ -54,7 +69,37 @@ struct Config {
   int in_flight = 1;
   int64_t reload_every_ms = 0;
   bool echo = false;  // a bare ROUTER echoing a canned act reply: ZeroMQ's own floor
+  bool teacher = false;  // a teacher labels, a LocalLearner trains and publishes
+  bool curve = false;    // CURVE: encrypted, authenticated connections (ZAP-checked client keys)
+  int journal = 0;       // 1: every decision in the journal before its reply; 2: and fdatasync
+  std::string endpoint = "";  // a service running elsewhere: only the clients run here
 };
+
+// The bench's teacher: action 1 when obs[0] + obs[1] > 0, with probability 0.9.
+class RuleTeacher final : public Planner {
+ public:
+  std::string name() const override { return "rule"; }
+  bool needs_env() const override { return false; }
+  Status Supports(const Space&) const override { return Status::Ok(); }
+  Result<PlanDecision> Plan(const PlanRequest& request) override {
+    const bool one = request.observation[0] + request.observation[1] > 0;
+    const float probs[] = {one ? 0.1f : 0.9f, one ? 0.9f : 0.1f};
+    PlanDecision d;
+    d.distribution = PolicyOutput::FromProbabilities(probs);
+    d.action = Action::Discrete(one ? 1 : 0);
+    return d;
+  }
+};
+
+LocalLearner::Options TrainingOptions() {
+  LocalLearner::Options o;
+  o.learning.min_replay = 256;
+  o.learning.updates_per_label = 1.0;
+  o.learning.distiller.batch_size = 64;
+  o.learning.distiller.publish_every = 10;
+  o.nice = 10;
+  return o;
+}
 
 // The floor: a ROUTER on its own thread that answers every request with a canned act reply
 // (decoding nothing), on the same loopback TCP as the service.
@@ -126,13 +171,24 @@ std::string ActRequest(uint64_t req, const float* obs) {
 
 // One client: keeps `in_flight` requests outstanding until `stop`; records latencies once
 // `measuring` is set.
+// CURVE rows: a client's key pair and the service's public key.
+struct ClientKeys {
+  CurveKeyPair own;
+  std::string server_public;
+};
+
 void ClientLoop(const std::string& endpoint, int in_flight, int index, std::atomic<bool>& measuring,
                 std::atomic<bool>& stop, LatencyHistogram& latency, int64_t& replies,
-                int64_t& failed) {
+                int64_t& failed, const std::optional<ClientKeys>& curve) {
   zmq::context_t context(1);
   zmq::socket_t socket(context, zmq::socket_type::dealer);
   socket.set(zmq::sockopt::linger, 0);
   socket.set(zmq::sockopt::rcvtimeo, 5000);
+  if (curve) {
+    socket.set(zmq::sockopt::curve_serverkey, curve->server_public);
+    socket.set(zmq::sockopt::curve_publickey, curve->own.public_key);
+    socket.set(zmq::sockopt::curve_secretkey, curve->own.secret_key);
+  }
   socket.connect(endpoint);
   std::vector<int64_t> sent_at(1 << 16, 0);
   uint64_t next = 0;
@@ -172,18 +228,50 @@ BenchResult Measure(const Config& config, double seconds) {
   std::optional<EchoServer> echo;
   if (config.echo) echo.emplace();
   StaticWeights weights(MakeSnapshot(1, 1));
+  std::optional<LocalLearner> learner;
+  std::unique_ptr<DecisionJournal> journal;
+  std::string journal_dir;
   AgentSeams seams;
   seams.weights = &weights;
+  if (config.journal > 0) {
+    char dir[] = "/tmp/service_bench_journal_XXXXXX";
+    Require(::mkdtemp(dir) != nullptr, "service_bench: cannot make a temporary directory");
+    journal_dir = dir;
+    journal = DecisionJournal::Open({journal_dir, config.journal > 1}, {"bench", "", "", ""})
+                  .ValueOrThrow();
+    seams.decisions = [j = journal.get()](uint64_t id) { return j->Find(id); };
+  }
   AgentOptions agent_options;
   agent_options.inbox = 1 << 16;
   agent_options.outcome_wait_ms = 1000;
-  Agent agent(agent_options, kObservationSpace, kActionSpace, seams);
-  agent.Start();
+  if (config.teacher) {
+    learner.emplace(TrainingOptions(), kObservationSpace, kActionSpace);
+    seams.weights = nullptr;
+    seams.learner = &*learner;
+    seams.planners = [] { return Result<std::unique_ptr<Planner>>(std::make_unique<RuleTeacher>()); };
+    agent_options.planner_queue = 4096;
+  }
+  std::optional<Agent> agent;
+  if (config.endpoint.empty()) {
+    agent.emplace(agent_options, kObservationSpace, kActionSpace, seams);
+    agent->Start();
+  }
   DecisionService::Options options;
   options.bind = "tcp://127.0.0.1:*";
-  DecisionService service(options, agent);
-  service.Start();
-  const std::string endpoint = config.echo ? echo->endpoint() : service.endpoint();
+  std::optional<ClientKeys> client_keys;
+  if (config.curve) {
+    options.curve_keys = GenerateCurveKeyPair().ValueOrThrow();
+    client_keys = ClientKeys{GenerateCurveKeyPair().ValueOrThrow(), options.curve_keys.public_key};
+    options.curve_clients = {client_keys->own.public_key};
+  }
+  std::optional<DecisionService> service;
+  if (agent) {
+    service.emplace(options, *agent, std::function<Json()>(), journal.get());
+    service->Start();
+  }
+  const std::string endpoint = !config.endpoint.empty() ? config.endpoint
+                               : config.echo            ? echo->endpoint()
+                                                        : service->endpoint();
 
   std::atomic<bool> measuring{false}, stop{false};
   std::vector<LatencyHistogram> latencies(config.clients);
@@ -191,8 +279,8 @@ BenchResult Measure(const Config& config, double seconds) {
   std::vector<std::thread> clients;
   for (int c = 0; c < config.clients; ++c) {
     clients.emplace_back([&, c] {
-      ClientLoop(endpoint, config.in_flight, c, measuring, stop, latencies[c],
-                 replies[c], failed[c]);
+      ClientLoop(endpoint, config.in_flight, c, measuring, stop, latencies[c], replies[c],
+                 failed[c], client_keys);
     });
   }
   std::atomic<bool> stop_reloads{false};
@@ -212,15 +300,22 @@ BenchResult Measure(const Config& config, double seconds) {
   std::this_thread::sleep_for(std::chrono::milliseconds(500));  // connect and warm up
   measuring.store(true);
   const int64_t t0 = NowNs();
+  const int64_t snapshots0 = learner ? learner->Metrics().snapshots : 0;
   std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
   measuring.store(false);
   const int64_t t1 = NowNs();
+  if (learner) reloads = learner->Metrics().snapshots - snapshots0;
   stop.store(true);
   for (auto& t : clients) t.join();
   stop_reloads.store(true);
   if (reloader.joinable()) reloader.join();
-  service.Stop();
-  (void)agent.Stop();
+  if (service) service->Stop();
+  if (agent) (void)agent->Stop();
+  if (journal) {
+    (void)journal->Close();
+    std::error_code ec;
+    std::filesystem::remove_all(journal_dir, ec);
+  }
 
   BenchResult out;
   out.config = config;
@@ -238,16 +333,24 @@ BenchResult Measure(const Config& config, double seconds) {
 
 int main(int argc, char** argv) {
   double seconds = 5.0;
-  int64_t reload_every_ms = 1;
+  int64_t reload_every_ms = 1, clients = 1, in_flight = 64;
   bool json = false;
+  std::string endpoint;
   FlagSet flags(
-      "usage: service_bench [--seconds S] [--reload-every-ms MS] [--json]\n\n"
+      "usage: service_bench [--seconds S] [--reload-every-ms MS] [--json]\n"
+      "       service_bench --endpoint ENDPOINT [--clients N] [--in-flight K] [--seconds S]\n\n"
       "Act requests against the decision service on loopback TCP: throughput and client-side\n"
-      "round-trip latency, ping-pong, pipelined, with several clients, and during hot reloads.");
-  flags.Double("seconds", &seconds, "measured time per configuration", 0.1, 3600);
+      "round-trip latency, ping-pong, pipelined, with several clients, during hot reloads, with\n"
+      "the journal and with CURVE. With --endpoint it only drives a service already running\n"
+      "(`apprentice serve` of a network with 4 inputs, without CURVE), as a load generator.");
+  flags.Double("seconds", &seconds, "measured time per configuration", 0.1, 1e6);
   flags.Int("reload-every-ms", &reload_every_ms,
             "the reload configuration publishes new weights this often", 1, 60'000);
   flags.Bool("json", &json, "print JSON instead of a table");
+  flags.String("endpoint", &endpoint, "drive this running service instead");
+  flags.Int("clients", &clients, "--endpoint: concurrent clients", 1, 256);
+  flags.Int("in-flight", &in_flight, "--endpoint: requests each client keeps in flight", 1,
+            60'000);
   std::vector<std::string> args(argv + 1, argv + argc);
   if (Status s = flags.Parse(args); !s.ok()) {
     std::fprintf(stderr, "service_bench: %s\n", s.message().c_str());
@@ -257,7 +360,7 @@ int main(int argc, char** argv) {
     std::printf("%s", flags.Help().c_str());
     return 0;
   }
-  const std::vector<Config> configs = {
+  std::vector<Config> configs = {
       {"ZeroMQ echo, 1 client, 1 in flight", 1, 1, 0, true},
       {"ZeroMQ echo, 1 client, 8 in flight", 1, 8, 0, true},
       {"1 client, 1 in flight", 1, 1, 0},
@@ -268,7 +371,24 @@ int main(int argc, char** argv) {
       {"4 clients, 1 in flight", 4, 1, 0},
       {"4 clients, 16 in flight", 4, 16, 0},
       {"1 client, 8 in flight, reloading", 1, 8, reload_every_ms},
+      {"1 client, 8 in flight, teacher + training", 1, 8, 0, false, true},
+      {"CURVE, 1 client, 1 in flight", 1, 1, 0, false, false, true},
+      {"CURVE, 1 client, 8 in flight", 1, 8, 0, false, false, true},
+      {"CURVE, 4 clients, 16 in flight", 4, 16, 0, false, false, true},
+      {"journal, 1 client, 1 in flight", 1, 1, 0, false, false, false, 1},
+      {"journal, 1 client, 8 in flight", 1, 8, 0, false, false, false, 1},
+      {"journal, 1 client, 64 in flight", 1, 64, 0, false, false, false, 1},
+      {"journal + fdatasync, 1 client, 8 in flight", 1, 8, 0, false, false, false, 2},
   };
+  if (!endpoint.empty()) {
+    Config external;
+    external.name = endpoint + ", " + std::to_string(clients) + " client(s), " +
+                    std::to_string(in_flight) + " in flight";
+    external.clients = static_cast<int>(clients);
+    external.in_flight = static_cast<int>(in_flight);
+    external.endpoint = endpoint;
+    configs = {external};
+  }
   std::vector<BenchResult> outcomes;
   for (const Config& c : configs) {
     std::fprintf(stderr, "service_bench: %s ...\n", c.name.c_str());
@@ -292,10 +412,10 @@ int main(int argc, char** argv) {
     std::printf("%s\n", Json(std::move(rows)).Dump(2).c_str());
     return 0;
   }
-  std::printf("%-36s %12s %9s %9s %9s %8s %8s\n", "configuration", "decisions/s", "p50 us",
+  std::printf("%-42s %12s %9s %9s %9s %8s %8s\n", "configuration", "decisions/s", "p50 us",
               "p99 us", "max us", "failed", "reloads");
   for (const BenchResult& o : outcomes) {
-    std::printf("%-36s %12.0f %9.1f %9.1f %9.1f %8lld %8lld\n", o.config.name.c_str(),
+    std::printf("%-42s %12.0f %9.1f %9.1f %9.1f %8lld %8lld\n", o.config.name.c_str(),
                 o.per_second(), o.latency.QuantileUs(0.5), o.latency.QuantileUs(0.99),
                 static_cast<double>(o.latency.max_ns()) * 1e-3,
                 static_cast<long long>(o.failed), static_cast<long long>(o.reloads));

@@ -42,8 +42,9 @@ std::string DirectoryOf(const std::string& path) {
   return path.substr(0, slash);
 }
 
-Status WriteAndSync(const std::string& tmp, std::span<const uint8_t> bytes) {
-  Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
+Status WriteAndSync(const std::string& tmp, std::span<const uint8_t> bytes, uint32_t mode) {
+  ::unlink(tmp.c_str());  // a stale tmp file would keep its own mode
+  Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, static_cast<mode_t>(mode)));
   if (fd.get() < 0) return Status::Unavailable("cannot create " + tmp + ": " + Reason(errno));
   size_t done = 0;
   while (done < bytes.size()) {
@@ -62,9 +63,10 @@ Status WriteAndSync(const std::string& tmp, std::span<const uint8_t> bytes) {
 
 }  // namespace
 
-Status WriteFileAtomically(const std::string& path, std::span<const uint8_t> bytes) {
+Status WriteFileAtomically(const std::string& path, std::span<const uint8_t> bytes,
+                           uint32_t mode) {
   const std::string tmp = path + ".tmp";
-  if (Status s = WriteAndSync(tmp, bytes); !s.ok()) {
+  if (Status s = WriteAndSync(tmp, bytes, mode); !s.ok()) {
     ::unlink(tmp.c_str());
     return s;
   }
@@ -83,9 +85,10 @@ Status WriteFileAtomically(const std::string& path, std::span<const uint8_t> byt
   return Status::Ok();
 }
 
-Status WriteFileAtomically(const std::string& path, std::string_view text) {
+Status WriteFileAtomically(const std::string& path, std::string_view text, uint32_t mode) {
   return WriteFileAtomically(
-      path, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(text.data()), text.size()));
+      path, std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(text.data()), text.size()),
+      mode);
 }
 
 Status CheckWritable(const std::string& path) {

@@ -18,9 +18,11 @@
 namespace apprentice {
 
 // Unavailable (with the system's reason) when a step fails; the tmp file is then removed and
-// `path` is untouched.
-Status WriteFileAtomically(const std::string& path, std::span<const uint8_t> bytes);
-Status WriteFileAtomically(const std::string& path, std::string_view text);
+// `path` is untouched. The file is created with permissions `mode` (less the umask): 0600 for a
+// secret.
+Status WriteFileAtomically(const std::string& path, std::span<const uint8_t> bytes,
+                           uint32_t mode = 0644);
+Status WriteFileAtomically(const std::string& path, std::string_view text, uint32_t mode = 0644);
 
 // Ok if a file could be written at `path` (its directory exists and takes a new file), found by
 // creating and removing a temporary file beside it: `path` itself is not touched.

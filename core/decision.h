@@ -56,4 +56,13 @@ struct DecisionRecord {
   Action truth;
 };
 
+// What the distiller can learn from: a planner label (soft target and hard label), or a ground
+// truth label alone (the hard-label term only).
+inline bool Trainable(const DecisionRecord& r) { return r.has_label || r.has_truth; }
+// The hard label of a trainable record: the ground truth when it is known, else the planner's
+// action.
+inline const Action& HardLabel(const DecisionRecord& r) {
+  return r.has_truth ? r.truth : r.planner_action;
+}
+
 }  // namespace apprentice

@@ -138,7 +138,11 @@ class Registry {
     e.make = [owner](const OptionValues& values, Args... args) -> Result<std::unique_ptr<Product>> {
       typename Impl::Options options;
       if (Status s = Build<Impl>(values, owner, options); !s.ok()) return s;
-      return std::unique_ptr<Product>(std::make_unique<Impl>(options, args...));
+      try {  // a constructor that refuses its inputs (a model file that does not load)
+        return std::unique_ptr<Product>(std::make_unique<Impl>(options, args...));
+      } catch (const InvalidArgument& refused) {
+        return Status::InvalidArgument(refused.what());
+      }
     };
     return e;
   }

@@ -146,15 +146,20 @@ struct Distiller::Impl {
       Require(std::isfinite(w) && w >= 0.0f, "Distiller::Train: weights must be finite and >= 0");
     }
     for (const auto& r : batch) {
-      Require(r != nullptr && r->has_label, "Distiller::Train needs records with planner labels");
-      RequireOk(r->planner.CheckFits(action_space));
-      RequireOk(action_space.Check(r->planner_action));
+      Require(r != nullptr && Trainable(*r),
+              "Distiller::Train needs records with a planner label or a ground-truth label");
+      if (r->has_label) {
+        RequireOk(r->planner.CheckFits(action_space));
+        RequireOk(action_space.Check(r->planner_action));
+      }
+      if (r->has_truth) RequireOk(action_space.Check(r->truth));
       // One NaN would poison Adam's state and every weight for good.
       if (!AllFinite(r->observation) || !AllFinite(r->planner.logits) ||
-          !AllFinite(r->planner.mean) || !AllFinite(r->planner.log_std)) {
+          !AllFinite(r->planner.mean) || !AllFinite(r->planner.log_std) ||
+          (r->has_truth && !AllFinite(r->truth.values()))) {
         throw InvalidArgument("training record (episode " + std::to_string(r->episode) +
                               ", step " + std::to_string(r->step) +
-                              ") has a non-finite observation or planner output (write "
+                              ") has a non-finite observation, planner output or label (write "
                               "impossible actions as kMinLogit, not -inf)");
       }
     }
@@ -164,13 +169,14 @@ struct Distiller::Impl {
     torch::Tensor soft_i, hard_i, priority_hard_i;  // per record
     if (spec.head == HeadKind::kCategorical) {
       const int64_t n = spec.actions;
-      auto teacher = torch::empty({b, n});
+      auto teacher = torch::zeros({b, n});
       auto labels = torch::empty({b}, torch::kLong);
       float* tp = teacher.data_ptr<float>();
       int64_t* lp = labels.data_ptr<int64_t>();
       for (const auto& r : batch) {
-        tp = std::copy(r->planner.logits.begin(), r->planner.logits.end(), tp);
-        *lp++ = r->planner_action.index();
+        if (r->has_label) std::copy(r->planner.logits.begin(), r->planner.logits.end(), tp);
+        tp += n;
+        *lp++ = HardLabel(*r).index();
       }
       const auto log_p_teacher = torch::log_softmax(teacher / t, 1);
       const auto log_p_student = torch::log_softmax(out / t, 1);
@@ -179,12 +185,16 @@ struct Distiller::Impl {
       priority_hard_i = hard_i;
     } else {
       const int64_t d = spec.actions;
-      auto mu_t = torch::empty({b, d}), ls_t = torch::empty({b, d}), act = torch::empty({b, d});
+      auto mu_t = torch::zeros({b, d}), ls_t = torch::zeros({b, d}), act = torch::empty({b, d});
       float *mp = mu_t.data_ptr<float>(), *lp = ls_t.data_ptr<float>(), *ap = act.data_ptr<float>();
       for (const auto& r : batch) {
-        mp = std::copy(r->planner.mean.begin(), r->planner.mean.end(), mp);
-        lp = std::copy(r->planner.log_std.begin(), r->planner.log_std.end(), lp);
-        const auto a = r->planner_action.values();
+        if (r->has_label) {
+          std::copy(r->planner.mean.begin(), r->planner.mean.end(), mp);
+          std::copy(r->planner.log_std.begin(), r->planner.log_std.end(), lp);
+        }
+        mp += d;
+        lp += d;
+        const auto a = HardLabel(*r).values();
         ap = std::copy(a.begin(), a.end(), ap);
       }
       ls_t = torch::clamp(ls_t, kMinLogStd, kMaxLogStd);
@@ -195,6 +205,15 @@ struct Distiller::Impl {
       const auto squared = (0.5 * ((act - mu_s) / torch::exp(ls_s)).pow(2)).sum(1);
       hard_i = squared + (ls_s + 0.5 * std::log(2 * std::numbers::pi)).sum(1);
       priority_hard_i = squared;
+    }
+    // A record without a planner label (ground truth alone) has no soft term.
+    bool all_labelled = true;
+    for (const auto& r : batch) all_labelled = all_labelled && r->has_label;
+    if (!all_labelled) {
+      auto mask = torch::empty({b});
+      float* mp = mask.data_ptr<float>();
+      for (const auto& r : batch) *mp++ = r->has_label ? 1.0f : 0.0f;
+      soft_i = soft_i * mask;
     }
     const double a = options.alpha;
     torch::Tensor loss;

@@ -8,7 +8,11 @@
 //                + (1 - alpha) * CE(student, planner action)
 //   gaussian:    alpha * T^2 * KL(N(mu_t, T sigma_t^2) || N(mu_s, T sigma_s^2))
 //                + (1 - alpha) * NLL(planner action | N(mu_s, sigma_s^2))
-// optimised with Adam. The student is the executor's MLP (MlpSpec), initialised from `seed`
+// optimised with Adam. The hard label is the record's ground truth when the outside world
+// reported one (DecisionRecord::truth: a chargeback, a verified outcome), else the planner's
+// action: soft targets from the teacher, the hard label from reality. A record with ground truth
+// and no planner label (the teacher skipped it) trains the hard term alone (its soft term is 0).
+// The student is the executor's MLP (MlpSpec), initialised from `seed`
 // with our own generator, so the same seed gives the same weights bit for bit.
 //
 // Checkpoints (SaveCheckpoint/LoadCheckpoint) hold what resuming needs: the student's weights,
@@ -52,7 +56,7 @@ class Distiller {
     double hard_loss = 0.0;  // CE or NLL, unweighted mean
     // Per record, in batch order: how much the student still has to learn from it, for
     // prioritised replay. alpha * T^2 * KL_i + (1 - alpha) * H_i, with H_i the cross-entropy of
-    // the planner's action (categorical) or 0.5 * |(a - mu) / sigma|^2 (Gaussian: the NLL without
+    // the hard label (categorical) or 0.5 * |(a - mu) / sigma|^2 (Gaussian: the NLL without
     // its log-sigma and constant terms, so that the priority is >= 0). Finite and >= 0.
     std::vector<double> priorities;
     // A new snapshot when this update completed a publish period; null otherwise.
@@ -66,9 +70,10 @@ class Distiller {
   Distiller(const Distiller&) = delete;
   Distiller& operator=(const Distiller&) = delete;
 
-  // One Adam step on `batch`: every record must carry a planner label that fits the action
-  // space, and an observation of the right size; observations and planner outputs must be
-  // finite (InvalidArgument otherwise, and the weights are left untouched).
+  // One Adam step on `batch`: every record must carry a planner label or a ground-truth label
+  // (Trainable) that fits the action space, and an observation of the right size; observations,
+  // planner outputs and labels must be finite (InvalidArgument otherwise, and the weights are
+  // left untouched).
   //
   // `weights` (empty, or one per record, finite and >= 0) are importance-sampling weights: the
   // loss is mean_i(w_i * loss_i) instead of mean_i(loss_i), which corrects the bias of a

@@ -9,6 +9,11 @@ docs/protocol.md is all it relies on.
     apprentice serve --executor-only --snapshot runs/<run>/executor.snap &
     python3 examples/python_client.py --endpoint tcp://127.0.0.1:5555 --decisions 1000
 
+With CURVE (apprentice keygen --out server; apprentice keygen --out client; the service started
+with --curve-secret-key server.key --curve-clients client.pub):
+
+    python3 examples/python_client.py --curve-key client.key --server-key server.pub
+
 Exit status: 0 when every reply was what the protocol promises, 1 otherwise.
 """
 import argparse
@@ -22,14 +27,33 @@ import zmq
 PROTOCOL_VERSION = 1
 
 
+def read_key_file(path):
+    """The keys of an `apprentice keygen` file: {"public-key": ..., "secret-key": ...}."""
+    keys = {}
+    with open(path) as f:
+        for line in f:
+            line = line.strip()
+            if not line or line.startswith("#") or "=" not in line:
+                continue
+            name, value = (part.strip() for part in line.split("=", 1))
+            keys[name] = value.strip('"')
+    return keys
+
+
 class Client:
     """One DEALER socket; requests carry a "req" id, replies are matched by it."""
 
-    def __init__(self, endpoint, timeout_ms=10000):
+    def __init__(self, endpoint, timeout_ms=10000, curve_key=None, server_key=None):
         self.context = zmq.Context.instance()
         self.socket = self.context.socket(zmq.DEALER)
         self.socket.setsockopt(zmq.LINGER, 0)
         self.socket.setsockopt(zmq.RCVTIMEO, timeout_ms)
+        if curve_key:
+            # CURVE: this client's key pair and the service's public key (apprentice keygen).
+            own = read_key_file(curve_key)
+            self.socket.curve_publickey = own["public-key"].encode()
+            self.socket.curve_secretkey = own["secret-key"].encode()
+            self.socket.curve_serverkey = read_key_file(server_key)["public-key"].encode()
         self.socket.connect(endpoint)
         self.next_req = 1
 
@@ -64,11 +88,22 @@ def main():
     parser.add_argument("--feedback-every", type=int, default=10,
                         help="report feedback for every Nth decision")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--wait-trained", type=int, default=0, metavar="STEPS",
+                        help="with a teacher: poll stats until the distiller has made this many "
+                             "training steps (at most 60 s), then check that act is served by "
+                             "the new weights")
+    parser.add_argument("--curve-key", metavar="FILE",
+                        help="CURVE: this client's key pair (apprentice keygen --out NAME: "
+                             "NAME.key); the service must list NAME.pub in --curve-clients")
+    parser.add_argument("--server-key", metavar="FILE",
+                        help="CURVE: the service's public key file (its .pub)")
     args = parser.parse_args()
+    if bool(args.curve_key) != bool(args.server_key):
+        parser.error("CURVE needs both --curve-key and --server-key")
     if args.decisions < 1 or args.in_flight < 1 or args.feedback_every < 1:
         parser.error("--decisions, --in-flight and --feedback-every must be at least 1")
     rng = random.Random(args.seed)
-    client = Client(args.endpoint)
+    client = Client(args.endpoint, curve_key=args.curve_key, server_key=args.server_key)
     problems = []
 
     health = client.call("health")
@@ -134,6 +169,25 @@ def main():
           f"{service['errors']} errors, executor v{stats['agent']['executor_version']}")
     if service["acts"] < len(decisions) or service["feedback"] < accepted:
         problems.append(f"stats count fewer requests than were answered: {service}")
+
+    if health["teacher"]:
+        agent = stats["agent"]
+        print(f"teacher: {agent['labels']} labels, {agent['ground_truth']} ground-truth labels "
+              f"joined, {agent['train_steps']} training steps, agreement "
+              f"{100 * agent['agreement']:.1f} %")
+    if args.wait_trained > 0:
+        # The distiller trains in the background; its weights are served without a pause.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            agent = client.call("stats")["agent"]
+            if agent["train_steps"] >= args.wait_trained and agent["executor_version"] > 0:
+                break
+            time.sleep(0.1)
+        reply = client.call("act", obs=[0.0] * obs_size)
+        print(f"after {agent['train_steps']} training steps: act served by executor "
+              f"v{reply.get('version')}")
+        if agent["train_steps"] < args.wait_trained or reply.get("version", 0) < 1:
+            problems.append(f"no trained executor within 60 s: {agent}")
 
     for p in problems:
         print(f"problem: {p}", file=sys.stderr)

@@ -1,6 +1,7 @@
 #include "learner/learning.h"
 
 #include <algorithm>
+#include <utility>
 
 #include "core/seeds.h"
 
@@ -56,15 +57,57 @@ Status Learning::Restore(const std::string& checkpoint_path,
   if (!checkpoint_path.empty()) {
     if (Status s = distiller_.LoadCheckpoint(checkpoint_path); !s.ok()) return s;
   }
-  for (const auto& record : records) replay_.Insert(record);
+  for (const auto& record : records) {
+    if (record != nullptr && Trainable(*record)) replay_.Insert(record);
+  }
   // The restored labels fill the replay but earn no updates: the checkpoint made those already.
   limiter_.OnInsert(std::min<int64_t>(static_cast<int64_t>(records.size()), options_.min_replay));
   return Status::Ok();
 }
 
 void Learning::Add(std::shared_ptr<const DecisionRecord> record) {
-  replay_.Insert(std::move(record));
+  Require(record != nullptr, "Learning::Add: null record");
+  const uint64_t id = record->decision_id;
+  std::lock_guard lock(keys_mu_);
+  if (id != 0) {
+    if (auto it = keys_.find(id); it != keys_.end()) {
+      // A ground truth found later without the planner's label (joined from the service's
+      // journal) completes the stored record instead of replacing its soft target.
+      if (!record->has_label) {
+        if (ReplayBuffer::RecordPtr stored = replay_.At(it->second);
+            stored != nullptr && stored->has_label) {
+          auto merged = std::make_shared<DecisionRecord>(*stored);
+          merged->has_truth = record->has_truth;
+          merged->truth = record->truth;
+          merged->reward = record->reward;
+          merged->terminated = record->terminated;
+          merged->truncated = record->truncated;
+          record = std::move(merged);
+        }
+      }
+      if (replay_.Replace(it->second, record)) {
+        ++replaced_;
+        return;
+      }
+    }
+  }
+  const int64_t key = replay_.Insert(std::move(record));
   limiter_.OnInsert(1);
+  if (id == 0) return;
+  keys_[id] = key;
+  key_order_.emplace_back(key, id);
+  // Ids of evicted records are forgotten: the map holds at most the replay's capacity.
+  const int64_t oldest = key + 1 - options_.replay_capacity;
+  while (!key_order_.empty() && key_order_.front().first < oldest) {
+    const auto [old_key, old_id] = key_order_.front();
+    key_order_.pop_front();
+    if (auto it = keys_.find(old_id); it != keys_.end() && it->second == old_key) keys_.erase(it);
+  }
+}
+
+int64_t Learning::replaced() const {
+  std::lock_guard lock(keys_mu_);
+  return replaced_;
 }
 
 std::optional<Distiller::TrainStats> Learning::TryTrainStep() {

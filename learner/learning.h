@@ -22,10 +22,13 @@
 #pragma once
 
 #include <cstdint>
+#include <deque>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "core/decision.h"
@@ -60,8 +63,14 @@ class Learning {
   Status Restore(const std::string& checkpoint_path,
                  std::span<const std::shared_ptr<const DecisionRecord>> records);
 
-  // Any thread: a labelled record for the replay.
+  // Any thread: a trainable record (Trainable(): a planner label, a ground-truth label or both)
+  // for the replay. A record whose decision id (not 0) is still in the replay replaces it in
+  // place (a late ground-truth label corrects the record it labels): not a new insert, so it
+  // earns no updates; one without a planner label keeps the stored record's label and adds its
+  // ground truth and outcome. Throws InvalidArgument for a null record.
   void Add(std::shared_ptr<const DecisionRecord> record);
+  // Records Add() replaced so far.
+  int64_t replaced() const;
 
   // One training step if the rate limit allows one now; nullopt otherwise. Training errors
   // (a record the distiller refuses) throw InvalidArgument.
@@ -90,6 +99,12 @@ class Learning {
   Rng sampler_rng_;
   ReplayBuffer::SampleBatch drawn_;
   int64_t priority_updates_ = 0;
+  // Decision id -> replay key of the records the replay may still hold (the newest
+  // replay_capacity inserts), with the inserts in order to forget evicted ones.
+  mutable std::mutex keys_mu_;
+  std::unordered_map<uint64_t, int64_t> keys_;         // guarded by keys_mu_
+  std::deque<std::pair<int64_t, uint64_t>> key_order_; // guarded by keys_mu_: (key, id)
+  int64_t replaced_ = 0;                                // guarded by keys_mu_
 };
 
 }  // namespace apprentice

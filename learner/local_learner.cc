@@ -142,6 +142,7 @@ LearnerMetrics LocalLearner::Metrics() const {
   LearnerMetrics m;
   m.records = records_.load(std::memory_order_relaxed);
   m.replay_size = learning_.replay().size();
+  m.replaced = learning_.replaced();
   m.train_steps = steps_.load(std::memory_order_relaxed);
   m.train_errors = errors_.load(std::memory_order_relaxed);
   m.snapshots = snapshots_.load(std::memory_order_relaxed);

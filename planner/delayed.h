@@ -26,6 +26,10 @@ class DelayedPlanner : public Planner {
   Status Supports(const Space& action_space) const override {
     return inner_->Supports(action_space);
   }
+  Status CanTeach(const Env& env) const override { return inner_->CanTeach(env); }
+  Status CanTeachSpaces(const Space& observation_space, const Space& action_space) const override {
+    return inner_->CanTeachSpaces(observation_space, action_space);
+  }
   Result<PlanDecision> Plan(const PlanRequest& request) override;
 
   int64_t delay_ns() const { return delay_ns_; }

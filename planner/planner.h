@@ -17,6 +17,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "core/action.h"
 #include "core/policy.h"
@@ -52,8 +53,28 @@ class Planner {
   // Ok if this planner can plan over `action_space`; else why not.
   virtual Status Supports(const Space& action_space) const = 0;
   // Ok if this planner can teach on `env` (its kind, spaces and dynamics); else why not. The
-  // default asks Supports() of the env's action space; a planner for one env overrides it.
-  virtual Status CanTeach(const Env& env) const { return Supports(env.action_space()); }
+  // default asks CanTeachSpaces() of the env's spaces; a planner for one env overrides it.
+  virtual Status CanTeach(const Env& env) const {
+    return CanTeachSpaces(env.observation_space(), env.action_space());
+  }
+  // Ok if this planner can teach from observations of `observation_space` alone, answering in
+  // `action_space` (a model-free teacher; a network checks its input and output sizes here, so
+  // that a model that does not fit is refused at start). Default: Supports(action_space).
+  virtual Status CanTeachSpaces(const Space& observation_space, const Space& action_space) const {
+    (void)observation_space;
+    return Supports(action_space);
+  }
+
+  // How many queued requests PlanBatch() takes at once; 1 (the default): one Plan() per request.
+  virtual int64_t max_batch() const { return 1; }
+  // Several requests in one call (a network evaluates them in one forward pass): one result per
+  // request, in order. Default: Plan() for each.
+  virtual std::vector<Result<PlanDecision>> PlanBatch(std::span<const PlanRequest> requests) {
+    std::vector<Result<PlanDecision>> out;
+    out.reserve(requests.size());
+    for (const PlanRequest& r : requests) out.push_back(Plan(r));
+    return out;
+  }
   virtual Result<PlanDecision> Plan(const PlanRequest& request) = 0;
 };
 

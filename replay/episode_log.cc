@@ -304,7 +304,7 @@ struct EpisodeLogWriter::Impl {
     return status;
   }
 
-  Status Append(const DecisionRecord& record) {
+  Status Append(const DecisionRecord& record, EpisodeLogLocation* where) {
     if (!error.ok()) return error;
     const std::span<const uint8_t> payload = encoder.Encode(record);
     const int64_t size = static_cast<int64_t>(payload.size());
@@ -318,6 +318,7 @@ struct EpisodeLogWriter::Impl {
       if (Status s = CloseSegment(); !s.ok()) return s;
       if (Status s = OpenSegment(index + 1); !s.ok()) return s;
     }
+    if (where != nullptr) *where = {index, segment_size};
     uint8_t head[kFrameHeaderBytes];
     PutLe32(head, static_cast<uint32_t>(size));
     PutLe32(head + 4, Crc32c(payload));
@@ -382,11 +383,11 @@ EpisodeLogWriter::~EpisodeLogWriter() {
   if (impl_ && !impl_->closed) static_cast<void>(Close());
 }
 
-Status EpisodeLogWriter::Append(const DecisionRecord& record) {
+Status EpisodeLogWriter::Append(const DecisionRecord& record, EpisodeLogLocation* where) {
   if (impl_ == nullptr || impl_->closed) {  // (no std::string built on the per-record path)
     throw InvalidArgument("EpisodeLogWriter::Append after Close()");
   }
-  return impl_->Append(record);
+  return impl_->Append(record, where);
 }
 
 Status EpisodeLogWriter::Flush() {
@@ -446,6 +447,7 @@ struct EpisodeLogReader::Impl {
   std::vector<EpisodeLogDamage> damage;
   std::vector<EpisodeLogSegment> segments;
   int64_t records_read = 0;
+  EpisodeLogLocation last;  // where the record Next() returned last starts
   Status error;  // an I/O error; sticks
 
   ~Impl() { CloseSegment(); }
@@ -704,6 +706,7 @@ struct EpisodeLogReader::Impl {
       std::string reason;
       switch (ReadFrame(offset, record, /*scanning=*/false, frame_bytes, &reason)) {
         case Frame::kRecord:
+          last = {previous_index.value_or(0), offset};
           offset += frame_bytes;
           ++segments.back().records;
           ++records_read;
@@ -723,6 +726,7 @@ struct EpisodeLogReader::Impl {
             offset = size;
             continue;
           }
+          last = {previous_index.value_or(0), next};
           offset = next + frame_bytes;
           ++segments.back().records;
           ++records_read;
@@ -771,6 +775,60 @@ Result<bool> EpisodeLogReader::Next(DecisionRecord& record) {
 const std::vector<EpisodeLogDamage>& EpisodeLogReader::damage() const { return impl_->damage; }
 const std::vector<EpisodeLogSegment>& EpisodeLogReader::segments() const { return impl_->segments; }
 int64_t EpisodeLogReader::records_read() const { return impl_->records_read; }
+EpisodeLogLocation EpisodeLogReader::location() const { return impl_->last; }
+
+Status ReadEpisodeLogRecordAt(const std::string& directory, EpisodeLogLocation where,
+                              DecisionRecord& out, int64_t* frame_bytes,
+                              int64_t max_record_bytes) {
+  const std::string path = (fs::path(directory) / EpisodeLogSegmentName(where.segment)).string();
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return Status::NotFound("episode log segment " + path + " not found");
+    return Status::Unavailable(ErrnoMessage("open", path));
+  }
+  auto read_at = [&](void* dst, size_t n, int64_t at) -> Status {
+    size_t done = 0;
+    while (done < n) {
+      const ssize_t got = ::pread(fd, static_cast<uint8_t*>(dst) + done, n - done,
+                                  static_cast<off_t>(at + static_cast<int64_t>(done)));
+      if (got < 0 && errno == EINTR) continue;
+      if (got < 0) return Status::Unavailable(ErrnoMessage("read", path));
+      if (got == 0) {
+        return Status::DataLoss(path + ": no record at offset " + std::to_string(where.offset) +
+                                " (the file ends first)");
+      }
+      done += static_cast<size_t>(got);
+    }
+    return Status::Ok();
+  };
+  uint8_t head[kFrameHeaderBytes];
+  Status status = read_at(head, sizeof(head), where.offset);
+  const int64_t length = status.ok() ? GetLe32(head) : 0;
+  if (status.ok() && (length < kMinRecordBytes || length > max_record_bytes)) {
+    status = Status::DataLoss(path + ": no record at offset " + std::to_string(where.offset) +
+                              " (frame length " + std::to_string(length) + ")");
+  }
+  std::vector<uint64_t> payload;  // 8-byte aligned for the verifier
+  if (status.ok()) {
+    payload.resize(static_cast<size_t>((length + 7) / 8));
+    status = read_at(payload.data(), static_cast<size_t>(length),
+                     where.offset + kFrameHeaderBytes);
+  }
+  ::close(fd);
+  if (!status.ok()) return status;
+  const std::span<const uint8_t> bytes(reinterpret_cast<const uint8_t*>(payload.data()),
+                                       static_cast<size_t>(length));
+  if (Crc32c(bytes) != GetLe32(head + 4)) {
+    return Status::DataLoss(path + ": the record at offset " + std::to_string(where.offset) +
+                            " fails its crc32c");
+  }
+  if (Status s = episode_log_internal::DecodeRecord(bytes, out); !s.ok()) {
+    return Status::DataLoss(path + ": the record at offset " + std::to_string(where.offset) +
+                            " does not decode: " + s.message());
+  }
+  if (frame_bytes != nullptr) *frame_bytes = kFrameHeaderBytes + length;
+  return Status::Ok();
+}
 
 Result<EpisodeLogContents> ReadEpisodeLog(const std::string& path,
                                           EpisodeLogReader::Options options) {

@@ -48,6 +48,13 @@ struct EpisodeLogMetadata {
 // "segment-000042.alog": the file name of segment `index` in a log directory.
 std::string EpisodeLogSegmentName(uint64_t index);
 
+// Where a record's frame starts: segment `segment` of a log directory, `offset` bytes into it.
+// What an index of a log keeps, to read one record back (ReadEpisodeLogRecordAt).
+struct EpisodeLogLocation {
+  uint64_t segment = 0;
+  int64_t offset = 0;
+};
+
 // Appends records to a log directory.
 //
 // Owned by one thread: no method may be called concurrently with another. Append() copies the
@@ -84,7 +91,8 @@ class EpisodeLogWriter {
   // Appends one record, rotating first if it would not fit the current segment. InvalidArgument
   // (nothing written) if it encodes to more than max_record_bytes; an I/O error is returned and
   // sticks: every later call returns it. Throws InvalidArgument after Close().
-  Status Append(const DecisionRecord& record);
+  // With `where`, also says where the record's frame starts (valid once the record is written).
+  Status Append(const DecisionRecord& record, EpisodeLogLocation* where = nullptr);
   // Hands buffered records to the OS (and to the disk with `fsync`). Throws after Close().
   Status Flush();
   // Flushes and closes the current segment. Later calls return Ok and do nothing.
@@ -151,12 +159,22 @@ class EpisodeLogReader {
   const std::vector<EpisodeLogDamage>& damage() const;
   const std::vector<EpisodeLogSegment>& segments() const;  // segments opened so far
   int64_t records_read() const;
+  // Where the record the last Next() returned starts (the segment index of its file name).
+  EpisodeLogLocation location() const;
 
  private:
   struct Impl;
   explicit EpisodeLogReader(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
+
+// The one record whose frame starts at `where` in the log directory `directory`, verified (CRC32C
+// and FlatBuffer) and decoded into `out`; `frame_bytes`, when given, gets the frame's size (the
+// next record starts that far on). NotFound when the segment does not exist, DataLoss when no
+// intact record starts there, Unavailable for a read error. Any thread (it opens the file itself).
+Status ReadEpisodeLogRecordAt(const std::string& directory, EpisodeLogLocation where,
+                              DecisionRecord& out, int64_t* frame_bytes = nullptr,
+                              int64_t max_record_bytes = int64_t{16} << 20);
 
 // Everything in a log, read at once (tests and small logs; stream with EpisodeLogReader).
 struct EpisodeLogContents {

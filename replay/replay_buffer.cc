@@ -52,32 +52,53 @@ void ReplayBuffer::CheckPriority(double priority) {
   }
 }
 
-void ReplayBuffer::Insert(DecisionRecord record) {
-  Insert(std::make_shared<const DecisionRecord>(std::move(record)));
+int64_t ReplayBuffer::Insert(DecisionRecord record) {
+  return Insert(std::make_shared<const DecisionRecord>(std::move(record)));
 }
 
-void ReplayBuffer::Insert(DecisionRecord record, double priority) {
-  Insert(std::make_shared<const DecisionRecord>(std::move(record)), priority);
+int64_t ReplayBuffer::Insert(DecisionRecord record, double priority) {
+  return Insert(std::make_shared<const DecisionRecord>(std::move(record)), priority);
 }
 
-void ReplayBuffer::Insert(RecordPtr record) {
+int64_t ReplayBuffer::Insert(RecordPtr record) {
   if (record == nullptr) throw InvalidArgument("ReplayBuffer::Insert: null record");
   if (prioritized_ && options_.initial_priority) {
     const double priority = options_.initial_priority(*record);
     CheckPriority(priority);
-    InsertImpl(std::move(record), priority, /*has_priority=*/true);
-  } else {
-    InsertImpl(std::move(record), 0.0, /*has_priority=*/false);
+    return InsertImpl(std::move(record), priority, /*has_priority=*/true);
   }
+  return InsertImpl(std::move(record), 0.0, /*has_priority=*/false);
 }
 
-void ReplayBuffer::Insert(RecordPtr record, double priority) {
+int64_t ReplayBuffer::Insert(RecordPtr record, double priority) {
   if (record == nullptr) throw InvalidArgument("ReplayBuffer::Insert: null record");
   CheckPriority(priority);
-  InsertImpl(std::move(record), priority, /*has_priority=*/true);
+  return InsertImpl(std::move(record), priority, /*has_priority=*/true);
 }
 
-void ReplayBuffer::InsertImpl(RecordPtr record, double priority, bool has_priority) {
+bool ReplayBuffer::Replace(int64_t key, RecordPtr record) {
+  if (record == nullptr) throw InvalidArgument("ReplayBuffer::Replace: null record");
+  if (key < 0) return false;
+  const int64_t bytes = RecordBytes(*record);
+  RecordPtr replaced;  // destroyed after the lock is released
+  std::lock_guard lock(mu_);
+  Slot& slot = slots_[static_cast<size_t>(key % options_.capacity)];
+  if (slot.key != key) return false;  // evicted since (or never inserted)
+  replaced = std::move(slot.record);
+  slot.record = std::move(record);
+  stored_bytes_ += bytes - slot.bytes;
+  slot.bytes = bytes;
+  return true;
+}
+
+ReplayBuffer::RecordPtr ReplayBuffer::At(int64_t key) const {
+  if (key < 0) return nullptr;
+  std::lock_guard lock(mu_);
+  const Slot& slot = slots_[static_cast<size_t>(key % options_.capacity)];
+  return slot.key == key ? slot.record : nullptr;
+}
+
+int64_t ReplayBuffer::InsertImpl(RecordPtr record, double priority, bool has_priority) {
   const int64_t bytes = RecordBytes(*record);
   RecordPtr evicted;  // destroyed after the lock is released
   std::lock_guard lock(mu_);
@@ -97,8 +118,8 @@ void ReplayBuffer::InsertImpl(RecordPtr record, double priority, bool has_priori
   } else {
     sampler_->OnInsert(next_slot_, 0.0);
   }
-  ++inserted_;
   if (++next_slot_ == options_.capacity) next_slot_ = 0;
+  return inserted_++;
 }
 
 bool ReplayBuffer::Sample(int64_t n, Rng& rng, SampleBatch& out) const {

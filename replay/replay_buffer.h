@@ -7,8 +7,8 @@
 // ring and the sampler; each call holds it only to move pointers and update the sampler's
 // bookkeeping (the record is built, measured and, when evicted, destroyed outside the lock).
 // Insert(RecordPtr) never allocates: the ring and the sampler's arrays are sized to capacity at
-// construction. Records are immutable once inserted and shared with samplers, so a sampled record
-// stays valid after it is evicted.
+// construction. Records are immutable once inserted (Replace swaps in a new one) and shared with
+// samplers, so a sampled record stays valid after it is evicted or replaced.
 //
 // Keys: each insert gets the next key (0, 1, 2, ...); Sample reports the keys of what it drew, and
 // UpdatePriorities takes them back after a training step. A key whose record has been evicted
@@ -69,13 +69,22 @@ class ReplayBuffer {
   // Throws InvalidArgument if `options` do not validate.
   explicit ReplayBuffer(Options options);
 
-  // Adds a record, evicting the oldest when full. Any thread. Without a priority, the record gets
-  // Options::initial_priority. A priority must be finite and >= 0 (InvalidArgument otherwise);
-  // samplers other than prioritized ignore it. Throws InvalidArgument for a null record.
-  void Insert(DecisionRecord record);
-  void Insert(DecisionRecord record, double priority);
-  void Insert(RecordPtr record);
-  void Insert(RecordPtr record, double priority);
+  // Adds a record, evicting the oldest when full, and returns its key. Any thread. Without a
+  // priority, the record gets Options::initial_priority. A priority must be finite and >= 0
+  // (InvalidArgument otherwise); samplers other than prioritized ignore it. Throws
+  // InvalidArgument for a null record.
+  int64_t Insert(DecisionRecord record);
+  int64_t Insert(DecisionRecord record, double priority);
+  int64_t Insert(RecordPtr record);
+  int64_t Insert(RecordPtr record, double priority);
+
+  // Puts `record` in the place of the record stored under `key` (a corrected version of it: a
+  // late ground-truth label), keeping its key and priority; false, and nothing changes, when
+  // that record has been evicted. Not an insert: inserted() and the rate limit are unchanged.
+  // Any thread. Throws InvalidArgument for a null record.
+  bool Replace(int64_t key, RecordPtr record);
+  // The record stored under `key`; null when it has been evicted. Any thread.
+  RecordPtr At(int64_t key) const;
 
   // Replaces `out` with `n` >= 0 draws from the buffer's sampler using `rng`. Returns false and
   // leaves `out` empty when the buffer is empty. Any thread (rng belongs to the caller). Reuses
@@ -123,7 +132,7 @@ class ReplayBuffer {
     int64_t bytes = 0;  // RecordBytes(*record)
   };
 
-  void InsertImpl(RecordPtr record, double priority, bool has_priority);
+  int64_t InsertImpl(RecordPtr record, double priority, bool has_priority);
   static void CheckPriority(double priority);
 
   const Options options_;

@@ -233,7 +233,7 @@ Result<ResumeState> LoadResumeState(const std::string& run_dir, int64_t capacity
     ++state.records;
     state.next_episode = std::max(state.next_episode, record.episode + 1);
     state.next_decision_id = std::max(state.next_decision_id, record.decision_id + 1);
-    if (record.has_label && capacity > 0) {
+    if (Trainable(record) && capacity > 0) {
       if (static_cast<int64_t>(newest.size()) == capacity) newest.pop_front();
       newest.push_back(std::make_shared<const DecisionRecord>(std::move(record)));
       record = DecisionRecord();

@@ -12,7 +12,7 @@ packages=(
   libmsgpack-cxx-dev
   libflatbuffers-dev flatbuffers-compiler
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3 python3-zmq python3-msgpack
+  python3 python3-zmq python3-msgpack python3-torch
 )
 
 missing=()

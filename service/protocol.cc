@@ -388,6 +388,7 @@ std::string_view ErrorCodeName(ErrorCode code) {
     case ErrorCode::kBadObservation: return "bad_observation";
     case ErrorCode::kUnknownDecision: return "unknown_decision";
     case ErrorCode::kBadLabel: return "bad_label";
+    case ErrorCode::kDuplicateLabel: return "duplicate_label";
     case ErrorCode::kUnavailable: return "unavailable";
     case ErrorCode::kInternal: return "internal";
   }

@@ -40,10 +40,11 @@ enum class ErrorCode : uint8_t {
   kBadObservation,   // "bad_observation": wrong size or a non-finite value
   kUnknownDecision,  // "unknown_decision": feedback for an id this service never issued
   kBadLabel,         // "bad_label": a ground-truth label outside the action space
+  kDuplicateLabel,   // "duplicate_label": a ground-truth label for a decision that has one
   kUnavailable,      // "unavailable": the service is stopping or its queues are full; retry
   kInternal,         // "internal": a bug; the message says what
 };
-inline constexpr int kErrorCodes = 9;
+inline constexpr int kErrorCodes = 10;
 std::string_view ErrorCodeName(ErrorCode code);
 
 // A client's request id ("req"), echoed in the reply: an unsigned integer or a short string.

@@ -1,12 +1,16 @@
 #include "service/service.h"
 
+#include <array>
 #include <cmath>
 #include <deque>
+#include <optional>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include <zmq.hpp>
 
+#include "agent/records.h"
 #include "core/clock.h"
 
 namespace apprentice {
@@ -39,7 +43,26 @@ Status DecisionService::Options::Validate() const {
   if (Status s = CheckRange("queue_messages", queue_messages, 1, int64_t{1} << 24); !s.ok()) {
     return s;
   }
-  return CheckRange("poll_ms", poll_ms, 1, 10'000);
+  if (Status s = CheckRange("poll_ms", poll_ms, 1, 10'000); !s.ok()) return s;
+  if (!curve()) {
+    if (!curve_clients.empty()) {
+      return Status::InvalidArgument("service: allowed CURVE clients without a CURVE key pair");
+    }
+    return Status::Ok();
+  }
+  if (Status s = CheckCurveKey(curve_keys.secret_key); !s.ok()) {
+    return Status::InvalidArgument("service: the CURVE secret key: " + s.message());
+  }
+  if (curve_clients.empty()) {
+    return Status::InvalidArgument(
+        "service: CURVE without allowed clients would refuse every client");
+  }
+  for (const std::string& key : curve_clients) {
+    if (Status s = CheckCurveKey(key); !s.ok()) {
+      return Status::InvalidArgument("service: an allowed CURVE client key: " + s.message());
+    }
+  }
+  return Status::Ok();
 }
 
 Json DecisionService::Counters::ToJson() const {
@@ -53,13 +76,33 @@ Json DecisionService::Counters::ToJson() const {
   out.Set("unroutable", unroutable);
   out.Set("reply_drops", reply_drops);
   out.Set("streams", streams);
+  out.Set("curve_handshakes", Json{{"accepted", handshakes_accepted},
+                                   {"refused", handshakes_refused}});
   return out;
 }
 
 struct DecisionService::Loop {
   zmq::context_t context{1};
   zmq::socket_t socket{context, zmq::socket_type::router};
+  // CURVE: the ZAP handler's socket (ZeroMQ asks it about every handshake) and the public keys
+  // it admits (binary, 32 bytes each).
+  std::optional<zmq::socket_t> zap;
+  std::unordered_set<std::string> allowed;
+  std::vector<zmq::message_t> zap_frames;
   Arbiter* arbiter = nullptr;
+
+  // With a journal: the replies of a burst wait here until its records are committed.
+  struct Deferred {
+    std::vector<zmq::message_t> route;
+    RequestKey req;
+    std::string reply;
+  };
+  std::vector<Deferred> deferred;  // the first `deferred_count` are pending; the rest reused
+  size_t deferred_count = 0;
+  DecisionRecord journal_record;   // scratch
+  std::string journal_error;       // the journal's first error; health reports it
+  // Ids whose feedback brought a ground truth (bit id % 64 of word id / 64): a second is refused.
+  std::vector<uint64_t> truth_bits;
 
   // Scratch reused by every request.
   std::vector<zmq::message_t> frames;
@@ -79,10 +122,12 @@ struct DecisionService::Loop {
   uint64_t generation = 0;
 };
 
-DecisionService::DecisionService(Options options, Agent& agent, std::function<Json()> extra_stats)
+DecisionService::DecisionService(Options options, Agent& agent, std::function<Json()> extra_stats,
+                                 DecisionJournal* journal)
     : options_(std::move(options)),
       agent_(agent),
       extra_stats_(std::move(extra_stats)),
+      journal_(journal),
       start_ns_(NowNs()) {
   RequireOk(options_.Validate());
 }
@@ -99,6 +144,20 @@ void DecisionService::Start() {
   s.set(zmq::sockopt::sndhwm, static_cast<int>(options_.queue_messages));
   s.set(zmq::sockopt::rcvhwm, static_cast<int>(options_.queue_messages));
   s.set(zmq::sockopt::linger, 0);
+  if (options_.curve()) {
+    // The handler is bound before the socket: no handshake can happen without it.
+    loop_->zap.emplace(loop_->context, zmq::socket_type::rep);
+    loop_->zap->set(zmq::sockopt::linger, 0);
+    loop_->zap->bind("inproc://zeromq.zap.01");
+    for (const std::string& key : options_.curve_clients) {
+      std::array<uint8_t, 32> binary{};
+      zmq_z85_decode(binary.data(), key.c_str());  // checked by Validate()
+      loop_->allowed.emplace(reinterpret_cast<const char*>(binary.data()), binary.size());
+    }
+    s.set(zmq::sockopt::curve_server, 1);
+    s.set(zmq::sockopt::curve_secretkey, options_.curve_keys.secret_key);
+    s.set(zmq::sockopt::zap_domain, "apprentice");
+  }
   try {
     s.bind(options_.bind);
   } catch (const zmq::error_t& e) {
@@ -106,6 +165,7 @@ void DecisionService::Start() {
   }
   endpoint_ = s.get(zmq::sockopt::last_endpoint);
   loop_->arbiter = &agent_.OpenArbiter();
+  if (journal_ != nullptr) loop_->truth_bits = journal_->truth_bits();
   loop_->frames.reserve(kMaxEnvelope + 2);
   thread_ = std::thread([this] { Run(); });
 }
@@ -115,6 +175,7 @@ void DecisionService::Stop() {
   if (thread_.joinable()) thread_.join();
   if (loop_) {
     loop_->socket.close();
+    if (loop_->zap) loop_->zap->close();
     loop_->context.close();
   }
 }
@@ -133,6 +194,8 @@ DecisionService::Counters DecisionService::counters() const {
   c.unroutable = unroutable_.load(std::memory_order_relaxed);
   c.reply_drops = reply_drops_.load(std::memory_order_relaxed);
   c.streams = streams_.load(std::memory_order_relaxed);
+  c.handshakes_accepted = handshakes_accepted_.load(std::memory_order_relaxed);
+  c.handshakes_refused = handshakes_refused_.load(std::memory_order_relaxed);
   return c;
 }
 
@@ -162,19 +225,19 @@ void DecisionService::Run() {
     counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
   };
 
-  // Sends `loop.reply` back along the request's route (frames[0 .. n-2]).
-  auto send_reply = [&]() {
-    std::vector<zmq::message_t>& frames = loop.frames;
+  // Sends `reply` back along `route` (its first `route_frames` frames).
+  auto transmit = [&](std::vector<zmq::message_t>& route, size_t route_frames,
+                      const std::string& reply) {
     try {
-      for (size_t i = 0; i + 1 < frames.size(); ++i) {
+      for (size_t i = 0; i < route_frames; ++i) {
         const auto sent =
-            socket.send(frames[i], zmq::send_flags::sndmore | zmq::send_flags::dontwait);
+            socket.send(route[i], zmq::send_flags::sndmore | zmq::send_flags::dontwait);
         if (!sent) {  // the client's queue is full: drop the reply rather than wait
           bump(reply_drops_);
           return;
         }
       }
-      zmq::message_t body(loop.reply.data(), loop.reply.size());
+      zmq::message_t body(reply.data(), reply.size());
       (void)socket.send(body, zmq::send_flags::dontwait);
     } catch (const zmq::error_t& e) {
       if (e.num() == EHOSTUNREACH) {
@@ -183,6 +246,37 @@ void DecisionService::Run() {
         bump(reply_drops_);
       }
     }
+  };
+  // Sends `loop.reply` back along the request's route (frames[0 .. n-2]) — with a journal, once
+  // the burst's records are committed (flush_deferred), so that a reply means they are on disk.
+  auto send_reply = [&]() {
+    std::vector<zmq::message_t>& frames = loop.frames;
+    if (journal_ == nullptr) {
+      transmit(frames, frames.size() - 1, loop.reply);
+      return;
+    }
+    if (loop.deferred.size() <= loop.deferred_count) loop.deferred.emplace_back();
+    Loop::Deferred& d = loop.deferred[loop.deferred_count++];
+    d.route.clear();
+    for (size_t i = 0; i + 1 < frames.size(); ++i) d.route.push_back(std::move(frames[i]));
+    d.req = loop.request.req;
+    d.reply.assign(loop.reply);
+  };
+  auto flush_deferred = [&]() {
+    if (loop.deferred_count == 0) return;
+    Status committed = journal_->Commit();
+    if (!committed.ok() && loop.journal_error.empty()) loop.journal_error = committed.message();
+    for (size_t i = 0; i < loop.deferred_count; ++i) {
+      Loop::Deferred& d = loop.deferred[i];
+      if (!committed.ok()) {  // not durable: the client must not take it as accepted
+        EncodeError(d.req, ErrorCode::kUnavailable,
+                    "the journal cannot be written: " + committed.message(), d.reply);
+        bump(errors_);
+        bump(errors_by_code_[static_cast<int>(ErrorCode::kUnavailable)]);
+      }
+      transmit(d.route, d.route.size(), d.reply);
+    }
+    loop.deferred_count = 0;
   };
   auto fail = [&](ErrorCode code, const std::string& message) {
     EncodeError(loop.request.req, code, message, loop.reply);
@@ -243,6 +337,30 @@ void DecisionService::Run() {
       fail(ErrorCode::kUnavailable, e.what());  // the agent is stopping
       return;
     }
+    if (journal_ != nullptr) {
+      DecisionRecord& j = loop.journal_record;
+      j.decision_id = d.id;
+      j.episode = d.episode;
+      j.step = d.step;
+      j.observation.assign(r.observation.begin(), r.observation.end());
+      if (agent_.snapshot_slot().spec().head == HeadKind::kCategorical) {
+        j.executor = PolicyOutput::FromLogits(d.executor_output);
+      } else {
+        const size_t dims = d.executor_output.size() / 2;
+        j.executor = PolicyOutput::Gaussian(d.executor_output.first(dims),
+                                            d.executor_output.subspan(dims));
+      }
+      j.executor_action = d.action;
+      j.executor_version = d.executor_version;
+      j.executor_latency_ns = d.latency_ns;
+      j.acted_by = d.acted_by;
+      if (Status s = journal_->AppendDecision(j); !s.ok()) {
+        if (loop.journal_error.empty()) loop.journal_error = s.message();
+        fail(ErrorCode::kUnavailable,
+             "decision " + std::to_string(d.id) + " cannot be journaled: " + s.message());
+        return;
+      }
+    }
     if (!r.stream.empty()) {
       if (r.stream_end) {
         loop.streams.erase(r.stream);
@@ -300,6 +418,13 @@ void DecisionService::Run() {
       }
       outcome.has_truth = true;
     }
+    const size_t word = static_cast<size_t>(r.decision_id / 64);
+    const uint64_t bit = uint64_t{1} << (r.decision_id % 64);
+    if (outcome.has_truth && word < loop.truth_bits.size() && (loop.truth_bits[word] & bit) != 0) {
+      fail(ErrorCode::kDuplicateLabel, "decision " + std::to_string(r.decision_id) +
+                                           " has its ground-truth label already");
+      return;
+    }
     const Status status = agent_.Report(r.decision_id, outcome);
     if (!status.ok()) {
       fail(status.code() == StatusCode::kInvalidArgument ? ErrorCode::kUnknownDecision
@@ -307,13 +432,33 @@ void DecisionService::Run() {
            status.message());
       return;
     }
+    if (journal_ != nullptr) {
+      DecisionRecord& j = loop.journal_record;
+      j = DecisionRecord();
+      j.decision_id = r.decision_id;
+      ApplyOutcome(outcome, j);
+      if (Status s = journal_->AppendFeedback(j); !s.ok()) {
+        if (loop.journal_error.empty()) loop.journal_error = s.message();
+        fail(ErrorCode::kUnavailable, "the feedback cannot be journaled: " + s.message());
+        return;
+      }
+    }
+    if (outcome.has_truth) {
+      if (loop.truth_bits.size() <= word) {
+        loop.truth_bits.resize(std::max(word + 1, 2 * loop.truth_bits.size()), 0);
+      }
+      loop.truth_bits[word] |= bit;
+    }
     EncodeFeedbackReply(r.req, r.decision_id, loop.reply);
     send_reply();
     bump(feedback_);
   };
 
   auto handle_health = [&]() {
-    const Status health = agent_.health();
+    Status health = agent_.health();
+    if (health.ok() && !loop.journal_error.empty()) {
+      health = Status::Unavailable("journal: " + loop.journal_error);
+    }
     Json body = Json{{"ok", health.ok()},
                      {"error", health.ok() ? std::string() : health.message()},
                      {"executor_version", agent_.snapshot_slot().version()},
@@ -343,10 +488,43 @@ void DecisionService::Run() {
     return true;
   };
 
-  zmq::pollitem_t items[] = {{static_cast<void*>(socket), 0, ZMQ_POLLIN, 0}};
+  // ZAP (RFC 27): a request is version, request id, domain, address, routing id, mechanism and
+  // the credentials (for CURVE: the client's 32-byte public key); the reply is version, request
+  // id, status code, status text, user id and metadata.
+  auto handle_zap = [&]() {
+    std::vector<zmq::message_t>& f = loop.zap_frames;
+    f.clear();
+    for (;;) {
+      zmq::message_t frame;
+      if (!loop.zap->recv(frame, zmq::recv_flags::dontwait)) return;
+      const bool more = frame.more();
+      f.push_back(std::move(frame));
+      if (!more) break;
+    }
+    const bool allowed = f.size() >= 7 && f[0].to_string_view() == "1.0" &&
+                         f[5].to_string_view() == "CURVE" &&
+                         loop.allowed.count(f[6].to_string()) > 0;
+    bump(allowed ? handshakes_accepted_ : handshakes_refused_);
+    const std::string request_id = f.size() >= 2 ? f[1].to_string() : std::string();
+    const char* status = allowed ? "200" : "400";
+    const char* text = allowed ? "OK" : "client key not allowed";
+    zmq::socket_t& zap = *loop.zap;
+    zap.send(zmq::buffer(std::string_view("1.0")), zmq::send_flags::sndmore);
+    zap.send(zmq::buffer(request_id), zmq::send_flags::sndmore);
+    zap.send(zmq::buffer(std::string_view(status)), zmq::send_flags::sndmore);
+    zap.send(zmq::buffer(std::string_view(text)), zmq::send_flags::sndmore);
+    zap.send(zmq::message_t(), zmq::send_flags::sndmore);  // user id
+    zap.send(zmq::message_t(), zmq::send_flags::none);     // metadata
+  };
+
+  zmq::pollitem_t items[] = {
+      {static_cast<void*>(socket), 0, ZMQ_POLLIN, 0},
+      {loop.zap ? static_cast<void*>(*loop.zap) : nullptr, 0, ZMQ_POLLIN, 0}};
+  const int polled = loop.zap ? 2 : 1;
   while (!stop_.load(std::memory_order_acquire)) {
     try {
-      zmq::poll(items, 1, std::chrono::milliseconds(options_.poll_ms));
+      zmq::poll(items, polled, std::chrono::milliseconds(options_.poll_ms));
+      if (loop.zap && (items[1].revents & ZMQ_POLLIN) != 0) handle_zap();
       for (int i = 0; i < kBurst; ++i) {
         if (!receive()) break;
         const int64_t t0 = NowNs();
@@ -376,6 +554,7 @@ void DecisionService::Run() {
       // A bug or an exhausted resource: answer what can be answered and keep serving.
       if (!loop.frames.empty()) fail(ErrorCode::kInternal, e.what());
     }
+    flush_deferred();
   }
 }
 

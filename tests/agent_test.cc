@@ -1070,6 +1070,41 @@ TEST_F(AgentTest, OnlyNewerSnapshotsAreServedAndARefusedOneIsReported) {
 // Pacer
 // ---------------------------------------------------------------------------------------------
 
+// Decisions whose feedback never comes do not pile up: past max_pending the oldest is logged at
+// once, long before the outcome wait, and a later outcome for it is not lost when a lookup knows
+// the decision (the service's journal).
+TEST(AgentPending, PastMaxPendingTheOldestStopWaitingAndLateOutcomesJoinThroughTheLookup) {
+  StaticWeights weights(InitialSnapshot());
+  AgentSeams seams;
+  seams.weights = &weights;
+  std::atomic<int> lookups{0};
+  seams.decisions = [&](uint64_t id) -> Result<std::optional<DecisionRecord>> {
+    ++lookups;
+    DecisionRecord r;
+    r.decision_id = id;
+    r.observation = {0, 0, 0, 0};
+    return std::optional<DecisionRecord>(r);
+  };
+  AgentOptions o;
+  o.max_pending = 10;
+  o.outcome_wait_ms = 600'000;  // far longer than the test
+  Agent agent(o, Space::Box(-1.0f, 1.0f, {4}), Space::Discrete(2), seams);
+  agent.Start();
+  std::vector<uint64_t> ids;
+  const std::vector<float> obs = {0.1f, -0.2f, 0.3f, 0.0f};
+  for (int i = 0; i < 100; ++i) ids.push_back(agent.default_arbiter().Decide(obs).id);
+  ASSERT_TRUE(WaitUntil([&] { return agent.Metrics().missing_outcomes == 90; }));
+  // The first decision left memory: its outcome is joined through the lookup.
+  Outcome outcome;
+  outcome.reward = 1.0;
+  ASSERT_TRUE(agent.Report(ids.front(), outcome).ok());
+  ASSERT_TRUE(WaitUntil([&] { return agent.Metrics().late_joins == 1; }));
+  EXPECT_EQ(lookups.load(), 1);
+  EXPECT_EQ(agent.Metrics().orphan_outcomes, 0);
+  ASSERT_TRUE(agent.Stop().ok());
+  EXPECT_EQ(agent.Metrics().missing_outcomes, 100);
+}
+
 TEST(Pacer, WarmsOncePerTickAndCountsOverruns) {
   Pacer::Options o;
   o.rate_hz = 1000;

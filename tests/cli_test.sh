@@ -107,13 +107,36 @@ json_keys() {
 }
 
 # ---- The decision service: flags and start-up errors (tests/python_client_test.sh serves). ----
-expect 0 "usage: apprentice serve --executor-only --snapshot FILE" -- serve --help
+expect 0 "apprentice serve --executor-only --snapshot FILE" -- serve --help
 expect 0 "--max-message-bytes" -- serve --help
-expect 2 "give --executor-only" -- serve --snapshot x.snap
+expect 0 "--torchscript-model" -- serve --help
+expect 2 "give --observation-size N and one of --actions K or --action-dims D" -- serve
+expect 2 "give --observation-size N and one of --actions K or --action-dims D" -- serve \
+  --observation-size 4 --actions 2 --action-dims 1
+expect 2 "--snapshot and --reload-ms are for --executor-only" -- serve --snapshot x.snap
+expect 2 "--actions is for a service with a teacher" -- serve --executor-only --snapshot x.snap \
+  --actions 2
+expect 2 "planner mcts plans on an environment model" -- serve --observation-size 4 --actions 2 \
+  --planner mcts
+expect 2 "give the model file (--torchscript-model FILE)" -- serve --observation-size 4 --actions 2
+expect 2 "cannot load $tmp/nothing.pt" -- serve --observation-size 4 --actions 2 \
+  --torchscript-model "$tmp/nothing.pt"
 expect 2 "--executor-only needs --snapshot FILE" -- serve --executor-only
 expect 2 "--snapshot: " -- serve --executor-only --snapshot "$tmp/nothing.snap"
 expect 2 "--max-message-bytes: 10 is out of range" -- serve --executor-only --snapshot x.snap \
   --max-message-bytes 10
+
+expect 0 "usage: apprentice keygen --out BASE" -- keygen --help
+expect 2 "--out is required" -- keygen
+expect 0 "public key: " -- keygen --out "$tmp/k"
+expect 2 "$tmp/k.key exists; not replaced" -- keygen --out "$tmp/k"
+expect 0 "\"public_key\"" -- keygen --out "$tmp/k" --force --json
+expect 2 "CURVE needs both --curve-secret-key" -- serve --executor-only --snapshot x.snap \
+  --curve-secret-key "$tmp/k.key"
+expect 2 "has no secret-key" -- serve --executor-only --snapshot x.snap \
+  --curve-secret-key "$tmp/k.pub" --curve-clients "$tmp/k.pub"
+expect 2 "--curve-clients: key file $tmp/nothing.pub not found" -- serve --executor-only \
+  --snapshot x.snap --curve-secret-key "$tmp/k.key" --curve-clients "$tmp/nothing.pub"
 
 # ---- Offline commands: inspect, eval, distill. ----
 expect 0 "usage: apprentice inspect PATH" -- inspect --help

@@ -278,6 +278,72 @@ TEST(Distiller, PublishesASnapshotEveryKUpdates) {
   EXPECT_EQ(d.published(), 2);
 }
 
+// The teacher prefers action 1 when obs[0] > 0; reality (the ground truth) says action 1 when
+// obs[1] > 0. With the truth as the hard label the student follows reality where the two differ.
+TEST(Distiller, GroundTruthIsTheHardLabelAndWinsWhereItDiffersFromTheTeacher) {
+  auto agreement_with_truth_where_they_differ = [](bool with_truth) {
+    Distiller::Options o;
+    o.learning_rate = 1e-2;
+    o.alpha = 0.1;  // soft term 0.1 * T^2 = 0.4, hard term 0.9
+    Distiller d(o, kObs4, Space::Discrete(2));
+    Rng rng(21);
+    auto make = [&](bool truth) {
+      auto r = std::make_shared<DecisionRecord>(*SignRecord(rng));
+      r->has_truth = truth;
+      r->truth = Action::Discrete(r->observation[1] > 0 ? 1 : 0);
+      return r;
+    };
+    for (int i = 0; i < 400; ++i) {
+      Batch b;
+      for (int k = 0; k < 64; ++k) b.push_back(make(with_truth));
+      d.Train(b);
+    }
+    SnapshotSlot slot(d.MakeSnapshot(/*version=*/1));
+    Executor exec(slot, Space::Discrete(2));
+    int differ = 0, follows_truth = 0;
+    for (int i = 0; i < 2000; ++i) {
+      const auto r = make(true);
+      if (r->truth == r->planner_action) continue;
+      ++differ;
+      follows_truth += exec.Act(r->observation).action == r->truth;
+    }
+    return static_cast<double>(follows_truth) / differ;
+  };
+  EXPECT_GT(agreement_with_truth_where_they_differ(/*with_truth=*/true), 0.85);
+  // The same records without their truth: the student follows the teacher instead.
+  EXPECT_LT(agreement_with_truth_where_they_differ(/*with_truth=*/false), 0.15);
+}
+
+// A record with ground truth and no planner label trains the hard term alone: its loss is the
+// cross-entropy of the truth, worked out by hand.
+TEST(Distiller, GroundTruthWithoutAPlannerLabelTrainsTheHardTermAlone) {
+  Distiller::Options o;
+  o.alpha = 0.3;
+  Distiller d(o, kObs4, Space::Discrete(2));
+  Rng rng(22);
+  Batch batch;
+  double hard = 0;
+  for (int i = 0; i < 3; ++i) {
+    auto r = std::make_shared<DecisionRecord>();
+    for (int k = 0; k < 4; ++k) r->observation.push_back(static_cast<float>(rng.Uniform(-1, 1)));
+    r->has_truth = true;
+    r->truth = Action::Discrete(i % 2);
+    const auto z = d.ReferenceForward(r->observation);
+    hard += -(z[static_cast<size_t>(i % 2)] - std::log(std::exp(z[0]) + std::exp(z[1])));
+    batch.push_back(r);
+  }
+  hard /= 3;
+  const auto stats = d.Train(batch);
+  EXPECT_EQ(stats.soft_loss, 0.0);
+  EXPECT_NEAR(stats.hard_loss, hard, 1e-5);
+  EXPECT_NEAR(stats.loss, (1 - o.alpha) * hard, 1e-5);
+  // A truth that does not fit the action space is refused.
+  auto wrong = std::make_shared<DecisionRecord>(*batch[0]);
+  wrong->truth = Action::Discrete(5);
+  EXPECT_THROW(d.Train(Batch{wrong}), InvalidArgument);
+  EXPECT_EQ(d.updates(), 1);
+}
+
 TEST(Distiller, RejectsRecordsWithoutLabelsOrWithTheWrongShape) {
   Distiller d({}, kObs4, Space::Discrete(2));
   Rng rng(7);

@@ -5,13 +5,16 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
 
+#include "agent/agent.h"
 #include "core/rng.h"
+#include "executor/executor.h"
 #include "learner/learning.h"
 #include "learner/local_learner.h"
 #include "tests/temp_files.h"
@@ -99,6 +102,70 @@ TEST(Learning, RestoredRecordsFillTheReplayButEarnNoUpdates) {
 
 // Prioritised replay: records the student gets wrong keep high priorities and are drawn more
 // often than the ones it has learned; every step updates the priorities of what it drew.
+// A late ground-truth label: the record comes again with its decision id and replaces the one
+// in the replay (no new insert, no new updates); once evicted, the id is a new record again.
+TEST(Learning, ARecordWithTheIdOfOneInTheReplayReplacesItInPlace) {
+  Learning::Options o = Small();
+  o.replay_capacity = 20;
+  Learning learning(o, kObs, kActions);
+  Rng rng(9);
+  std::vector<std::shared_ptr<const DecisionRecord>> originals;
+  for (uint64_t id = 1; id <= 20; ++id) {
+    auto r = std::make_shared<DecisionRecord>(*Labelled(rng));
+    r->decision_id = id;
+    originals.push_back(r);
+    learning.Add(r);
+  }
+  auto corrected = std::make_shared<DecisionRecord>(*originals[4]);  // decision 5
+  corrected->has_truth = true;
+  corrected->truth = Action::Discrete(1 - corrected->planner_action.index());
+  learning.Add(corrected);
+  EXPECT_EQ(learning.replaced(), 1);
+  EXPECT_EQ(learning.replay().inserted(), 20);
+  EXPECT_EQ(learning.replay().size(), 20);
+  std::vector<std::shared_ptr<const DecisionRecord>> drawn;
+  ASSERT_TRUE(learning.replay().SampleUniform(2000, rng, drawn));
+  int fives = 0;
+  for (const auto& r : drawn) {
+    if (r->decision_id != 5) continue;
+    ++fives;
+    EXPECT_TRUE(r->has_truth);
+  }
+  EXPECT_GT(fives, 0);
+  // Decision 1 is evicted by a 21st record; its correction is then a record of its own.
+  auto next = std::make_shared<DecisionRecord>(*Labelled(rng));
+  next->decision_id = 21;
+  learning.Add(next);
+  auto late = std::make_shared<DecisionRecord>(*originals[0]);
+  late->has_truth = true;
+  late->truth = Action::Discrete(0);
+  learning.Add(late);
+  EXPECT_EQ(learning.replaced(), 1);
+  EXPECT_EQ(learning.replay().inserted(), 22);
+  // A truth found later without the planner's label (from the service's journal) keeps the
+  // stored label and adds the truth.
+  DecisionRecord truth_only;
+  truth_only.decision_id = 10;
+  truth_only.observation = originals[9]->observation;
+  truth_only.has_truth = true;
+  truth_only.truth = Action::Discrete(1);
+  truth_only.reward = 3.0f;
+  learning.Add(std::make_shared<const DecisionRecord>(truth_only));
+  EXPECT_EQ(learning.replaced(), 2);
+  ASSERT_TRUE(learning.replay().SampleUniform(4000, rng, drawn));
+  int tens = 0;
+  for (const auto& r : drawn) {
+    if (r->decision_id != 10) continue;
+    ++tens;
+    EXPECT_TRUE(r->has_label);
+    EXPECT_EQ(r->planner.logits, originals[9]->planner.logits);
+    EXPECT_TRUE(r->has_truth);
+    EXPECT_EQ(r->truth, Action::Discrete(1));
+    EXPECT_EQ(r->reward, 3.0f);
+  }
+  EXPECT_GT(tens, 0);
+}
+
 TEST(Learning, PrioritisedReplayUpdatesPrioritiesFromTheLossAndWeightsTheBatch) {
   Learning::Options o = Small();
   o.sampler = "prioritized";
@@ -242,6 +309,92 @@ TEST(LocalLearner, RestoresACheckpointAndPublishesItsWeights) {
   ASSERT_TRUE(resumed.Restore(o.checkpoint_path, {}).ok());
   EXPECT_GE(resumed.weights().Latest()->version(), saved_version - 1);
   EXPECT_GT(resumed.weights().Latest()->version(), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Ground truth through the whole loop: Agent (collector) -> LocalLearner -> executor
+// ---------------------------------------------------------------------------------------------
+
+// The teacher: action 1 when obs[0] > 0 (probability 0.95).
+class SignTeacher final : public Planner {
+ public:
+  std::string name() const override { return "sign"; }
+  bool needs_env() const override { return false; }
+  Status Supports(const Space& action_space) const override {
+    return action_space.is_discrete() ? Status::Ok() : Status::InvalidArgument("Discrete only");
+  }
+  Result<PlanDecision> Plan(const PlanRequest& request) override {
+    const bool right = request.observation[0] > 0;
+    const float probs[] = {right ? 0.05f : 0.95f, right ? 0.95f : 0.05f};
+    PlanDecision d;
+    d.distribution = PolicyOutput::FromProbabilities(probs);
+    d.action = Action::Discrete(right ? 1 : 0);
+    return d;
+  }
+};
+
+// Decisions served one by one (Decide), each followed by feedback whose ground truth says action
+// 1 when obs[1] > 0: where the truth differs from the teacher the executor follows the truth;
+// without the truth in the feedback it follows the teacher. Returns the share of the states
+// where the two differ on which the final executor chose the truth.
+double FollowsTheTruthWhereItDiffers(bool send_truth) {
+  LocalLearner::Options lo;
+  lo.learning.min_replay = 64;
+  lo.learning.updates_per_label = 1.0;
+  lo.learning.distiller.hidden = {32};
+  lo.learning.distiller.batch_size = 32;
+  lo.learning.distiller.learning_rate = 1e-2;
+  lo.learning.distiller.alpha = 0.1;  // soft 0.1 * T^2 = 0.4, hard 0.9
+  lo.learning.distiller.publish_every = 20;
+  lo.learning.seed = 5;
+  LocalLearner learner(lo, kObs, kActions);
+  AgentOptions ao;
+  ao.planner_queue = 4096;
+  ao.outcome_wait_ms = 100;
+  ao.background_nice = 0;
+  AgentSeams seams;
+  seams.planners = [] { return Result<std::unique_ptr<Planner>>(std::make_unique<SignTeacher>()); };
+  seams.learner = &learner;
+  Agent agent(ao, kObs, kActions, seams);
+  agent.Start();
+  Rng rng(6);
+  constexpr int kDecisions = 2000;
+  for (int i = 0; i < kDecisions; ++i) {
+    float obs[4];
+    for (float& v : obs) v = static_cast<float>(rng.Uniform(-1, 1));
+    const AgentDecision d = agent.default_arbiter().Decide(obs);
+    Outcome outcome;
+    outcome.has_truth = send_truth;
+    outcome.truth = Action::Discrete(obs[1] > 0 ? 1 : 0);
+    EXPECT_TRUE(agent.Report(d.id, outcome).ok());
+  }
+  const int64_t expected_steps = kDecisions - lo.learning.min_replay - 1;
+  EXPECT_TRUE(WaitUntil([&] { return learner.Metrics().train_steps >= expected_steps; },
+                        std::chrono::seconds(120)));
+  EXPECT_TRUE(agent.Stop().ok());
+  const AgentMetrics m = agent.Metrics();
+  EXPECT_EQ(m.ground_truth, send_truth ? kDecisions : 0);
+  SnapshotSlot slot(learner.weights().Latest());
+  Executor executor(slot, kActions);
+  int differ = 0, follows = 0;
+  for (int i = 0; i < 2000; ++i) {
+    float obs[4];
+    for (float& v : obs) v = static_cast<float>(rng.Uniform(-1, 1));
+    const int64_t truth = obs[1] > 0 ? 1 : 0, teacher = obs[0] > 0 ? 1 : 0;
+    if (truth == teacher) continue;
+    ++differ;
+    follows += executor.Act(obs).action.index() == truth;
+  }
+  return static_cast<double>(follows) / differ;
+}
+
+TEST(GroundTruth, TheExecutorFollowsTheGroundTruthWhereItDiffersFromTheTeacher) {
+  const double with_truth = FollowsTheTruthWhereItDiffers(/*send_truth=*/true);
+  const double without = FollowsTheTruthWhereItDiffers(/*send_truth=*/false);
+  std::printf("where truth and teacher differ, the executor chose the truth: %.3f with ground "
+              "truth feedback, %.3f without\n", with_truth, without);
+  EXPECT_GT(with_truth, 0.8);
+  EXPECT_LT(without, 0.2);
 }
 
 }  // namespace

@@ -7,7 +7,8 @@ writes, each saved with torch.jit.save:
   rule.pt        torch.jit.script of a module: 6 inputs -> 2 logits, a fixed rule (class 1 when
                  x0 + x1 > 0.5), sharp enough that its argmax is the rule
   rule_traced.pt the same module through torch.jit.trace
-  gaussian.pt    6 inputs -> mean and log-std of 2 components (mean = [x0 - x1, 0.5 * x2])
+  gaussian.pt    6 inputs -> mean and log-std of 2 components (mean = [x0 - x1, 0.5 * x2]),
+                 declaring apprentice_output = "gaussian"
   wide.pt        8 inputs -> 2 logits (a model of the wrong input size for 6 observations)
   three.pt       6 inputs -> 3 logits (the wrong output size for Discrete(2))
   reference.txt  observations and the logits PyTorch computes for them with rule.pt, one line
@@ -36,6 +37,11 @@ class Rule(torch.nn.Module):
 
 
 class Gaussian(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        # Read by apprentice's torchscript planner (its output=auto): what forward() returns.
+        self.apprentice_output = "gaussian"
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         mean = torch.stack([x[:, 0] - x[:, 1], 0.5 * x[:, 2]], dim=1)
         log_std = torch.full_like(mean, -1.0)

@@ -5,6 +5,9 @@
 
 #include <atomic>
 #include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <optional>
 #include <set>
 #include <string>
@@ -19,6 +22,8 @@
 #include "executor/executor.h"
 #include "executor/snapshot_file.h"
 #include "replay/episode_log.h"
+#include "service/curve.h"
+#include "service/journal.h"
 #include "service/protocol.h"
 #include "service/service.h"
 #include "temp_files.h"
@@ -445,9 +450,13 @@ TEST(Service, EveryBadInputGetsAnErrorAndTheServiceKeepsServing) {
       {"a non-finite reward",
        Typed("feedback").Uint("id", 1).Add("reward", [](auto& p) { p.pack(NAN); }).Bytes(),
        "bad_field"},
+      {"a second label for one decision", Typed("feedback").Uint("id", 1).Uint("label", 2).Bytes(),
+       "duplicate_label"},
   };
-  // One good decision first, so that id 1 exists for the feedback cases.
+  // One good decision first, so that id 1 exists for the feedback cases, with its label.
   ExpectActReply(c.Call(Act(good_obs, 1).Bytes()), 1, good_action);
+  ASSERT_EQ(Field(c.Call(Typed("feedback").Uint("id", 1).Uint("label", 1).Bytes()), "type"),
+            "feedback");
   std::map<std::string, int64_t> expected_codes;
   for (const Case& k : cases) {
     SCOPED_TRACE(k.name);
@@ -516,6 +525,279 @@ TEST(Service, ARejectedBindNamesTheEndpoint) {
     EXPECT_NE(std::string(e.what()).find("tcp://256.1.1.1:1"), std::string::npos) << e.what();
   }
   EXPECT_TRUE(agent.Stop().ok());
+}
+
+std::string FileText(const std::string& path) {
+  std::ifstream in(path);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+// A CURVE client: its own key pair and the service's public key.
+void UseCurve(Client& client, const CurveKeyPair& own, const std::string& server_public) {
+  client.socket().set(zmq::sockopt::curve_serverkey, server_public);
+  client.socket().set(zmq::sockopt::curve_publickey, own.public_key);
+  client.socket().set(zmq::sockopt::curve_secretkey, own.secret_key);
+}
+
+TEST(Curve, OnlyListedClientsAreServedAndTheOthersGetNothing) {
+  const CurveKeyPair server = *GenerateCurveKeyPair();
+  const CurveKeyPair listed = *GenerateCurveKeyPair(), unlisted = *GenerateCurveKeyPair();
+  DecisionService::Options options;
+  options.curve_keys = server;
+  options.curve_clients = {listed.public_key};
+  Served s({}, options);
+  const std::string endpoint = s.service->endpoint();
+  auto client = [&](const CurveKeyPair* keys) {
+    auto c = std::make_unique<Client>(s.context, endpoint);
+    c->socket().set(zmq::sockopt::rcvtimeo, 1'000);
+    if (keys != nullptr) {
+      // Connect again with the keys set: options apply to connections made after them.
+      c->socket().disconnect(endpoint);
+      UseCurve(*c, *keys, server.public_key);
+      c->socket().connect(endpoint);
+    }
+    return c;
+  };
+  const std::vector<float> obs = {0.1f, -0.2f, 0.3f, 0.0f};
+  const int64_t action = ExpectedAction(MakeSnapshot(3, 1), obs);
+  {
+    auto ok = client(&listed);
+    ExpectActReply(ok->Call(Act(obs, 1).Bytes()), 1, action);
+  }
+  {
+    auto stranger = client(&unlisted);  // a valid CURVE client whose key is not listed
+    EXPECT_TRUE(stranger->Call(Act(obs, 2).Bytes()).is_null());
+  }
+  {
+    auto plain = client(nullptr);  // no CURVE at all
+    EXPECT_TRUE(plain->Call(Act(obs, 3).Bytes()).is_null());
+  }
+  {
+    // The listed client is still served, and a client that knows a wrong server key is not.
+    auto ok = client(&listed);
+    ExpectActReply(ok->Call(Act(obs, 4).Bytes()), 4, action);
+    auto confused = std::make_unique<Client>(s.context, endpoint);
+    confused->socket().set(zmq::sockopt::rcvtimeo, 1'000);
+    confused->socket().disconnect(endpoint);
+    UseCurve(*confused, listed, unlisted.public_key);
+    confused->socket().connect(endpoint);
+    EXPECT_TRUE(confused->Call(Act(obs, 5).Bytes()).is_null());
+  }
+  const DecisionService::Counters c = s.service->counters();
+  EXPECT_EQ(c.acts, 2);
+  EXPECT_GE(c.handshakes_accepted, 2);
+  EXPECT_GE(c.handshakes_refused, 1);
+}
+
+TEST(Curve, OptionsWithoutKeysOrClientsAreRefused) {
+  DecisionService::Options options;
+  options.curve_clients = {GenerateCurveKeyPair()->public_key};
+  EXPECT_FALSE(options.Validate().ok());  // clients without a key pair
+  options.curve_keys = *GenerateCurveKeyPair();
+  EXPECT_TRUE(options.Validate().ok());
+  options.curve_clients.clear();
+  EXPECT_FALSE(options.Validate().ok());  // a key pair and nobody allowed
+  options.curve_clients = {"not a key"};
+  EXPECT_FALSE(options.Validate().ok());
+}
+
+TEST(Curve, KeyFilesRoundTripAndDamagedOnesAreRefusedWithTheLine) {
+  TempDir dir;
+  const std::string base = dir.str() + "/server";
+  const CurveKeyPair keys = *GenerateCurveKeyPair();
+  ASSERT_TRUE(WriteCurveKeyFiles(base, keys, /*overwrite=*/false).ok());
+  EXPECT_EQ(std::filesystem::status(base + ".key").permissions() &
+                (std::filesystem::perms::group_all | std::filesystem::perms::others_all),
+            std::filesystem::perms::none);
+  EXPECT_FALSE(WriteCurveKeyFiles(base, keys, /*overwrite=*/false).ok());  // exists
+  EXPECT_TRUE(WriteCurveKeyFiles(base, keys, /*overwrite=*/true).ok());
+  Result<CurveKeyPair> read = ReadCurveKeyPair(base + ".key");
+  ASSERT_TRUE(read.ok()) << read.status().message();
+  EXPECT_EQ(read->public_key, keys.public_key);
+  EXPECT_EQ(read->secret_key, keys.secret_key);
+  // An allowed-clients file: .pub files concatenated, a bare key, a comment and a duplicate.
+  const CurveKeyPair other = *GenerateCurveKeyPair();
+  std::ofstream(dir.str() + "/allowed")
+      << FileText(base + ".pub") << "# the fraud scorer\n" << other.public_key << "\n\n"
+      << "public-key = \"" << keys.public_key << "\"\n";
+  Result<std::vector<std::string>> allowed = ReadCurvePublicKeys(dir.str() + "/allowed");
+  ASSERT_TRUE(allowed.ok()) << allowed.status().message();
+  EXPECT_EQ(*allowed, (std::vector<std::string>{keys.public_key, other.public_key}));
+  // Damage: a short key, a secret key among public ones, a public key of another pair, nothing.
+  std::ofstream(dir.str() + "/short") << "public-key = abc\n";
+  const Status short_key = ReadCurvePublicKeys(dir.str() + "/short").status();
+  EXPECT_NE(short_key.message().find("line 1"), std::string::npos) << short_key.message();
+  EXPECT_FALSE(ReadCurvePublicKeys(base + ".key").ok());
+  std::ofstream(dir.str() + "/mixed.key") << "public-key = " << other.public_key
+                                          << "\nsecret-key = " << keys.secret_key << "\n";
+  EXPECT_FALSE(ReadCurveKeyPair(dir.str() + "/mixed.key").ok());
+  EXPECT_FALSE(ReadCurveKeyPair(base + ".pub").ok());  // no secret key
+  std::ofstream(dir.str() + "/empty") << "# nothing\n";
+  EXPECT_FALSE(ReadCurvePublicKeys(dir.str() + "/empty").ok());
+  EXPECT_EQ(ReadCurveKeyPair(dir.str() + "/missing.key").status().code(), StatusCode::kNotFound);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The journal: decisions and feedback on disk before replies, found again by id
+// ---------------------------------------------------------------------------------------------
+
+DecisionRecord JournalDecision(uint64_t id) {
+  DecisionRecord r;
+  r.decision_id = id;
+  r.episode = static_cast<int64_t>(id) + 100;
+  r.observation = {static_cast<float>(id), 0.5f, -0.5f, 1.0f};
+  const float logits[] = {0.1f, 0.2f, 0.3f};
+  r.executor = PolicyOutput::FromLogits(logits);
+  r.executor_action = Action::Discrete(static_cast<int64_t>(id % 3));
+  return r;
+}
+
+std::unique_ptr<DecisionJournal> OpenJournal(const std::string& dir, int64_t segment_bytes) {
+  DecisionJournal::Options o;
+  o.directory = dir;
+  o.segment_bytes = segment_bytes;
+  Result<std::unique_ptr<DecisionJournal>> j = DecisionJournal::Open(o, {"test", "", "", ""});
+  EXPECT_TRUE(j.ok()) << j.status().message();
+  return j.ok() ? std::move(*j) : nullptr;
+}
+
+TEST(Journal, FindsEveryCommittedDecisionByIdAcrossSegmentsAndRestarts) {
+  TempDir dir;
+  {
+    auto j = OpenJournal(dir.str(), 16 << 10);  // small segments: many of them
+    ASSERT_NE(j, nullptr);
+    EXPECT_EQ(j->next_decision_id(), 1u);
+    for (uint64_t id = 1; id <= 3000; ++id) ASSERT_TRUE(j->AppendDecision(JournalDecision(id)).ok());
+    // Not committed yet: not findable.
+    EXPECT_FALSE(j->Find(10)->has_value());
+    ASSERT_TRUE(j->Commit().ok());
+    for (uint64_t id : {1u, 2u, 255u, 256u, 257u, 1500u, 2999u, 3000u}) {
+      Result<std::optional<DecisionRecord>> found = j->Find(id);
+      ASSERT_TRUE(found.ok()) << found.status().message();
+      ASSERT_TRUE(found->has_value()) << id;
+      EXPECT_EQ((*found)->decision_id, id);
+      EXPECT_EQ((*found)->observation[0], static_cast<float>(id));
+      EXPECT_EQ((*found)->episode, static_cast<int64_t>(id) + 100);
+    }
+    EXPECT_FALSE(j->Find(0)->has_value());
+    EXPECT_FALSE(j->Find(3001)->has_value());
+    EXPECT_FALSE(j->AppendDecision(JournalDecision(5)).ok());  // ids only increase
+    DecisionRecord feedback;
+    feedback.decision_id = 42;
+    feedback.has_truth = true;
+    feedback.truth = Action::Discrete(2);
+    ASSERT_TRUE(j->AppendFeedback(feedback).ok());
+    ASSERT_TRUE(j->Close().ok());
+  }
+  // A restart: the index, the next ids and the ground truths seen come back from the files.
+  auto j = OpenJournal(dir.str(), 16 << 10);
+  ASSERT_NE(j, nullptr);
+  EXPECT_EQ(j->next_decision_id(), 3001u);
+  EXPECT_EQ(j->next_episode(), 3101);
+  EXPECT_EQ(j->decisions(), 3000);
+  EXPECT_EQ(j->feedback(), 1);
+  ASSERT_GT(j->truth_bits().size(), 0u);
+  EXPECT_NE(j->truth_bits()[0] & (uint64_t{1} << 42), 0u);
+  for (uint64_t id = 3001; id <= 3100; ++id) ASSERT_TRUE(j->AppendDecision(JournalDecision(id)).ok());
+  ASSERT_TRUE(j->Commit().ok());
+  for (uint64_t id : {7u, 2048u, 3000u, 3001u, 3100u}) {
+    Result<std::optional<DecisionRecord>> found = j->Find(id);
+    ASSERT_TRUE(found.ok() && found->has_value()) << id;
+    EXPECT_EQ((*found)->observation[0], static_cast<float>(id));
+  }
+}
+
+TEST(Journal, ADamagedStretchCostsOnlyItsDecisions) {
+  TempDir dir;
+  {
+    auto j = OpenJournal(dir.str(), 64 << 20);
+    for (uint64_t id = 1; id <= 1000; ++id) ASSERT_TRUE(j->AppendDecision(JournalDecision(id)).ok());
+    ASSERT_TRUE(j->Close().ok());
+  }
+  // A torn tail: the last 100 bytes of the segment are lost, as in a crash mid-write.
+  const std::string segment = dir.str() + "/decisions/" + EpisodeLogSegmentName(0);
+  std::filesystem::resize_file(segment, std::filesystem::file_size(segment) - 100);
+  auto j = OpenJournal(dir.str(), 64 << 20);
+  ASSERT_NE(j, nullptr);
+  EXPECT_FALSE(j->damage().empty());
+  EXPECT_GE(j->decisions(), 990);
+  EXPECT_LT(j->decisions(), 1000);
+  EXPECT_EQ(j->next_decision_id(), static_cast<uint64_t>(j->decisions()) + 1);
+  EXPECT_TRUE(j->Find(500)->has_value());
+  EXPECT_FALSE(j->Find(1000)->has_value());
+}
+
+// A served act's decision is in the journal when its reply arrives; feedback too; a second
+// ground truth for one decision is refused; after a restart, feedback for an earlier decision is
+// accepted and joined with it through the journal.
+TEST(Journal, RepliesComeAfterTheRecordsAreOnDiskAndFeedbackJoinsAfterARestart) {
+  TempDir dir;
+  const std::string journal_dir = dir.str() + "/journal";
+  uint64_t first_id = 0;
+  const std::vector<float> obs = {0.25f, -0.5f, 0.75f, 1.0f};
+  {
+    auto journal = OpenJournal(journal_dir, 64 << 20);
+    StaticWeights weights(MakeSnapshot(3, 1));
+    AgentSeams seams;
+    seams.weights = &weights;
+    seams.decisions = [j = journal.get()](uint64_t id) { return j->Find(id); };
+    Agent agent(AgentOptions{}, kObservationSpace, kActionSpace, seams);
+    agent.Start();
+    DecisionService::Options options;
+    options.bind = "tcp://127.0.0.1:*";
+    DecisionService service(options, agent, {}, journal.get());
+    service.Start();
+    zmq::context_t context(1);
+    Client c(context, service.endpoint());
+    const Json reply = c.Call(Act(obs, 1).Bytes());
+    ASSERT_EQ(Field(reply, "type"), "act") << reply.Dump(-1);
+    first_id = static_cast<uint64_t>(reply.Find("id")->AsInt());
+    // On disk (in the OS) already: a reader of the files sees it.
+    Result<EpisodeLogContents> on_disk = ReadEpisodeLog(journal_dir + "/decisions");
+    ASSERT_TRUE(on_disk.ok());
+    ASSERT_EQ(on_disk->records.size(), 1u);
+    EXPECT_EQ(on_disk->records[0].decision_id, first_id);
+    EXPECT_EQ(on_disk->records[0].observation, obs);
+    const Json ack = c.Call(Request(Typed("feedback", 2)).Uint("id", first_id).Uint("label", 1).Bytes());
+    EXPECT_EQ(Field(ack, "type"), "feedback") << ack.Dump(-1);
+    const Json again =
+        c.Call(Request(Typed("feedback", 3)).Uint("id", first_id).Uint("label", 0).Bytes());
+    EXPECT_EQ(Field(again, "code"), "duplicate_label") << again.Dump(-1);
+    service.Stop();
+    ASSERT_TRUE(agent.Stop().ok());
+    ASSERT_TRUE(journal->Close().ok());
+  }
+  // The restart: new agent and service on the same journal.
+  auto journal = OpenJournal(journal_dir, 64 << 20);
+  EXPECT_EQ(journal->next_decision_id(), first_id + 1);
+  StaticWeights weights(MakeSnapshot(3, 1));
+  AgentSeams seams;
+  seams.weights = &weights;
+  seams.decisions = [j = journal.get()](uint64_t id) { return j->Find(id); };
+  Agent agent(AgentOptions{}, kObservationSpace, kActionSpace, seams);
+  agent.SetFirstDecisionId(journal->next_decision_id());
+  agent.Start();
+  DecisionService::Options options;
+  options.bind = "tcp://127.0.0.1:*";
+  DecisionService service(options, agent, {}, journal.get());
+  service.Start();
+  zmq::context_t context(1);
+  Client c(context, service.endpoint());
+  // The old decision's ground truth was recorded: a second one is still refused.
+  const Json dup = c.Call(Request(Typed("feedback", 4)).Uint("id", first_id).Uint("label", 2).Bytes());
+  EXPECT_EQ(Field(dup, "code"), "duplicate_label") << dup.Dump(-1);
+  // A reward for it is accepted and joined from the journal.
+  const Json late = c.Call(Request(Typed("feedback", 5))
+                               .Uint("id", first_id)
+                               .Add("reward", [](auto& p) { p.pack_double(2.5); })
+                               .Bytes());
+  EXPECT_EQ(Field(late, "type"), "feedback") << late.Dump(-1);
+  const Json next = c.Call(Act(obs, 6).Bytes());
+  EXPECT_EQ(static_cast<uint64_t>(next.Find("id")->AsInt()), first_id + 1);
+  EXPECT_TRUE(WaitUntil([&] { return agent.Metrics().late_joins == 1; }));
+  EXPECT_EQ(agent.Metrics().orphan_outcomes, 0);
+  service.Stop();
+  ASSERT_TRUE(agent.Stop().ok());
 }
 
 TEST(Service, AnAgentWithoutATeacherRefusesModesThatAskOne) {
