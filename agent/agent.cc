@@ -47,6 +47,7 @@ Result<Mode> ParseMode(std::string_view name) {
 Status AgentOptions::Validate() const {
   auto bad = [](const std::string& m) { return Status::InvalidArgument(m); };
   if (deadline_us < 1) return bad("the deadline must be >= 1 us");
+  if (Status s = labels.Validate(); !s.ok()) return s;
   if (!(gate_confidence >= 0.0 && gate_confidence <= 1.0)) {
     return bad("the gate confidence must be in [0, 1]");
   }
@@ -90,6 +91,7 @@ Json AgentMetrics::ToJson(const AgentMetrics* previous) const {
       {"planner_latency_us", LatencyPercentilesJson(planner)},
       {"train_latency_us", LatencyPercentilesJson(train)},
       {"planner_requests", planner_requests},
+      {"unselected", unselected},
       {"planner_drops", planner_drops},
       {"planner_timeouts", planner_timeouts},
       {"planner_errors", planner_errors},
@@ -362,6 +364,7 @@ AgentMetrics Agent::Metrics() const {
       m.planner_drops += c.planner_drops;
       m.planner_timeouts += c.planner_timeouts;
       m.decision_drops += c.decision_drops;
+      m.unselected += c.unselected;
       m.act.Merge(a->act_latency());
       const auto [mean, count] = a->recent_return();
       return_sum += mean * static_cast<double>(count);

@@ -38,6 +38,7 @@
 #include "agent/answer_board.h"
 #include "agent/arbiter.h"
 #include "agent/collector.h"
+#include "agent/label_selection.h"
 #include "agent/learner.h"
 #include "agent/plan_queue.h"
 #include "agent/planner_pool.h"
@@ -82,6 +83,8 @@ struct AgentOptions {
   int64_t planner_queue = 64;        // background requests waiting for a worker
   Overflow planner_overflow = Overflow::kDropOldest;
   int64_t planner_budget_ms = 0;     // deadline handed to background requests; 0 = none
+  // Which decisions the planner labels in the background (a label budget; agent/label_selection.h).
+  LabelSelection labels;
   int64_t planner_stuck_ms = 5'000;  // a worker inside one Plan() this long counts as stuck
   int64_t stop_timeout_ms = 500;     // Stop(): the longest wait for a worker inside Plan()
 
@@ -133,6 +136,7 @@ struct AgentMetrics {
   int64_t acted_by_executor = 0, acted_by_planner = 0;
   int64_t deadline_misses = 0;
   int64_t planner_requests = 0;  // requests issued (background and urgent)
+  int64_t unselected = 0;        // decisions the label budget did not send to the planner
   int64_t planner_drops = 0;     // requests dropped by the overflow policy
   int64_t planner_timeouts = 0;  // waits for the planner that ended without an answer
   int64_t planner_errors = 0;    // plans that threw or returned an error

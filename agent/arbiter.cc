@@ -27,6 +27,10 @@ void ClearLabelAndOutcome(DecisionRecord& r) {
   r.truth = Action();
 }
 
+uint64_t SelectionSeed(uint64_t seed, int index) {
+  return MixSeed(StreamSeed(seed, SeedStream::kLabelSelection), static_cast<uint64_t>(index));
+}
+
 uint64_t MixtureSeed(uint64_t seed, int index) {
   const uint64_t base = StreamSeed(seed, SeedStream::kMixture);
   return index == 0 ? base : MixSeed(base, static_cast<uint64_t>(index));
@@ -38,7 +42,8 @@ Arbiter::Arbiter(Agent& agent, int index)
     : agent_(agent),
       executor_(*agent.slot_, agent.action_space_),
       mixture_(agent.options_.beta, agent.options_.beta_decay,
-               MixtureSeed(agent.options_.seed, index)) {
+               MixtureSeed(agent.options_.seed, index)),
+      selector_(agent.options_.labels, SelectionSeed(agent.options_.seed, index)) {
   const auto obs = static_cast<size_t>(agent.observation_space_.flat_size());
   const auto out = static_cast<size_t>(agent.slot_->spec().output());
   pending_.record.observation.reserve(obs);
@@ -122,7 +127,10 @@ AgentDecision Arbiter::Run(std::span<const float> observation, const Env* state,
   Action action = exec.action;
   Actor acted_by = Actor::kExecutor;
   PlanQueue::PushResult pushed;  // without a teacher: nothing queued, nothing dropped
-  if (agent.queue_ != nullptr) {
+  // A background request is subject to the label budget; one a caller waits for is not.
+  const bool selected = agent.queue_ != nullptr && (ask_now || selector_.Select(exec.confidence));
+  if (agent.queue_ != nullptr && !selected) Bump(unselected_);
+  if (selected) {
     Bump(requests_);
     if (ask_now) agent.answers_.Expect(waiter_, id);
     pushed = agent.queue_->Push(request);
@@ -249,6 +257,7 @@ ArbiterCounters Arbiter::counters() const {
   c.planner_drops = drops_.load(std::memory_order_relaxed);
   c.planner_timeouts = timeouts_.load(std::memory_order_relaxed);
   c.decision_drops = decision_drops_.load(std::memory_order_relaxed);
+  c.unselected = unselected_.load(std::memory_order_relaxed);
   return c;
 }
 

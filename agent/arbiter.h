@@ -21,6 +21,7 @@
 #include <span>
 
 #include "agent/answer_board.h"
+#include "agent/label_selection.h"
 #include "agent/collector.h"
 #include "agent/mixture.h"
 #include "agent/records.h"
@@ -64,6 +65,7 @@ struct ArbiterCounters {
   int64_t planner_requests = 0, planner_drops = 0, planner_timeouts = 0;
   // Decisions the collector never got: its inbox was full, or the agent stopped before Observe().
   int64_t decision_drops = 0;
+  int64_t unselected = 0;  // decisions the label budget left to the executor alone
 };
 
 class Arbiter {
@@ -114,6 +116,7 @@ class Arbiter {
   Executor executor_;
   BetaMixture mixture_;
   AnswerBoard::Waiter waiter_;
+  LabelSelector selector_;  // the owning thread
 
   // The owning thread.
   Phase phase_ = Phase::kActing;
@@ -126,7 +129,7 @@ class Arbiter {
   SharedLatencyHistogram act_latency_;
   std::atomic<int64_t> steps_{0}, episodes_{0}, acted_executor_{0}, acted_planner_{0};
   std::atomic<int64_t> deadline_misses_{0}, requests_{0}, drops_{0}, timeouts_{0};
-  std::atomic<int64_t> decision_drops_{0};
+  std::atomic<int64_t> decision_drops_{0}, unselected_{0};
   static constexpr int kReturnWindow = 10;
   std::atomic<double> returns_[kReturnWindow] = {};
 };

@@ -16,5 +16,7 @@ int DistillCommand(const std::vector<std::string>& args);
 int ServeCommand(const std::vector<std::string>& args);
 // CURVE key pairs for the service and its clients (service/curve.h).
 int KeygenCommand(const std::vector<std::string>& args);
+// The fraud-decision loop's tools (fraud/).
+int FraudCommand(const std::vector<std::string>& args);
 
 }  // namespace apprentice

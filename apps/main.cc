@@ -22,6 +22,7 @@ constexpr const char* kHelp =
     "  distill   train an executor offline from a log, with held-out episodes\n"
     "  serve     the decision service: act and feedback over ZeroMQ + MessagePack\n"
     "  keygen    a CURVE key pair for the service or a client\n"
+    "  fraud     the fraud-decision loop: generate a transaction stream\n"
     "  version   print the version\n"
     "\n"
     "Run 'apprentice <command> --help' for a command's flags.\n";
@@ -44,6 +45,7 @@ int main(int argc, char** argv) {
     if (command == "distill") return apprentice::DistillCommand(args);
     if (command == "serve") return apprentice::ServeCommand(args);
     if (command == "keygen") return apprentice::KeygenCommand(args);
+    if (command == "fraud") return apprentice::FraudCommand(args);
     if (command == "version" || command == "--version") {
       std::printf("apprentice %s\n", APPRENTICE_VERSION);
       return 0;

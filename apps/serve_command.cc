@@ -137,6 +137,7 @@ int ServeCommand(const std::vector<std::string>& args) {
   double duration_s = 0.0, status_every_s = 10.0;
   std::string curve_key_file, curve_clients_file;
   bool journal_fsync = false;
+  std::string label_policy = "all";
   TeacherFlags t;
 
   FlagSet flags(kUsage);
@@ -179,6 +180,15 @@ int ServeCommand(const std::vector<std::string>& args) {
             int64_t{1} << 24);
   flags.Double("planner-delay-ms", &t.planner_delay_ms,
                "make every teacher decision take at least this long (a slow teacher)", 0, 1e6);
+  flags.String("label-policy", &label_policy,
+               "which decisions the teacher labels: all, random (each with probability "
+               "--label-fraction) or uncertainty (the executor's least confident "
+               "--label-fraction)",
+               {"all", "random", "uncertainty"});
+  flags.Double("label-fraction", &agent_options.labels.fraction,
+               "the label budget: the share of decisions the teacher labels (random, "
+               "uncertainty)",
+               1e-6, 1.0);
   ExtensionFlags planner_flags(flags, "Planner options (each planner declares its own)", "planner",
                                "planner-opt", ExtensionsOf(Planners()));
   flags.Section("Learning (with a teacher)");
@@ -234,6 +244,10 @@ int ServeCommand(const std::vector<std::string>& args) {
     return 0;
   }
 
+  agent_options.labels.policy = *ParseLabelPolicy(label_policy);  // a declared choice
+  if (flags.WasSet("label-fraction") && agent_options.labels.policy == LabelPolicy::kAll) {
+    return usage_error("--label-fraction needs --label-policy random or uncertainty");
+  }
   if (curve_key_file.empty() != curve_clients_file.empty()) {
     return usage_error("CURVE needs both --curve-secret-key (the service's key pair) and "
                        "--curve-clients (the public keys it accepts)");
@@ -262,7 +276,8 @@ int ServeCommand(const std::vector<std::string>& args) {
   if (executor_only) {
     for (const char* teacher_flag :
          {"observation-size", "actions", "action-dims", "planner", "planner-threads",
-          "planner-queue", "planner-delay-ms", "checkpoint", "snapshot-out", "hidden", "seed"}) {
+          "planner-queue", "planner-delay-ms", "label-policy", "label-fraction", "checkpoint",
+          "snapshot-out", "hidden", "seed"}) {
       if (flags.WasSet(teacher_flag)) {
         return usage_error(std::string("--") + teacher_flag +
                            " is for a service with a teacher; --executor-only serves --snapshot "

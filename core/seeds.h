@@ -20,6 +20,7 @@ enum class SeedStream : uint64_t {
   kOfflineBatches = 0xBA7C'0000'0000'0007ULL,// offline distill: the batch order
   kStudentInit = 0x5EED'D157'11E5ULL,        // the student network's initial weights
   kLearningCurve = 0xC0DE'0000'0000'0008ULL, // episodes of the evaluations during training
+  kLabelSelection = 0x1AB3'0000'0000'0009ULL,// which decisions the teacher labels (a budget)
 };
 
 // The seed of `stream` in a run seeded with `seed`.

@@ -1070,6 +1070,68 @@ TEST_F(AgentTest, OnlyNewerSnapshotsAreServedAndARefusedOneIsReported) {
 // Pacer
 // ---------------------------------------------------------------------------------------------
 
+// The label budget: about `fraction` of the decisions go to the teacher; with the uncertainty
+// policy, the least confident ones, even when many confidences are equal.
+TEST(LabelSelector, SelectsTheBudgetedShareAndUncertaintyPicksTheLeastConfident) {
+  Rng rng(5);
+  for (LabelPolicy policy : {LabelPolicy::kRandom, LabelPolicy::kUncertainty}) {
+    LabelSelector selector({policy, 0.05}, 9);
+    int selected = 0;
+    double conf_selected = 0, conf_other = 0;
+    constexpr int kN = 40'000;
+    for (int i = 0; i < kN; ++i) {
+      const auto confidence = static_cast<float>(0.5 + 0.5 * rng.Uniform());
+      if (selector.Select(confidence)) {
+        ++selected;
+        conf_selected += confidence;
+      } else {
+        conf_other += confidence;
+      }
+    }
+    const double share = static_cast<double>(selected) / kN;
+    EXPECT_NEAR(share, 0.05, 0.01) << LabelPolicyName(policy);
+    const double mean_selected = conf_selected / selected, mean_other = conf_other / (kN - selected);
+    if (policy == LabelPolicy::kUncertainty) {
+      EXPECT_LT(mean_selected, 0.56);  // the lowest 5 % of U(0.5, 1)
+    } else {
+      EXPECT_NEAR(mean_selected, mean_other, 0.02);
+    }
+  }
+  // A saturated executor: every confidence 1. Still about the budget, not everything.
+  LabelSelector saturated({LabelPolicy::kUncertainty, 0.05}, 3);
+  int selected = 0;
+  for (int i = 0; i < 20'000; ++i) selected += saturated.Select(1.0f) ? 1 : 0;
+  EXPECT_NEAR(selected / 20'000.0, 0.05, 0.01);
+  LabelSelector all({LabelPolicy::kAll, 1.0}, 1);
+  EXPECT_TRUE(all.Select(0.99f));
+  EXPECT_FALSE(LabelSelection({LabelPolicy::kRandom, 0.0}).Validate().ok());
+  EXPECT_EQ(*ParseLabelPolicy("uncertainty"), LabelPolicy::kUncertainty);
+  EXPECT_FALSE(ParseLabelPolicy("oracle").ok());
+}
+
+// Through an agent: background requests follow the budget; the rest are counted as unselected.
+TEST_F(AgentTest, TheLabelBudgetDecidesWhichDecisionsThePlannerLabels) {
+  AgentOptions o = SmallOptions(Mode::kReflex);
+  o.labels = {LabelPolicy::kRandom, 0.25};
+  o.planner_queue = 4096;
+  AgentSeams seams;
+  seams.planners = [this] {
+    return Result<std::unique_ptr<Planner>>(std::make_unique<FakePlanner>(control_));
+  };
+  StaticWeights weights(InitialSnapshot());
+  seams.weights = &weights;
+  Agent agent(o, Space::Box(-1.0f, 1.0f, {4}), Space::Discrete(2), seams);
+  agent.Start();
+  for (int i = 0; i < 2'000; ++i) {
+    agent.Act(Obs(i));
+    agent.Observe(0.0, false, false);
+  }
+  ASSERT_TRUE(agent.Stop().ok());
+  const AgentMetrics m = agent.Metrics();
+  EXPECT_EQ(m.planner_requests + m.unselected, 2'000);
+  EXPECT_NEAR(static_cast<double>(m.planner_requests) / 2'000.0, 0.25, 0.04);
+}
+
 // Decisions whose feedback never comes do not pile up: past max_pending the oldest is logged at
 // once, long before the outcome wait, and a later outcome for it is not lost when a lookup knows
 // the decision (the service's journal).

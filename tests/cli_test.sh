@@ -138,6 +138,15 @@ expect 2 "has no secret-key" -- serve --executor-only --snapshot x.snap \
 expect 2 "--curve-clients: key file $tmp/nothing.pub not found" -- serve --executor-only \
   --snapshot x.snap --curve-secret-key "$tmp/k.key" --curve-clients "$tmp/nothing.pub"
 
+expect 0 "usage: apprentice fraud generate --out FILE" -- fraud generate --help
+expect 2 "--out is required" -- fraud generate
+expect 2 "--days: 0 is out of range" -- fraud generate --out "$tmp/f" --days 0
+expect 2 "the new pattern's first day" -- fraud generate --out "$tmp/f" --days 10 \
+  --new-pattern-day 10
+expect 2 "unknown subcommand 'fly'" -- fraud fly
+expect 2 "--label-fraction needs --label-policy random or uncertainty" -- serve \
+  --observation-size 4 --actions 2 --label-fraction 0.1
+
 # ---- Offline commands: inspect, eval, distill. ----
 expect 0 "usage: apprentice inspect PATH" -- inspect --help
 expect 0 "usage: apprentice eval --logs PATH --policy FILE" -- eval --help

@@ -14,7 +14,7 @@
 #                                               the sources, and expects each to be caught
 set -u
 
-order=(core env replay executor planner agent distiller learner runtime service apps)
+order=(core env replay executor planner agent distiller learner runtime service fraud apps)
 declare -A allowed=(
   [core]="core"
   [env]="core env"
@@ -26,10 +26,11 @@ declare -A allowed=(
   [learner]="core replay executor agent distiller learner"
   [runtime]="core env replay executor planner agent distiller learner runtime"
   [service]="core env replay executor planner agent service"
-  [apps]="core env replay executor planner agent distiller learner runtime service apps"
+  [fraud]="core fraud"
+  [apps]="core env replay executor planner agent distiller learner runtime service fraud apps"
 )
 # Layers whose libraries must not reach LibTorch, and executables that must not either.
-torch_free_layers="core env replay executor planner agent service"
+torch_free_layers="core env replay executor planner agent service fraud"
 torch_free_targets="agent_without_torch"
 # The only targets that may link LibTorch directly.
 torch_linkers="apprentice_distiller apprentice_torchscript executor_bench"
@@ -80,7 +81,7 @@ check_links() {
       -v allowed_planner="${allowed[planner]}" -v allowed_agent="${allowed[agent]}" \
       -v allowed_distiller="${allowed[distiller]}" -v allowed_learner="${allowed[learner]}" \
       -v allowed_runtime="${allowed[runtime]}" -v allowed_service="${allowed[service]}" \
-      -v allowed_apps="${allowed[apps]}" '
+      -v allowed_fraud="${allowed[fraud]}" -v allowed_apps="${allowed[apps]}" '
     function layer_of(name,   l) {  # apprentice_env_whole -> env; other targets -> ""
       if (name !~ /^apprentice_/) return ""
       l = substr(name, 12); sub(/_whole$/, "", l)
@@ -101,7 +102,7 @@ check_links() {
       allowed["planner"] = allowed_planner; allowed["agent"] = allowed_agent
       allowed["distiller"] = allowed_distiller; allowed["learner"] = allowed_learner
       allowed["runtime"] = allowed_runtime; allowed["service"] = allowed_service
-      allowed["apps"] = allowed_apps
+      allowed["fraud"] = allowed_fraud; allowed["apps"] = allowed_apps
       split(torch_linkers, T, " "); for (i in T) may_link_torch[T[i]] = 1
       failures = 0
     }
