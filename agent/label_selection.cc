@@ -40,14 +40,20 @@ LabelSelector::LabelSelector(LabelSelection selection, uint64_t seed)
 }
 
 bool LabelSelector::Select(float confidence) {
-  switch (selection_.policy) {
-    case LabelPolicy::kAll:
-      return true;
-    case LabelPolicy::kRandom:
-      return rng_.Uniform() < selection_.fraction;
-    case LabelPolicy::kUncertainty:
-      break;
+  if (selection_.policy == LabelPolicy::kAll) return true;
+  ++seen_;
+  const bool wanted = Wanted(confidence);
+  // The budget is a ceiling: never more than `fraction` of the decisions seen, plus kSlack.
+  if (!wanted || static_cast<double>(selected_ + 1) >
+                     selection_.fraction * static_cast<double>(seen_) + kSlack) {
+    return false;
   }
+  ++selected_;
+  return true;
+}
+
+bool LabelSelector::Wanted(float confidence) {
+  if (selection_.policy == LabelPolicy::kRandom) return rng_.Uniform() < selection_.fraction;
   if (!std::isfinite(confidence)) return true;
   // Its rank among the recent confidences decides (ties ranked at random among themselves: a
   // saturated executor gives many equal confidences); then it joins them.

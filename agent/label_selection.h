@@ -9,6 +9,9 @@
 //                confidence is below the `fraction`-quantile of the last kWindow decisions'
 //                confidences (so about `fraction` of them are, whatever the confidences are)
 //
+// Either way the budget is a ceiling: a decision is not selected when that would take the share
+// selected so far above `fraction` (plus a slack of kSlack decisions).
+//
 // Threading: one per arbiter, used by its thread alone. Select() allocates nothing.
 #pragma once
 
@@ -34,17 +37,22 @@ struct LabelSelection {
 class LabelSelector {
  public:
   static constexpr int64_t kWindow = 2'048;
+  static constexpr double kSlack = 16.0;
 
   LabelSelector(LabelSelection selection, uint64_t seed);
-  // Whether the decision with this executor confidence is to be labelled.
+  // Whether the decision with this executor confidence is to be labelled. Never more than
+  // `fraction` of the decisions seen so far, plus kSlack (the budget is a ceiling).
   bool Select(float confidence);
 
  private:
+  bool Wanted(float confidence);  // the policy's choice, before the ceiling
+
   const LabelSelection selection_;
   Rng rng_;
   std::vector<float> ring_;    // the last kWindow confidences, in arrival order (a ring)
   std::vector<float> sorted_;  // the same, sorted
   size_t next_ = 0;
+  int64_t seen_ = 0, selected_ = 0;
 };
 
 }  // namespace apprentice

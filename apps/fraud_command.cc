@@ -1,10 +1,13 @@
 // apprentice fraud: the fraud-decision loop's tools. `generate` writes a transaction stream with
 // its online features (fraud/features.h, docs/fraud.md).
 #include <cstdio>
+#include <filesystem>
 #include <string>
 #include <vector>
 
 #include "apps/commands.h"
+#include "apps/flag_values.h"
+#include "apps/fraud_loop.h"
 #include "apps/table.h"
 #include "core/clock.h"
 #include "core/flags.h"
@@ -107,6 +110,122 @@ int Generate(const std::vector<std::string>& args) {
   return 0;
 }
 
+constexpr const char* kRunUsage =
+    "usage: apprentice fraud run --data FILE --teacher FILE [--training distill|truth|teacher]\n"
+    "                            [--label-policy uncertainty] [--label-fraction 0.05] [flags]\n"
+    "\n"
+    "Replays a stream (apprentice fraud generate) through the decision service as a payment\n"
+    "system would: an act per payment from --serve-from-day on (the executor approves or\n"
+    "declines at once), the teacher labelling the budgeted share in the background, each\n"
+    "payment's ground truth sent as feedback when its chargeback is due (the dataset's label\n"
+    "delay, in stream time), the distiller training and the new weights served. At each stream\n"
+    "day the teacher first finishes the requests of the day before (its real-time budget).\n"
+    "Prints a line per stream week, then the measures on the last --test-days days for the\n"
+    "executor's live decisions and for the teacher alone (scored offline): average precision,\n"
+    "card precision@100, recall at 1 % false positives, cost; and the latencies.\n"
+    "\n"
+    "--training: distill (soft targets and the teacher's labels, the ground truth as the hard\n"
+    "label when it comes), truth (the delayed ground truth alone, no teacher), teacher (the\n"
+    "teacher's labels alone, no ground truth).\n"
+    "\n"
+    "Exit codes: 0 done, 1 the loop failed, 2 bad flags, a dataset or a teacher that does not fit.";
+
+int Run(const std::vector<std::string>& args) {
+  FraudLoopOptions o;
+  o.distiller.hidden = {64, 64};
+  o.distiller.learning_rate = 1e-3;
+  o.distiller.publish_every = 20;
+  std::string hidden = "64,64", policy = "uncertainty";
+  int64_t seed = 1;
+  bool json = false;
+  FlagSet flags(kRunUsage);
+  flags.String("data", &o.data, "required: the dataset file");
+  flags.String("teacher", &o.teacher, "the TorchScript teacher (15 features in, 2 logits out)");
+  flags.String("training", &o.training, "what trains the executor (see above)",
+               {"distill", "truth", "teacher"});
+  flags.Int("serve-from-day", &o.serve_from_day, "the first stream day served", 0, 3'650);
+  flags.Int("test-days", &o.test_days, "the final days the measures are taken on", 1, 3'650);
+  flags.String("label-policy", &policy, "which decisions the teacher labels",
+               {"all", "random", "uncertainty"});
+  flags.Double("label-fraction", &o.labels.fraction, "the share of decisions the teacher labels",
+               1e-6, 1.0);
+  flags.Double("teacher-delay-ms", &o.teacher_delay_ms,
+               "every teacher decision takes at least this long (a slow teacher)", 0, 1e5);
+  flags.Int("teacher-threads", &o.teacher_threads, "teacher workers", 1, 64);
+  flags.Int("in-flight", &o.in_flight, "act requests in flight", 1, 4'096);
+  flags.Double("decline-cost", &o.decline_cost, "the cost of declining a genuine payment", 0,
+               1e9);
+  DeclareDistillerFlags(flags, o.distiller, hidden, /*publish_every=*/true);
+  flags.Int("min-replay", &o.min_replay, "labelled decisions before training starts", 1,
+            10'000'000);
+  flags.Double("updates-per-label", &o.updates_per_label, "distiller updates per label", 0, 1000);
+  flags.Int("seed", &seed, "seed of the executor's weights, the batches and the label draws", 0,
+            INT64_MAX);
+  flags.String("run-dir", &o.run_dir, "write summary.json and executor.snap here");
+  flags.Bool("json", &json, "print the summary as JSON");
+  auto usage_error = [](const std::string& message) {
+    std::fprintf(stderr, "apprentice fraud run: %s\n", message.c_str());
+    return 2;
+  };
+  if (Status s = flags.Parse(args); !s.ok()) return usage_error(s.message());
+  if (flags.help_requested()) {
+    std::printf("%s", flags.Help().c_str());
+    return 0;
+  }
+  Result<std::vector<int64_t>> widths = ParseHiddenWidths(hidden);
+  if (!widths.ok()) return usage_error(widths.status().message());
+  o.distiller.hidden = *widths;
+  o.labels.policy = *ParseLabelPolicy(policy);
+  o.seed = static_cast<uint64_t>(seed);
+  if (Status s = o.Validate(); !s.ok()) return usage_error(s.message());
+  if (!o.run_dir.empty()) {
+    std::error_code ec;
+    std::filesystem::create_directories(o.run_dir, ec);
+    if (ec) return usage_error("--run-dir: cannot create " + o.run_dir + ": " + ec.message());
+  }
+  Result<FraudLoopResult> result = RunFraudLoop(o, [](const std::string& line) {
+    std::fprintf(stderr, "%s\n", line.c_str());
+  });
+  if (!result.ok()) {
+    std::fprintf(stderr, "apprentice fraud run: %s\n", result.status().message().c_str());
+    return result.status().code() == StatusCode::kInvalidArgument ||
+                   result.status().code() == StatusCode::kNotFound
+               ? 2
+               : 1;
+  }
+  const Json& j = result->summary;
+  if (json) {
+    std::printf("%s\n", j.Dump(2).c_str());
+    return 0;
+  }
+  Table table({"measure (test window)", "executor", "teacher alone"});
+  auto value = [&](const char* who, const char* key) {
+    const Json* side = j.Find(who);
+    const Json* v = side != nullptr ? side->Find(key) : nullptr;
+    return v == nullptr ? std::string("-") : Format("%.3f", v->AsNumber());
+  };
+  for (const char* key : {"average_precision", "card_precision_at_100", "recall_at_fpr_1pct",
+                          "cost", "declined_genuine", "frauds_missed"}) {
+    table.AddRow({key, value("executor", key), value("teacher", key)});
+  }
+  const Json& lat = *j.Find("latency_us");
+  table.AddRow({"decision latency p50 / p99 (us)",
+                Format("%.1f / %.1f", lat.Find("executor_service_p50")->AsNumber(),
+                       lat.Find("executor_service_p99")->AsNumber()),
+                Format("%.1f / %.1f", lat.Find("teacher_p50")->AsNumber(),
+                       lat.Find("teacher_p99")->AsNumber())});
+  std::printf("%s", table.ToString().c_str());
+  std::printf("payments served %lld, teacher labels %lld (%.2f %%), chargebacks %lld, "
+              "round trip p50 / p99 %.1f / %.1f us, %.0f s\n",
+              static_cast<long long>(j.Find("served_payments")->AsInt()),
+              static_cast<long long>(j.Find("teacher_labels")->AsInt()),
+              100.0 * j.Find("teacher_labelled_share")->AsNumber(),
+              static_cast<long long>(j.Find("chargebacks_sent")->AsInt()),
+              lat.Find("round_trip_p50")->AsNumber(), lat.Find("round_trip_p99")->AsNumber(),
+              j.Find("seconds")->AsNumber());
+  return 0;
+}
+
 }  // namespace
 
 int FraudCommand(const std::vector<std::string>& args) {
@@ -114,12 +233,14 @@ int FraudCommand(const std::vector<std::string>& args) {
     std::fprintf(args.empty() ? stderr : stdout,
                  "usage: apprentice fraud <subcommand> [flags]\n\n"
                  "Subcommands:\n"
-                 "  generate  a transaction stream with labelled frauds and its online features\n\n"
+                 "  generate  a transaction stream with labelled frauds and its online features\n"
+                 "  run       replay a stream through the decision service and measure\n\n"
                  "Run 'apprentice fraud <subcommand> --help' for its flags.\n");
     return args.empty() ? 2 : 0;
   }
   const std::vector<std::string> rest(args.begin() + 1, args.end());
   if (args[0] == "generate") return Generate(rest);
+  if (args[0] == "run") return Run(rest);
   std::fprintf(stderr, "apprentice fraud: unknown subcommand '%s' (try --help)\n",
                args[0].c_str());
   return 2;

@@ -152,10 +152,7 @@ Status WriteFraudDataset(const std::string& path, const FraudDataset& d) {
 
 Result<FraudDataset> ReadFraudDataset(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    std::ifstream probe(path);
-    return Status::NotFound("fraud dataset " + path + " not found or not readable");
-  }
+  if (!in) return Status::NotFound("fraud dataset " + path + " not found or not readable");
   char magic[8];
   uint32_t length = 0;
   if (!in.read(magic, 8) || std::memcmp(magic, kMagic, 8) != 0) {

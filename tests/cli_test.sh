@@ -144,6 +144,10 @@ expect 2 "--days: 0 is out of range" -- fraud generate --out "$tmp/f" --days 0
 expect 2 "the new pattern's first day" -- fraud generate --out "$tmp/f" --days 10 \
   --new-pattern-day 10
 expect 2 "unknown subcommand 'fly'" -- fraud fly
+expect 0 "usage: apprentice fraud run --data FILE --teacher FILE" -- fraud run --help
+expect 2 "give the dataset (--data FILE)" -- fraud run --teacher t.pt
+expect 2 "give the teacher (--teacher FILE) or --training truth" -- fraud run --data d
+expect 2 "--label-fraction: 0 is out of range" -- fraud run --data d --label-fraction 0
 expect 2 "--label-fraction needs --label-policy random or uncertainty" -- serve \
   --observation-size 4 --actions 2 --label-fraction 0.1
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# The fraud loop's pieces from the command line: `apprentice fraud generate` writes a stream,
-# examples/fraud/train_teacher.py (Debian's PyTorch) trains a teacher on it, and `apprentice serve`
-# accepts that teacher for the 15 features and 2 classes and refuses it for another size. A file
-# that is not a dataset is refused by both.
+# The fraud loop from the command line: `apprentice fraud generate` writes a stream,
+# examples/fraud/train_teacher.py (Debian's PyTorch) trains a teacher on it, `apprentice serve`
+# accepts that teacher for the 15 features and 2 classes and refuses it for another size, and
+# `apprentice fraud run` replays the stream through the service and measures. Files that are not
+# datasets or teachers are refused with what is wrong.
 #
 # usage: fraud_teacher_test.sh APPRENTICE REPO_ROOT PYTHON
 set -u
@@ -25,6 +26,34 @@ grep -q '"validation_average_precision"' "$work/train.json" || fail "no report: 
 out=$("$apprentice" serve --observation-size 14 --actions 2 --torchscript-model "$work/teacher.pt" 2>&1)
 [ $? -eq 2 ] || fail "serve took a teacher of the wrong input size"
 grep -q "cannot take a batch of observations of 14 values" <<<"$out" || fail "unclear refusal: $out"
+
+# The loop: the stream from day 14 through the service, 10 % labelled by the teacher, chargebacks
+# 7 stream days later; the summary measures the executor and the teacher on the last 7 days.
+"$apprentice" fraud run --data "$work/data.fraud" --teacher "$work/teacher.pt" --serve-from-day 14 \
+  --test-days 7 --label-fraction 0.1 --min-replay 64 --run-dir "$work/run" --json \
+  >"$work/run.json" 2>"$work/run.err" || fail "fraud run failed: $(cat "$work/run.err")"
+"$python" - "$work/run.json" <<'PY' || fail "fraud run summary: $(cat "$work/run.json")"
+import json, sys
+s = json.load(open(sys.argv[1]))
+assert 0.05 < s["teacher_labelled_share"] < 0.15, s["teacher_labelled_share"]
+assert s["chargebacks_sent"] > 0 and s["ground_truth_joined"] > 0, s
+assert s["train_steps"] > 0 and s["executor_version"] > 0, s
+for side in ("executor", "teacher"):
+    assert 0.0 <= s[side]["average_precision"] <= 1.0, s[side]
+    assert s[side]["frauds"] > 0, s[side]
+print("fraud run: executor AP %.3f, teacher AP %.3f, %.1f %% labelled" % (
+    s["executor"]["average_precision"], s["teacher"]["average_precision"],
+    100 * s["teacher_labelled_share"]))
+PY
+[ -s "$work/run/summary.json" ] && [ -s "$work/run/executor.snap" ] || fail "no run directory files"
+grep -q "fraud run: days 14-20" "$work/run.err" || fail "no weekly progress: $(cat "$work/run.err")"
+out=$("$apprentice" fraud run --data "$work/data.fraud" --teacher "$work/data.fraud" \
+  --serve-from-day 14 --test-days 7 2>&1)
+[ $? -eq 2 ] || fail "fraud run took a dataset as its teacher"
+grep -q "cannot load" <<<"$out" || fail "unclear refusal of the teacher: $out"
+out=$("$apprentice" fraud run --data "$work/generate.json" --training truth 2>&1)
+[ $? -eq 2 ] || fail "fraud run took a JSON file as its dataset"
+grep -q "no APFRAUD1 magic" <<<"$out" || fail "unclear refusal of the dataset: $out"
 
 echo "not a dataset" >"$work/text.fraud"
 out=$("$python" "$root/examples/fraud/train_teacher.py" "$work/text.fraud" --out "$work/x.pt" 2>&1)
