@@ -21,10 +21,11 @@
 #include <span>
 
 #include "agent/answer_board.h"
-#include "agent/label_selection.h"
 #include "agent/collector.h"
+#include "agent/label_selection.h"
 #include "agent/mixture.h"
 #include "agent/records.h"
+#include "agent/threads.h"
 #include "core/latency_histogram.h"
 #include "env/env.h"
 #include "executor/executor.h"
@@ -108,9 +109,7 @@ class Arbiter {
   // `outcome_follows`: Act(), whose decision waits in pending_ for Observe(); else Decide().
   AgentDecision Run(std::span<const float> observation, const Env* state, int64_t episode,
                     int64_t step, bool outcome_follows);
-  void Bump(std::atomic<int64_t>& counter) {  // one writer: no read-modify-write needed
-    counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  }
+  void Bump(std::atomic<int64_t>& counter) { BumpOneWriter(counter); }
 
   Agent& agent_;
   Executor executor_;

@@ -41,13 +41,17 @@ Result<std::unique_ptr<DecisionJournal>> DecisionJournal::Open(Options options,
                                ec.message());
   }
 
-  // What earlier runs left: the index, the next id, the ids with their ground truth.
-  std::vector<IndexEntry> index;
-  std::vector<EpisodeLogDamage> damage;
-  uint64_t next_id = 1, last_segment = UINT64_MAX;
-  int64_t next_episode = 0;
-  int64_t decisions = 0, feedback = 0, since_index = 0;
-  std::vector<uint64_t> truth_bits;
+  Result<EpisodeLogWriter> decisions_log =
+      EpisodeLogWriter::Open(WriterOptions(decisions_dir, options), metadata);
+  if (!decisions_log.ok()) return decisions_log.status();
+  Result<EpisodeLogWriter> feedback_log =
+      EpisodeLogWriter::Open(WriterOptions(feedback_dir, options), metadata);
+  if (!feedback_log.ok()) return feedback_log.status();
+  std::unique_ptr<DecisionJournal> journal(new DecisionJournal(
+      std::move(options), std::move(*decisions_log), std::move(*feedback_log)));
+
+  // What earlier runs left (the writers' new segments are still empty): the index, the next ids,
+  // the ids with their ground truth.
   {
     Result<EpisodeLogReader> reader = EpisodeLogReader::Open(decisions_dir);
     if (!reader.ok()) return reader.status();
@@ -56,19 +60,10 @@ Result<std::unique_ptr<DecisionJournal>> DecisionJournal::Open(Options options,
       Result<bool> more = reader->Next(r);
       if (!more.ok()) return more.status();
       if (!*more) break;
-      if (r.decision_id < next_id) continue;  // out of order: not findable through the index
-      const EpisodeLogLocation where = reader->location();
-      if (where.segment != last_segment || since_index >= kIndexEvery) {
-        index.push_back({r.decision_id, where});
-        since_index = 0;
-      }
-      last_segment = where.segment;
-      ++since_index;
-      ++decisions;
-      next_id = r.decision_id + 1;
-      next_episode = std::max(next_episode, r.episode + 1);
+      // Out of order: not findable through the index.
+      if (r.decision_id >= journal->next_id_) journal->Track(r, reader->location(), journal->index_);
     }
-    damage = reader->damage();
+    journal->damage_ = reader->damage();
   }
   {
     Result<EpisodeLogReader> reader = EpisodeLogReader::Open(feedback_dir);
@@ -78,33 +73,27 @@ Result<std::unique_ptr<DecisionJournal>> DecisionJournal::Open(Options options,
       Result<bool> more = reader->Next(r);
       if (!more.ok()) return more.status();
       if (!*more) break;
-      ++feedback;
-      if (r.has_truth && r.decision_id > 0) {
-        const size_t word = static_cast<size_t>(r.decision_id / 64);
-        if (truth_bits.size() <= word) truth_bits.resize(word + 1, 0);
-        truth_bits[word] |= uint64_t{1} << (r.decision_id % 64);
-      }
+      ++journal->feedback_;
+      if (r.has_truth) journal->truths_.Insert(r.decision_id);
     }
-    damage.insert(damage.end(), reader->damage().begin(), reader->damage().end());
+    journal->damage_.insert(journal->damage_.end(), reader->damage().begin(),
+                            reader->damage().end());
   }
-
-  Result<EpisodeLogWriter> decisions_log =
-      EpisodeLogWriter::Open(WriterOptions(decisions_dir, options), metadata);
-  if (!decisions_log.ok()) return decisions_log.status();
-  Result<EpisodeLogWriter> feedback_log =
-      EpisodeLogWriter::Open(WriterOptions(feedback_dir, options), metadata);
-  if (!feedback_log.ok()) return feedback_log.status();
-  std::unique_ptr<DecisionJournal> journal(new DecisionJournal(
-      std::move(options), std::move(*decisions_log), std::move(*feedback_log)));
-  journal->index_ = std::move(index);
-  journal->damage_ = std::move(damage);
-  journal->next_id_ = next_id;
-  journal->next_episode_ = next_episode;
-  journal->committed_below_ = next_id;
-  journal->decisions_ = decisions;
-  journal->feedback_ = feedback;
-  journal->truth_bits_ = std::move(truth_bits);
+  journal->committed_below_ = journal->next_id_;
   return journal;
+}
+
+void DecisionJournal::Track(const DecisionRecord& decision, EpisodeLogLocation where,
+                            std::vector<IndexEntry>& index) {
+  if (where.segment != last_segment_ || since_index_ >= kIndexEvery) {
+    index.push_back({decision.decision_id, where});
+    since_index_ = 0;
+  }
+  last_segment_ = where.segment;
+  ++since_index_;
+  ++decisions_;
+  next_id_ = decision.decision_id + 1;
+  next_episode_ = std::max(next_episode_, decision.episode + 1);
 }
 
 Status DecisionJournal::AppendDecision(const DecisionRecord& decision) {
@@ -114,15 +103,7 @@ Status DecisionJournal::AppendDecision(const DecisionRecord& decision) {
   }
   EpisodeLogLocation where;
   if (Status s = decisions_log_.Append(decision, &where); !s.ok()) return s;
-  if (where.segment != last_segment_ || since_index_ >= kIndexEvery) {
-    uncommitted_.push_back({decision.decision_id, where});
-    since_index_ = 0;
-  }
-  last_segment_ = where.segment;
-  ++since_index_;
-  ++decisions_;
-  next_id_ = decision.decision_id + 1;
-  next_episode_ = std::max(next_episode_, decision.episode + 1);
+  Track(decision, where, uncommitted_);
   pending_ = true;
   return Status::Ok();
 }

@@ -24,6 +24,7 @@
 // Find() from any thread, concurrently with the appends (it reads what has been committed).
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -36,6 +37,24 @@
 #include "replay/episode_log.h"
 
 namespace apprentice {
+
+// A set of decision ids, one bit each (bit id % 64 of word id / 64): memory grows with the
+// largest id, 1 bit per decision. One thread.
+class DecisionIdSet {
+ public:
+  bool Contains(uint64_t id) const {
+    const size_t word = static_cast<size_t>(id / 64);
+    return word < words_.size() && (words_[word] >> (id % 64) & 1) != 0;
+  }
+  void Insert(uint64_t id) {
+    const size_t word = static_cast<size_t>(id / 64);
+    if (words_.size() <= word) words_.resize(std::max(word + 1, 2 * words_.size()), 0);
+    words_[word] |= uint64_t{1} << (id % 64);
+  }
+
+ private:
+  std::vector<uint64_t> words_;
+};
 
 class DecisionJournal {
  public:
@@ -72,9 +91,9 @@ class DecisionJournal {
   // What was appended reaches the OS (the disk with fsync). Cheap when nothing was appended.
   Status Commit();
 
-  // The ids whose feedback carried a ground-truth label, as Open() read them: bit id % 64 of
-  // word id / 64 (the service refuses a second label for one decision).
-  const std::vector<uint64_t>& truth_bits() const { return truth_bits_; }
+  // The ids whose feedback carried a ground-truth label, as Open() read them (the service refuses
+  // a second label for one decision).
+  const DecisionIdSet& truths() const { return truths_; }
 
   // The committed decision `id`: nullopt when the journal never held it (or it sits in a damaged
   // stretch), DataLoss when its record cannot be read back intact.
@@ -89,6 +108,10 @@ class DecisionJournal {
     EpisodeLogLocation where;
   };
   DecisionJournal(Options options, EpisodeLogWriter decisions, EpisodeLogWriter feedback);
+  // A decision now in the journal at `where`: the next ids, and an index entry into `index`
+  // where one is due (each segment's first decision and every kIndexEvery-th).
+  void Track(const DecisionRecord& decision, EpisodeLogLocation where,
+             std::vector<IndexEntry>& index);
 
   const Options options_;
   const std::string decisions_dir_, feedback_dir_;
@@ -100,7 +123,7 @@ class DecisionJournal {
   uint64_t last_segment_ = UINT64_MAX;  // segment of the newest decision (index bookkeeping)
   int64_t decisions_ = 0, feedback_ = 0;
   int64_t since_index_ = 0;
-  std::vector<uint64_t> truth_bits_;
+  DecisionIdSet truths_;
   std::vector<EpisodeLogDamage> damage_;
 
   mutable std::mutex index_mu_;

@@ -11,6 +11,7 @@
 #include <zmq.hpp>
 
 #include "agent/records.h"
+#include "agent/threads.h"
 #include "core/clock.h"
 
 namespace apprentice {
@@ -101,8 +102,8 @@ struct DecisionService::Loop {
   size_t deferred_count = 0;
   DecisionRecord journal_record;   // scratch
   std::string journal_error;       // the journal's first error; health reports it
-  // Ids whose feedback brought a ground truth (bit id % 64 of word id / 64): a second is refused.
-  std::vector<uint64_t> truth_bits;
+  // Ids whose feedback brought a ground truth: a second is refused.
+  DecisionIdSet truths;
 
   // Scratch reused by every request.
   std::vector<zmq::message_t> frames;
@@ -165,7 +166,7 @@ void DecisionService::Start() {
   }
   endpoint_ = s.get(zmq::sockopt::last_endpoint);
   loop_->arbiter = &agent_.OpenArbiter();
-  if (journal_ != nullptr) loop_->truth_bits = journal_->truth_bits();
+  if (journal_ != nullptr) loop_->truths = journal_->truths();
   loop_->frames.reserve(kMaxEnvelope + 2);
   thread_ = std::thread([this] { Run(); });
 }
@@ -221,9 +222,6 @@ void DecisionService::Run() {
   const Space& observation_space = agent_.observation_space();
   const Space& action_space = agent_.action_space();
   const size_t observation_size = static_cast<size_t>(observation_space.flat_size());
-  auto bump = [](std::atomic<int64_t>& counter) {  // one writer
-    counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
-  };
 
   // Sends `reply` back along `route` (its first `route_frames` frames).
   auto transmit = [&](std::vector<zmq::message_t>& route, size_t route_frames,
@@ -233,7 +231,7 @@ void DecisionService::Run() {
         const auto sent =
             socket.send(route[i], zmq::send_flags::sndmore | zmq::send_flags::dontwait);
         if (!sent) {  // the client's queue is full: drop the reply rather than wait
-          bump(reply_drops_);
+          BumpOneWriter(reply_drops_);
           return;
         }
       }
@@ -241,9 +239,9 @@ void DecisionService::Run() {
       (void)socket.send(body, zmq::send_flags::dontwait);
     } catch (const zmq::error_t& e) {
       if (e.num() == EHOSTUNREACH) {
-        bump(unroutable_);  // the client went away before its reply
+        BumpOneWriter(unroutable_);  // the client went away before its reply
       } else {
-        bump(reply_drops_);
+        BumpOneWriter(reply_drops_);
       }
     }
   };
@@ -271,8 +269,8 @@ void DecisionService::Run() {
       if (!committed.ok()) {  // not durable: the client must not take it as accepted
         EncodeError(d.req, ErrorCode::kUnavailable,
                     "the journal cannot be written: " + committed.message(), d.reply);
-        bump(errors_);
-        bump(errors_by_code_[static_cast<int>(ErrorCode::kUnavailable)]);
+        BumpOneWriter(errors_);
+        BumpOneWriter(errors_by_code_[static_cast<int>(ErrorCode::kUnavailable)]);
       }
       transmit(d.route, d.route.size(), d.reply);
     }
@@ -280,8 +278,8 @@ void DecisionService::Run() {
   };
   auto fail = [&](ErrorCode code, const std::string& message) {
     EncodeError(loop.request.req, code, message, loop.reply);
-    bump(errors_);
-    bump(errors_by_code_[static_cast<int>(code)]);
+    BumpOneWriter(errors_);
+    BumpOneWriter(errors_by_code_[static_cast<int>(code)]);
     send_reply();
   };
 
@@ -385,7 +383,7 @@ void DecisionService::Run() {
     if (r.deadline_us) reply.deadline_missed = reply.latency_us > static_cast<double>(*r.deadline_us);
     EncodeActReply(r.req, reply, loop.reply);
     send_reply();
-    bump(acts_);
+    BumpOneWriter(acts_);
     act_latency_.Record(NowNs() - t0);
   };
 
@@ -418,9 +416,7 @@ void DecisionService::Run() {
       }
       outcome.has_truth = true;
     }
-    const size_t word = static_cast<size_t>(r.decision_id / 64);
-    const uint64_t bit = uint64_t{1} << (r.decision_id % 64);
-    if (outcome.has_truth && word < loop.truth_bits.size() && (loop.truth_bits[word] & bit) != 0) {
+    if (outcome.has_truth && loop.truths.Contains(r.decision_id)) {
       fail(ErrorCode::kDuplicateLabel, "decision " + std::to_string(r.decision_id) +
                                            " has its ground-truth label already");
       return;
@@ -443,15 +439,10 @@ void DecisionService::Run() {
         return;
       }
     }
-    if (outcome.has_truth) {
-      if (loop.truth_bits.size() <= word) {
-        loop.truth_bits.resize(std::max(word + 1, 2 * loop.truth_bits.size()), 0);
-      }
-      loop.truth_bits[word] |= bit;
-    }
+    if (outcome.has_truth) loop.truths.Insert(r.decision_id);
     EncodeFeedbackReply(r.req, r.decision_id, loop.reply);
     send_reply();
-    bump(feedback_);
+    BumpOneWriter(feedback_);
   };
 
   auto handle_health = [&]() {
@@ -469,7 +460,7 @@ void DecisionService::Run() {
                      {"uptime_s", static_cast<double>(NowNs() - start_ns_) * 1e-9}};
     EncodeJsonReply("health", loop.request.req, body, loop.reply);
     send_reply();
-    bump(health_);
+    BumpOneWriter(health_);
   };
 
   // Reads one request (all its frames) if one is waiting; false when none is.
@@ -504,7 +495,7 @@ void DecisionService::Run() {
     const bool allowed = f.size() >= 7 && f[0].to_string_view() == "1.0" &&
                          f[5].to_string_view() == "CURVE" &&
                          loop.allowed.count(f[6].to_string()) > 0;
-    bump(allowed ? handshakes_accepted_ : handshakes_refused_);
+    BumpOneWriter(allowed ? handshakes_accepted_ : handshakes_refused_);
     const std::string request_id = f.size() >= 2 ? f[1].to_string() : std::string();
     const char* status = allowed ? "200" : "400";
     const char* text = allowed ? "OK" : "client key not allowed";
@@ -528,7 +519,7 @@ void DecisionService::Run() {
       for (int i = 0; i < kBurst; ++i) {
         if (!receive()) break;
         const int64_t t0 = NowNs();
-        bump(messages_);
+        BumpOneWriter(messages_);
         std::vector<zmq::message_t>& frames = loop.frames;
         if (frames.size() < 2) {  // a routing id alone: nothing to answer
           frames.emplace_back();  // route an error back anyway
@@ -545,7 +536,7 @@ void DecisionService::Run() {
           case WireRequest::Type::kStats:
             EncodeJsonReply("stats", loop.request.req, StatsJson(), loop.reply);
             send_reply();
-            bump(stats_);
+            BumpOneWriter(stats_);
             break;
           case WireRequest::Type::kHealth: handle_health(); break;
         }

@@ -1,28 +1,14 @@
 #!/usr/bin/env bash
 # examples/python_client.py against a real `apprentice serve` on a free loopback port, first
-# --executor-only with CURVE (keys from apprentice keygen), then with a TorchScript teacher: the client acts (pipelined), sends feedback,
-# is refused feedback for an unknown id, reads stats and (with the teacher) waits for trained
-# weights to be served. Each server is stopped with SIGTERM and must exit with 143 and its summary.
+# --executor-only with CURVE (keys from apprentice keygen), then with a TorchScript teacher: the
+# client acts (pipelined), sends feedback, is refused feedback for an unknown id, reads stats and
+# (with the teacher) waits for trained weights to be served. Each server is stopped with SIGTERM and must exit with 143 and its summary.
 #
 # usage: python_client_test.sh APPRENTICE WRITE_TEST_SNAPSHOT REPO_ROOT PYTHON
 set -u
 apprentice=$1 write_snapshot=$2 root=$3 python=$4
-work=$(mktemp -d)
-server=0
-cleanup() {
-  if [ "$server" != 0 ]; then kill -9 "$server" 2>/dev/null; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() { echo "python_client_test: $*"; echo "--- server stderr:"; cat "$work/serve.err" 2>/dev/null; exit 1; }
-wait_for_endpoint() {
-  for _ in $(seq 1 400); do
-    [ -s "$work/endpoint" ] && return
-    kill -0 "$server" 2>/dev/null || fail "the server exited at start"
-    sleep 0.05
-  done
-  fail "no endpoint file after 20 s"
-}
+test_name=python_client_test
+. "$root/tests/serve_test_lib.sh"
 
 "$write_snapshot" "$work/executor.snap" 6 2 || fail "cannot write a snapshot"
 # CURVE keys for the executor-only service and its client (apprentice keygen).

@@ -7,26 +7,15 @@
 # usage: service_restart_test.sh APPRENTICE WRITE_TEST_SNAPSHOT REPO_ROOT PYTHON
 set -u
 apprentice=$1 write_snapshot=$2 root=$3 python=$4
-work=$(mktemp -d)
-server=0
-cleanup() {
-  if [ "$server" != 0 ]; then kill -9 "$server" 2>/dev/null; fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() { echo "service_restart_test: $*"; echo "--- server stderr:"; cat "$work/serve.err" 2>/dev/null; exit 1; }
+test_name=service_restart_test
+. "$root/tests/serve_test_lib.sh"
 start_server() {
   rm -f "$work/endpoint"
   "$apprentice" serve --executor-only --snapshot "$work/executor.snap" --log-dir "$work/logs" \
     --bind 'tcp://127.0.0.1:*' --endpoint-file "$work/endpoint" --status-every-s 0 \
     >"$work/serve.out" 2>"$work/serve.err" &
   server=$!
-  for _ in $(seq 1 400); do
-    [ -s "$work/endpoint" ] && return
-    kill -0 "$server" 2>/dev/null || fail "the server exited at start"
-    sleep 0.05
-  done
-  fail "no endpoint file after 20 s"
+  wait_for_endpoint
 }
 count() {  # records in an episode log directory
   "$apprentice" inspect "$1" --json | "$python" -c 'import json,sys; print(json.load(sys.stdin)["records"])'
