@@ -212,6 +212,7 @@ Agent::Agent(AgentOptions options, const Space& observation_space, const Space& 
   collector.metrics_interval_ms = options_.metrics_interval_ms;
   collector.nice = options_.background_nice;
   collector.find_decision = std::move(seams.decisions);
+  collector.disagreement = &disagreement_;
   try {
     collector_ = std::make_unique<Collector>(collector, action_space_, learner_,
                                              [this] { return MetricsLine(); });

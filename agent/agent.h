@@ -270,6 +270,7 @@ class Agent final : private LabelSink {
   std::unique_ptr<SnapshotSlot> slot_;
   std::shared_ptr<PlanQueue> queue_;  // null without a teacher
   std::unique_ptr<PlannerPool> pool_;  // null when planners live elsewhere
+  DisagreementBoard disagreement_;  // the collector writes it, the arbiters' selectors read it
   std::unique_ptr<Collector> collector_;
   AnswerBoard answers_;
 

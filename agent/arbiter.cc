@@ -43,7 +43,8 @@ Arbiter::Arbiter(Agent& agent, int index)
       executor_(*agent.slot_, agent.action_space_),
       mixture_(agent.options_.beta, agent.options_.beta_decay,
                MixtureSeed(agent.options_.seed, index)),
-      selector_(agent.options_.labels, SelectionSeed(agent.options_.seed, index)) {
+      selector_(agent.options_.labels, SelectionSeed(agent.options_.seed, index),
+                &agent.disagreement_) {
   const auto obs = static_cast<size_t>(agent.observation_space_.flat_size());
   const auto out = static_cast<size_t>(agent.slot_->spec().output());
   pending_.record.observation.reserve(obs);
@@ -128,7 +129,7 @@ AgentDecision Arbiter::Run(std::span<const float> observation, const Env* state,
   Actor acted_by = Actor::kExecutor;
   PlanQueue::PushResult pushed;  // without a teacher: nothing queued, nothing dropped
   // A background request is subject to the label budget; one a caller waits for is not.
-  const bool selected = agent.queue_ != nullptr && (ask_now || selector_.Select(exec.confidence));
+  const bool selected = agent.queue_ != nullptr && (ask_now || selector_.Select(exec.action, exec.confidence));
   if (agent.queue_ != nullptr && !selected) Bump(unselected_);
   if (selected) {
     Bump(requests_);

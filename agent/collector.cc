@@ -325,7 +325,11 @@ void Collector::MergeLabel(Pending& pending, Label& label) {
 
 void Collector::Forward(const DecisionRecord& record, bool agreement) {
   if (agreement) {  // needs the executor's output, which only the decision carries
-    PushAgreement(action_space_, record, window_);
+    const bool agreed = PushAgreement(action_space_, record, window_);
+    if (options_.disagreement != nullptr && !record.executor.empty()) {
+      options_.disagreement->Record(record.executor_action,
+                                    OutputConfidence(action_space_, record.executor), !agreed);
+    }
     agreement_.store(window_.rate(), std::memory_order_relaxed);
     mean_kl_.store(window_.mean_kl(), std::memory_order_relaxed);
     agreement_samples_.store(window_.count(), std::memory_order_relaxed);

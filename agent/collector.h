@@ -60,6 +60,7 @@
 #include <utility>
 
 #include "agent/bounded_queue.h"
+#include "agent/label_selection.h"
 #include "agent/learner.h"
 #include "agent/plan_queue.h"
 #include "agent/records.h"
@@ -112,6 +113,9 @@ class Collector {
     // logged long ago, or made before a restart) is joined with the one this finds, instead of
     // being dropped as an orphan. Called on the collector's thread; may read a file.
     DecisionLookup find_decision;
+    // Where each label's disagreement with the executor's action is recorded, by the kind of
+    // decision (the disagreement label policy reads it); null = nowhere. It outlives the collector.
+    DisagreementBoard* disagreement = nullptr;
     Status Validate() const;
   };
 

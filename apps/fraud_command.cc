@@ -145,8 +145,8 @@ int Run(const std::vector<std::string>& args) {
                {"distill", "truth", "teacher"});
   flags.Int("serve-from-day", &o.serve_from_day, "the first stream day served", 0, 3'650);
   flags.Int("test-days", &o.test_days, "the final days the measures are taken on", 1, 3'650);
-  flags.String("label-policy", &policy, "which decisions the teacher labels",
-               {"all", "random", "uncertainty"});
+  flags.String("label-policy", &policy, "which decisions the teacher labels (see serve --help)",
+               {"all", "random", "uncertainty", "disagreement"});
   flags.Double("label-fraction", &o.labels.fraction, "the share of decisions the teacher labels",
                1e-6, 1.0);
   flags.Double("teacher-delay-ms", &o.teacher_delay_ms,

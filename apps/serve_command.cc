@@ -182,12 +182,13 @@ int ServeCommand(const std::vector<std::string>& args) {
                "make every teacher decision take at least this long (a slow teacher)", 0, 1e6);
   flags.String("label-policy", &label_policy,
                "which decisions the teacher labels: all, random (each with probability "
-               "--label-fraction) or uncertainty (the executor's least confident "
-               "--label-fraction)",
-               {"all", "random", "uncertainty"});
+               "--label-fraction), uncertainty (the executor's least confident "
+               "--label-fraction) or disagreement (the kinds of decision the teacher recently "
+               "overruled most)",
+               {"all", "random", "uncertainty", "disagreement"});
   flags.Double("label-fraction", &agent_options.labels.fraction,
-               "the label budget: the share of decisions the teacher labels (random, "
-               "uncertainty)",
+               "the label budget: the share of decisions the teacher labels (every policy but "
+               "all)",
                1e-6, 1.0);
   ExtensionFlags planner_flags(flags, "Planner options (each planner declares its own)", "planner",
                                "planner-opt", ExtensionsOf(Planners()));
@@ -246,7 +247,7 @@ int ServeCommand(const std::vector<std::string>& args) {
 
   agent_options.labels.policy = *ParseLabelPolicy(label_policy);  // a declared choice
   if (flags.WasSet("label-fraction") && agent_options.labels.policy == LabelPolicy::kAll) {
-    return usage_error("--label-fraction needs --label-policy random or uncertainty");
+    return usage_error("--label-fraction needs --label-policy random, uncertainty or disagreement");
   }
   if (curve_key_file.empty() != curve_clients_file.empty()) {
     return usage_error("CURVE needs both --curve-secret-key (the service's key pair) and "

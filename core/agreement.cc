@@ -56,6 +56,19 @@ float GaussianConfidence(const Space& action_space, std::span<const float> log_s
   return static_cast<float>(confidence);
 }
 
+float OutputConfidence(const Space& action_space, const PolicyOutput& output) {
+  if (output.kind == PolicyKind::kGaussian) {
+    if (output.log_std.empty()) return std::numeric_limits<float>::quiet_NaN();
+    return GaussianConfidence(action_space, output.log_std);
+  }
+  const std::span<const float> logits(output.logits);
+  if (logits.empty()) return std::numeric_limits<float>::quiet_NaN();
+  const int64_t best = Argmax(logits);
+  double sum = 0.0;
+  for (const float l : logits) sum += std::exp(static_cast<double>(l - logits[best]));
+  return static_cast<float>(1.0 / sum);
+}
+
 AgreementWindow::AgreementWindow(int64_t capacity)
     : agree_(static_cast<size_t>(capacity)), kl_(static_cast<size_t>(capacity)) {
   Require(capacity >= 1, "an agreement window needs a capacity >= 1");

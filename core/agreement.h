@@ -50,6 +50,10 @@ double PolicyKl(const PolicyOutput& p, const PolicyOutput& q);
 float GaussianConfidence(const Space& action_space, std::span<const float> log_std,
                          double tolerance = kBoxAgreementTolerance);
 
+// The confidence (above) of a recorded executor output: softmax(logits)[argmax], or the
+// Gaussian's from its log-stds. NaN for an empty output.
+float OutputConfidence(const Space& action_space, const PolicyOutput& output);
+
 // The share of agreements and the mean KL over the last `capacity` pushes. O(1) per push, no
 // allocation after construction.
 class AgreementWindow {

@@ -1081,7 +1081,7 @@ TEST(LabelSelector, SelectsTheBudgetedShareAndUncertaintyPicksTheLeastConfident)
     constexpr int kN = 40'000;
     for (int i = 0; i < kN; ++i) {
       const auto confidence = static_cast<float>(0.5 + 0.5 * rng.Uniform());
-      if (selector.Select(confidence)) {
+      if (selector.Select(Action::Discrete(0), confidence)) {
         ++selected;
         conf_selected += confidence;
       } else {
@@ -1100,13 +1100,42 @@ TEST(LabelSelector, SelectsTheBudgetedShareAndUncertaintyPicksTheLeastConfident)
   // A saturated executor: every confidence 1. Still about the budget, not everything.
   LabelSelector saturated({LabelPolicy::kUncertainty, 0.05}, 3);
   int selected = 0;
-  for (int i = 0; i < 20'000; ++i) selected += saturated.Select(1.0f) ? 1 : 0;
+  for (int i = 0; i < 20'000; ++i) selected += saturated.Select(Action::Discrete(0), 1.0f) ? 1 : 0;
   EXPECT_NEAR(selected / 20'000.0, 0.05, 0.01);
   LabelSelector all({LabelPolicy::kAll, 1.0}, 1);
-  EXPECT_TRUE(all.Select(0.99f));
+  EXPECT_TRUE(all.Select(Action::Discrete(1), 0.99f));
   EXPECT_FALSE(LabelSelection({LabelPolicy::kRandom, 0.0}).Validate().ok());
   EXPECT_EQ(*ParseLabelPolicy("uncertainty"), LabelPolicy::kUncertainty);
+  EXPECT_EQ(*ParseLabelPolicy("disagreement"), LabelPolicy::kDisagreement);
   EXPECT_FALSE(ParseLabelPolicy("oracle").ok());
+}
+
+// The disagreement policy spends the budget where the teacher's recent labels differed from the
+// executor: here the executor's rare action 1, which the teacher overrules half the time, while
+// it agrees with 99 % of action 0. A tenth of the budget still goes at random.
+TEST(LabelSelector, DisagreementLabelsTheKindOfDecisionTheTeacherRecentlyOverruled) {
+  DisagreementBoard board;
+  EXPECT_DOUBLE_EQ(board.Rate(Action::Discrete(3), 0.7f), 0.5);  // nothing known yet
+  LabelSelector selector({LabelPolicy::kDisagreement, 0.05}, 4, &board);
+  Rng rng(8);
+  constexpr int kN = 60'000;
+  int selected = 0, selected_rare = 0, rare = 0;
+  for (int i = 0; i < kN; ++i) {
+    const bool is_rare = rng.Uniform() < 0.05;
+    rare += is_rare ? 1 : 0;
+    const Action action = Action::Discrete(is_rare ? 1 : 0);
+    const auto confidence = static_cast<float>(0.9 + 0.1 * rng.Uniform());
+    if (!selector.Select(action, confidence)) continue;
+    ++selected;
+    selected_rare += is_rare ? 1 : 0;
+    board.Record(action, confidence, rng.Uniform() < (is_rare ? 0.5 : 0.01));  // the label
+  }
+  EXPECT_NEAR(static_cast<double>(selected) / kN, 0.05, 0.01);
+  // About 5 % of the decisions are action 1; of the labelled ones, most.
+  EXPECT_NEAR(static_cast<double>(rare) / kN, 0.05, 0.01);
+  EXPECT_GT(static_cast<double>(selected_rare) / selected, 0.6);
+  EXPECT_GT(board.Rate(Action::Discrete(1), 0.95f), 0.3);
+  EXPECT_LT(board.Rate(Action::Discrete(0), 0.95f), 0.1);
 }
 
 // Through an agent: background requests follow the budget; the rest are counted as unselected.

@@ -148,7 +148,7 @@ expect 0 "usage: apprentice fraud run --data FILE --teacher FILE" -- fraud run -
 expect 2 "give the dataset (--data FILE)" -- fraud run --teacher t.pt
 expect 2 "give the teacher (--teacher FILE) or --training truth" -- fraud run --data d
 expect 2 "--label-fraction: 0 is out of range" -- fraud run --data d --label-fraction 0
-expect 2 "--label-fraction needs --label-policy random or uncertainty" -- serve \
+expect 2 "--label-fraction needs --label-policy random, uncertainty or disagreement" -- serve \
   --observation-size 4 --actions 2 --label-fraction 0.1
 
 # ---- Offline commands: inspect, eval, distill. ----
