@@ -1,5 +1,6 @@
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
 #include <ctime>
 #include <filesystem>
@@ -59,6 +60,12 @@ void PrintTable(const RunSummary& s) {
   t.AddRow({"executor / planner",
             s.planner_return != 0.0 ? Format("%.1f %%", 100.0 * s.executor_return / s.planner_return)
                                     : "n/a"});
+  t.AddRow({"random policy return", Format("%.1f  (%lld episodes)", s.random_return,
+                                           static_cast<long long>(s.random_episodes))});
+  t.AddRow({"normalised return", std::isfinite(s.normalised_return())
+                                     ? Format("%.3f  (executor - random) / (planner - random)",
+                                              s.normalised_return())
+                                     : "n/a  (the planner is no better than random)"});
   t.AddRow({"agreement", Format("%.1f %%, KL %.4f  (training, last 1000: %.1f %%, KL %.4f)",
                                 100.0 * s.agreement, s.mean_kl, 100.0 * s.training_agreement,
                                 s.training_mean_kl)});
@@ -156,7 +163,10 @@ int RunCommand(const std::vector<std::string>& args) {
 
   FlagSet flags(kUsage);
   flags.String("env", &o.env, "environment (options below)", EnvNames());
-  flags.String("planner", &o.planner, "planner, the teacher (options below)", PlannerNames());
+  flags.String("planner", &o.planner,
+               "planner, the teacher (options below); when not given, mcts for an env with "
+               "Discrete actions and mppi for one with Box actions",
+               PlannerNames());
   flags.String("mode", &o.mode, "who acts, and how the actors run (see above)", RunModeNames());
   flags.Double("rate-hz", &o.rate_hz, "agent modes: fixed loop rate; 0 = as fast as possible", 0,
                1e6);
@@ -235,6 +245,11 @@ int RunCommand(const std::vector<std::string>& args) {
   Result<OptionValues> env_options = env_flags.ValuesFor(o.env);
   if (!env_options.ok()) return usage_error(env_options.status().message());
   o.env_options = std::move(*env_options);
+  if (!flags.WasSet("planner")) {
+    Result<std::unique_ptr<Env>> env = MakeEnv(o.env, o.env_options);
+    if (!env.ok()) return usage_error(env.status().message());
+    o.planner = DefaultPlannerFor((*env)->action_space());
+  }
   Result<OptionValues> planner_options = planner_flags.ValuesFor(o.planner);
   if (!planner_options.ok()) return usage_error(planner_options.status().message());
   o.planner_options = std::move(*planner_options);

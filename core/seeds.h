@@ -21,6 +21,7 @@ enum class SeedStream : uint64_t {
   kStudentInit = 0x5EED'D157'11E5ULL,        // the student network's initial weights
   kLearningCurve = 0xC0DE'0000'0000'0008ULL, // episodes of the evaluations during training
   kLabelSelection = 0x1AB3'0000'0000'0009ULL,// which decisions the teacher labels (a budget)
+  kRandomPolicy = 0x4A4D'0000'0000'000AULL,  // the actions of the random policy's evaluation
 };
 
 // The seed of `stream` in a run seeded with `seed`.

@@ -13,12 +13,17 @@
 #include <span>
 
 #include "core/action.h"
+#include "core/rng.h"
 #include "core/stop_flag.h"
 #include "env/env.h"
 
 namespace apprentice {
 
 using Policy = std::function<Action(std::span<const float> observation)>;
+
+// A uniformly random action of `space`: an index of a Discrete space; each component of a Box
+// uniform in its bounds (N(0, 1) for an unbounded side, shifted to the finite bound if any).
+Action UniformRandomAction(const Space& space, Rng& rng);
 
 // The return of one episode of `env` from Reset(seed), or nullopt when `stop` (if given) is
 // requested before the episode ends (checked every step).

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "core/agreement.h"
 #include "core/rng.h"
@@ -54,6 +55,16 @@ Status RunOptions::Validate() const {
   return run_internal::LearningOptionsFor(*this).Validate();
 }
 
+std::string DefaultPlannerFor(const Space& action_space) {
+  return action_space.is_discrete() ? "mcts" : "mppi";
+}
+
+double RunSummary::normalised_return() const {
+  const double span = planner_return - random_return;
+  if (!(span > 0.0)) return std::numeric_limits<double>::quiet_NaN();
+  return (executor_return - random_return) / span;
+}
+
 Json RunSummary::ToJson() const {
   Json::Array curve_points;
   for (const CurvePoint& p : curve) {
@@ -74,6 +85,9 @@ Json RunSummary::ToJson() const {
       {"executor_return", executor_return},
       {"executor_return_min", executor_return_min},
       {"eval_episodes", eval_episodes},
+      {"random_return", random_return},
+      {"random_episodes", random_episodes},
+      {"normalised_return", std::isfinite(normalised_return()) ? Json(normalised_return()) : Json()},
       {"agreement", agreement},
       {"mean_kl", mean_kl},
       {"training_agreement", training_agreement},
@@ -237,6 +251,9 @@ void Evaluate(const RunOptions& options, Env& env, Executor& executor, Planner& 
   double kl_sum = 0.0;
   int64_t kl_count = 0;
   done = 0;
+  // Episode ids of their own, apart from the training episodes', so that a planner that warm
+  // starts continues its plans within an evaluation episode and never across.
+  constexpr int64_t kEvalEpisodeBase = int64_t{1} << 62;
   for (; done < options.planner_eval_episodes; ++done) {
     const std::optional<double> ret = RunEpisode(
         env, plan_seeds.Next(),
@@ -245,6 +262,8 @@ void Evaluate(const RunOptions& options, Env& env, Executor& executor, Planner& 
           request.observation = o;
           request.env = &env;
           request.seed = plan_seeds.Next();
+          request.episode = kEvalEpisodeBase + done;
+          request.step = env.elapsed_steps();
           const PlanDecision d = planner.Plan(request).ValueOrThrow();
           summary.planner_latency.Record(d.latency_ns);
           const ExecutorDecision e = executor.Act(o);
@@ -266,7 +285,30 @@ void Evaluate(const RunOptions& options, Env& env, Executor& executor, Planner& 
   summary.planner_return = done > 0 ? return_sum / static_cast<double>(done) : 0.0;
   summary.agreement = decisions ? static_cast<double>(agree) / static_cast<double>(decisions) : 0.0;
   summary.mean_kl = kl_count ? kl_sum / static_cast<double>(kl_count) : 0.0;
-  if (done < options.planner_eval_episodes) summary.interrupted = true;
+  if (done < options.planner_eval_episodes) {
+    summary.interrupted = true;
+    return;
+  }
+
+  // The floor the executor is measured from: uniformly random actions, on the executor's
+  // evaluation episodes.
+  reporter.prog.phase = "eval-random";
+  Rng random_seeds(StreamSeed(options.seed, SeedStream::kEvalEpisodes));
+  Rng random_actions(StreamSeed(options.seed, SeedStream::kRandomPolicy));
+  return_sum = 0.0;
+  done = 0;
+  for (; done < options.eval_episodes; ++done) {
+    const std::optional<double> ret = RunEpisode(
+        env, random_seeds.Next(),
+        [&](std::span<const float>) { return UniformRandomAction(env.action_space(), random_actions); },
+        stop);
+    if (!ret) break;
+    return_sum += *ret;
+    report(done + 1);
+  }
+  summary.random_episodes = done;
+  summary.random_return = done > 0 ? return_sum / static_cast<double>(done) : 0.0;
+  if (done < options.eval_episodes) summary.interrupted = true;
 }
 
 double CurveReturn(const RunOptions& options, Env& env, Executor& executor) {

@@ -39,6 +39,9 @@
 
 namespace apprentice {
 
+// The planner a run uses when none is named: "mcts" for Discrete actions, "mppi" for a Box.
+std::string DefaultPlannerFor(const Space& action_space);
+
 struct RunOptions {
   std::string env = "cartpole";
   OptionValues env_options;       // the env's declared options (env/registry.h)
@@ -111,6 +114,12 @@ struct RunSummary {
   double planner_return = 0.0, executor_return = 0.0;
   double executor_return_min = 0.0;
   int64_t eval_episodes = 0, planner_eval_episodes = 0;
+  // A uniformly random policy on the executor's evaluation episodes (the floor of the normalised
+  // return), and (executor - random) / (planner - random): 1 = as good as the planner, 0 = no
+  // better than chance (NaN when the planner is no better than chance).
+  double random_return = 0.0;
+  int64_t random_episodes = 0;
+  double normalised_return() const;
   double agreement = 0.0;           // final executor vs planner on the planner's evaluation states
   double mean_kl = 0.0;             // KL(planner || final executor) on the same states
   double training_agreement = 0.0;  // over the last 1000 training labels

@@ -241,6 +241,17 @@ expect 2 "--recent-window is an option of replay sampler recent, but the replay 
   -- run --recent-window 10
 expect 2 "--beta: 1.0000001 is out of range [0, 1]" -- run --beta 1.0000001
 
+# ---- Continuous control: Box actions get a sampling planner unless one is named. ----
+expect 0 "planner mppi" -- run --env pendulum --steps 40 --min-replay 16 --eval-episodes 1 \
+  --planner-eval-episodes 1 --mppi-samples 16 --run-dir "$tmp/pend" --quiet
+expect 0 "normalised return" -- run --env pendulum --planner cem --steps 40 --min-replay 16 \
+  --eval-episodes 1 --planner-eval-episodes 1 --cem-samples 16 --run-dir "$tmp/pend2" --quiet
+expect 2 "planner mcts cannot teach on pendulum" -- run --env pendulum --planner mcts
+expect 2 "--mppi-samples: 1 is out of range [2, 100000]" -- run --env pendulum --mppi-samples 1
+expect 2 "cem elites must be in [1, samples]" -- run --env pendulum --planner cem \
+  --cem-samples 8 --cem-elites 9
+expect 2 "mppi plans over Box actions" -- run --env cartpole --planner mppi
+
 # ---- Offline commands take a run directory and find its logs/. ----
 if [ -d "$run_dir/logs" ]; then
   "$bin" inspect "$run_dir" --json >"$tmp/inspect-run-dir.json"

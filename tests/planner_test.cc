@@ -2,22 +2,27 @@
 
 #include <chrono>
 #include <cmath>
+#include <functional>
 
 #include "core/clock.h"
 #include "env/cartpole.h"
 #include "env/pendulum.h"
+#include "planner/cem.h"
 #include "planner/lqr.h"
 #include "planner/mcts.h"
+#include "planner/mppi.h"
 #include "planner/registry.h"
 
 namespace apprentice {
 namespace {
 
-// A one-step episode over Discrete(3): action 2 pays 1, the others 0. The smallest env on which
-// a planner must find the better action.
-class ThreeArmedBandit : public Env {
+// A one-step episode: one action, its reward, the end. The smallest env on which a planner must
+// find the better action.
+class OneStepEnv : public Env {
  public:
-  std::string name() const override { return "bandit"; }
+  OneStepEnv(Space action_space, std::function<double(const Action&)> reward)
+      : action_space_(std::move(action_space)), reward_(std::move(reward)) {}
+  std::string name() const override { return "one-step"; }
   const Space& observation_space() const override { return obs_space_; }
   const Space& action_space() const override { return action_space_; }
   int64_t max_episode_steps() const override { return 1; }
@@ -28,21 +33,35 @@ class ThreeArmedBandit : public Env {
   StepResult Step(const Action& action) override {
     RequireOk(action_space_.Check(action));
     ++steps_;
-    return {obs_, action.index() == 2 ? 1.0 : 0.0, /*terminated=*/true, /*truncated=*/false};
+    return {obs_, reward_(action), /*terminated=*/true, /*truncated=*/false};
   }
-  std::unique_ptr<Env> Clone() const override { return std::make_unique<ThreeArmedBandit>(*this); }
+  std::unique_ptr<Env> Clone() const override { return std::make_unique<OneStepEnv>(*this); }
   Status CopyStateFrom(const Env& other) override {
-    steps_ = dynamic_cast<const ThreeArmedBandit&>(other).steps_;
+    steps_ = dynamic_cast<const OneStepEnv&>(other).steps_;
     return Status::Ok();
   }
   int64_t elapsed_steps() const override { return steps_; }
 
  private:
   Space obs_space_ = Space::Box(0.0f, 1.0f, {1});
-  Space action_space_ = Space::Discrete(3);
+  Space action_space_;
+  std::function<double(const Action&)> reward_;
   std::array<float, 1> obs_{0.0f};
   int64_t steps_ = 0;
 };
+
+// Discrete(3): action 2 pays 1, the others 0.
+OneStepEnv ThreeArmedBandit() {
+  return OneStepEnv(Space::Discrete(3), [](const Action& a) { return a.index() == 2 ? 1.0 : 0.0; });
+}
+
+// Box(-1, 1, (2,)): the reward is highest at (0.6, -0.3).
+OneStepEnv QuadraticBowl() {
+  return OneStepEnv(Space::Box(-1.0f, 1.0f, {2}), [](const Action& a) {
+    const double dx = a.values()[0] - 0.6, dy = a.values()[1] + 0.3;
+    return -(dx * dx + dy * dy);
+  });
+}
 
 PlanRequest RequestFor(const Env& env, std::span<const float> obs, uint64_t seed) {
   PlanRequest r;
@@ -53,7 +72,7 @@ PlanRequest RequestFor(const Env& env, std::span<const float> obs, uint64_t seed
 }
 
 TEST(MctsPlanner, PutsMostVisitsOnTheRewardingAction) {
-  ThreeArmedBandit env;
+  OneStepEnv env = ThreeArmedBandit();
   const auto obs = env.Reset(0);
   MctsPlanner planner({/*simulations=*/200});
   const PlanDecision d = planner.Plan(RequestFor(env, obs, 1)).ValueOrThrow();
@@ -139,6 +158,154 @@ TEST(MctsPlanner, OptionsAreValidated) {
   MctsPlanner::Options o;
   o.discount = 1.5;
   EXPECT_FALSE(o.Validate().ok());
+}
+
+// ---- Sampling planners: MPPI and CEM ----
+
+std::unique_ptr<Planner> Sampling(const std::string& name, OptionValues options = {}) {
+  return MakePlanner(name, options).ValueOrThrow();
+}
+
+TEST(SamplingPlanners, FindTheBestActionOfABowl) {
+  OneStepEnv env = QuadraticBowl();
+  const std::span<const float> obs = env.Reset(1);
+  // MPPI keeps its noise: the plan is a weighted mean of samples drawn with std 0.5, near the
+  // best action, its spread well inside the noise, its value the samples' weighted return.
+  const auto mppi = Sampling("mppi", {{"samples", "256"}, {"iterations", "6"}, {"horizon", "1"}});
+  const PlanDecision m = mppi->Plan(RequestFor(env, obs, 3)).ValueOrThrow();
+  EXPECT_NEAR(m.action.values()[0], 0.6, 0.15);
+  EXPECT_NEAR(m.action.values()[1], -0.3, 0.15);
+  ASSERT_EQ(m.distribution.kind, PolicyKind::kGaussian);
+  EXPECT_EQ(m.distribution.mean[0], m.action.values()[0]);
+  EXPECT_LT(m.distribution.log_std[0], std::log(0.5));
+  EXPECT_GT(m.value, -0.3);
+  // CEM refits its noise to the elites: more iterations concentrate it on the best action.
+  const auto wide = Sampling("cem", {{"samples", "256"}, {"iterations", "1"}, {"horizon", "1"}});
+  const auto narrow = Sampling("cem", {{"samples", "256"}, {"iterations", "6"}, {"horizon", "1"}});
+  const PlanDecision w = wide->Plan(RequestFor(env, obs, 3)).ValueOrThrow();
+  const PlanDecision c = narrow->Plan(RequestFor(env, obs, 3)).ValueOrThrow();
+  EXPECT_NEAR(c.action.values()[0], 0.6, 0.03);
+  EXPECT_NEAR(c.action.values()[1], -0.3, 0.03);
+  EXPECT_LT(c.distribution.log_std[0], w.distribution.log_std[0]);
+  EXPECT_GT(c.value, -0.01);
+}
+
+TEST(SamplingPlanners, SwingUpPendulumFromEverySeed) {
+  // Pendulum-v1 is "solved" around -200 (Gymnasium's leaderboard); every start, upright or not.
+  for (const std::string name : {"mppi", "cem"}) {
+    const auto planner = Sampling(name);
+    Pendulum env;
+    double total = 0;
+    constexpr int kEpisodes = 5;
+    for (int e = 0; e < kEpisodes; ++e) {
+      std::span<const float> obs = env.Reset(100 + e);
+      double ret = 0;
+      for (int64_t t = 0;; ++t) {
+        PlanRequest r = RequestFor(env, obs, 7 * t + e);
+        r.episode = e;
+        r.step = t;
+        const PlanDecision d = planner->Plan(r).ValueOrThrow();
+        const StepResult s = env.Step(d.action);
+        ret += s.reward;
+        obs = s.observation;
+        if (s.done()) break;
+      }
+      total += ret;
+    }
+    EXPECT_GT(total / kEpisodes, -200.0) << name;
+  }
+}
+
+TEST(SamplingPlanners, WarmStartContinuesTheEpisodesPlanShiftedByTheStepsSince) {
+  auto planner = MakePlanner("mppi").ValueOrThrow();
+  auto& mppi = dynamic_cast<MppiPlanner&>(*planner);
+  Pendulum env;
+  std::span<const float> obs = env.Reset(5);
+  PlanRequest r = RequestFor(env, obs, 1);
+  r.episode = 4;
+  r.step = 0;
+  const PlanDecision first = mppi.Plan(r).ValueOrThrow();
+  EXPECT_FALSE(mppi.last_warm());
+  obs = env.Step(first.action).observation;
+  r = RequestFor(env, obs, 2);
+  r.episode = 4;
+  r.step = 1;
+  ASSERT_TRUE(mppi.Plan(r).ok());
+  EXPECT_TRUE(mppi.last_warm());
+  r.step = 5;  // steps were skipped (a label budget): still its plan, shifted further
+  ASSERT_TRUE(mppi.Plan(r).ok());
+  EXPECT_TRUE(mppi.last_warm());
+  for (auto [episode, step] : {std::pair<int64_t, int64_t>{5, 6}, {4, -1}, {4, 3}, {4, 200}}) {
+    r.episode = episode;
+    r.step = step;
+    ASSERT_TRUE(mppi.Plan(r).ok());
+    EXPECT_FALSE(mppi.last_warm()) << episode << " " << step;
+  }
+}
+
+TEST(SamplingPlanners, ThreadsChangeTheSpeedNotTheDecision) {
+  for (const std::string name : {"mppi", "cem"}) {
+    Pendulum env;
+    std::span<const float> obs = env.Reset(9);
+    const auto one = Sampling(name, {{"threads", "1"}});
+    const auto three = Sampling(name, {{"threads", "3"}});
+    for (int t = 0; t < 5; ++t) {
+      PlanRequest r = RequestFor(env, obs, 11 + t);
+      r.episode = 0;
+      r.step = t;
+      const PlanDecision a = one->Plan(r).ValueOrThrow();
+      const PlanDecision b = three->Plan(r).ValueOrThrow();
+      EXPECT_EQ(a.distribution.mean, b.distribution.mean) << name;
+      EXPECT_EQ(a.distribution.log_std, b.distribution.log_std) << name;
+      EXPECT_EQ(a.value, b.value) << name;
+      obs = env.Step(a.action).observation;
+    }
+  }
+}
+
+TEST(SamplingPlanners, ADeadlineCutsTheSearchAndItStillAnswers) {
+  Pendulum env;
+  const std::span<const float> obs = env.Reset(2);
+  auto planner = MakePlanner("cem", {{"iterations", "1000000"}}).ValueOrThrow();
+  PlanRequest r = RequestFor(env, obs, 1);
+  r.deadline_ns = NowNs() - 1;  // already passed: only the nominal's rollout runs
+  const PlanDecision d = planner->Plan(r).ValueOrThrow();
+  EXPECT_TRUE(env.action_space().Check(d.action).ok());
+  EXPECT_EQ(dynamic_cast<CemPlanner&>(*planner).last_rollouts(), 1);
+  EXPECT_EQ(dynamic_cast<CemPlanner&>(*planner).last_iterations(), 1);
+}
+
+TEST(SamplingPlanners, BadOptionsAndRequestsAreRefusedWithTheReason) {
+  for (const auto& [key, value, message] :
+       {std::tuple<std::string, std::string, std::string>{"samples", "1", "samples"},
+        {"horizon", "0", "horizon"},
+        {"noise", "0", "noise"},
+        {"threads", "0", "threads"},
+        {"discount", "1.5", "discount"}}) {
+    for (const std::string name : {"mppi", "cem"}) {
+      const auto made = MakePlanner(name, {{key, value}});
+      ASSERT_FALSE(made.ok()) << name << " " << key;
+      EXPECT_NE(made.status().message().find(message), std::string::npos) << made.status().message();
+    }
+  }
+  EXPECT_FALSE(MakePlanner("mppi", {{"samples", "100000"}, {"horizon", "1000"}}).ok());
+  EXPECT_FALSE(MakePlanner("cem", {{"samples", "16"}, {"elites", "17"}}).ok());
+  // No env, a Discrete env, an ended episode: a Status each, never an exception.
+  auto mppi = Sampling("mppi");
+  Pendulum env;
+  const std::span<const float> obs = env.Reset(1);
+  PlanRequest no_env = RequestFor(env, obs, 1);
+  no_env.env = nullptr;
+  EXPECT_FALSE(mppi->Plan(no_env).ok());
+  CartPole cartpole;
+  const std::span<const float> cobs = cartpole.Reset(1);
+  EXPECT_FALSE(mppi->Plan(RequestFor(cartpole, cobs, 1)).ok());
+  Pendulum ended(Pendulum::Options{10.0, 1});
+  const std::span<const float> eobs = ended.Reset(1);
+  ended.Step(Action::Continuous(std::vector<float>{0.0f}));
+  const Result<PlanDecision> d = mppi->Plan(RequestFor(ended, eobs, 1));
+  ASSERT_FALSE(d.ok());
+  EXPECT_NE(d.status().message().find("rollout failed"), std::string::npos) << d.status().message();
 }
 
 // ---- LqrPlanner ----
@@ -338,13 +505,13 @@ TEST(LqrPlanner, DistributionIsLogProbabilitiesSummingToOne) {
 
 TEST(LqrPlanner, RejectsEnvsThatAreNotCartPole) {
   LqrPlanner planner({});
-  ThreeArmedBandit bandit;
+  OneStepEnv bandit = ThreeArmedBandit();
   const auto obs = bandit.Reset(0);
   const auto result = planner.Plan(RequestFor(bandit, obs, 0));
   ASSERT_FALSE(result.ok());
   EXPECT_EQ(result.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(result.status().message().find("cartpole only"), std::string::npos);
-  EXPECT_NE(result.status().message().find("'bandit'"), std::string::npos);
+  EXPECT_NE(result.status().message().find("'one-step'"), std::string::npos);
 
   PlanRequest no_env;
   no_env.observation = obs;
@@ -391,7 +558,7 @@ TEST(PlannerRegistry, UnknownNameIsNotFound) {
   const auto p = MakePlanner("oracle", {});
   ASSERT_FALSE(p.ok());
   EXPECT_EQ(p.status().code(), StatusCode::kNotFound);
-  EXPECT_NE(p.status().message().find("unknown planner 'oracle' (known: lqr, mcts)"),
+  EXPECT_NE(p.status().message().find("unknown planner 'oracle' (known: cem, lqr, mcts, mppi)"),
             std::string::npos);
   EXPECT_TRUE(MakePlanner("mcts", {}).ok());
   const auto lqr = MakePlanner("lqr", {});
