@@ -12,6 +12,7 @@ packages=(
   libmsgpack-cxx-dev
   libflatbuffers-dev flatbuffers-compiler
   libgtest-dev libgmock-dev libbenchmark-dev
+  libmujoco-dev libmujoco-samples
   python3 python3-zmq python3-msgpack python3-torch
 )
 

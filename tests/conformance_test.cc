@@ -157,8 +157,13 @@ APPRENTICE_REGISTER_PLANNER(LookaheadPlanner, "test-lookahead",
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
+// The `mujoco` env runs any model file and has none by default: it gets a shipped one here.
 std::unique_ptr<Env> Make(const std::string& name, const OptionValues& options = {}) {
-  return MakeEnv(name, options).ValueOrThrow();
+  OptionValues with_model = options;
+  if (name == "mujoco" && with_model.Find("model") == nullptr) {
+    with_model.Set("model", APPRENTICE_SOURCE_DIR "/env/mujoco/models/pusher.xml");
+  }
+  return MakeEnv(name, with_model).ValueOrThrow();
 }
 
 // A uniformly random action of `space` (a Box's infinite bounds are replaced by ±1).
