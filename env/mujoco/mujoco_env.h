@@ -11,9 +11,12 @@
 //   has the names it needs; the `mujoco` env's task observes qpos and qvel, pays 0 and never ends
 //   (any model, e.g. the humanoid of libmujoco-samples).
 // - Every piece of state lives in mjData (targets are mocap bodies), so Clone() is mj_makeData +
-//   mj_copyData and CopyStateFrom() is mj_copyData into this env's data: no allocation. It takes
-//   the state of an env of the same task on the same model (a clone, or one loaded from the same
-//   file: its sizes are compared).
+//   mj_copyData. CopyStateFrom(), on the per-step path of planners and the plan queue, copies
+//   into this env's data only the state mj_step starts from (time, qpos, qvel, act, ctrl, the
+//   warm start, applied forces, mocap bodies, user data): no allocation, a few microseconds, where
+//   a full mj_copyData costs ~100 us; the next step recomputes everything else, so the future is
+//   the same bit for bit. It takes the state of an env of the same task on the same model (a
+//   clone, or one loaded from the same file: its sizes are compared).
 // - An unstable simulation (MuJoCo's "bad qacc" warning: a NaN, an infinity or a huge
 //   acceleration, after which MuJoCo resets the data) ends the episode as terminated, counted in
 //   unstable_steps().
