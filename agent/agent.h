@@ -75,6 +75,9 @@ struct AgentOptions {
   // and gated modes it is also how long Act() waits for the planner.
   int64_t deadline_us = 1000;
   double gate_confidence = 0.9;      // gated: the executor's confidence needed to act alone
+  // The executor acts with a draw from its distribution (Executor::Sample) instead of its greedy
+  // action (the argmax, or the Gaussian's mean).
+  bool sample_actions = false;
   int64_t planner_wait_ms = 10'000;  // planner and dagger modes: the longest wait for the teacher
   double beta = 0.5;                 // dagger: probability that the planner acts at first
   double beta_decay = 0.8;           // dagger: β is multiplied by this after every episode

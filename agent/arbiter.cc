@@ -43,6 +43,8 @@ Arbiter::Arbiter(Agent& agent, int index)
       executor_(*agent.slot_, agent.action_space_),
       mixture_(agent.options_.beta, agent.options_.beta_decay,
                MixtureSeed(agent.options_.seed, index)),
+      sampling_(MixSeed(StreamSeed(agent.options_.seed, SeedStream::kExecutorSampling),
+                        static_cast<uint64_t>(index))),
       selector_(agent.options_.labels, SelectionSeed(agent.options_.seed, index),
                 &agent.disagreement_) {
   const auto obs = static_cast<size_t>(agent.observation_space_.flat_size());
@@ -86,7 +88,8 @@ AgentDecision Arbiter::Run(std::span<const float> observation, const Env* state,
   }
   const AgentOptions& o = agent.options_;
   const int64_t t0 = NowNs();
-  const ExecutorDecision exec = executor_.Act(observation);  // checks the size
+  ExecutorDecision exec = executor_.Act(observation);  // checks the size
+  if (o.sample_actions) executor_.Sample(exec, sampling_);
   const int64_t exec_ns = NowNs() - t0;
   const uint64_t id = agent.NewDecisionId();
 

@@ -114,6 +114,7 @@ class Arbiter {
   Agent& agent_;
   Executor executor_;
   BetaMixture mixture_;
+  Rng sampling_;  // the executor's draws when it samples its actions
   AnswerBoard::Waiter waiter_;
   LabelSelector selector_;  // the owning thread
 

@@ -179,6 +179,9 @@ int RunCommand(const std::vector<std::string>& args) {
             60'000'000);
   flags.Double("gate-confidence", &o.agent.gate_confidence,
                "gated: the executor acts when its confidence is at least this", 0, 1);
+  flags.Bool("sample-actions", &o.agent.sample_actions,
+             "while training, the executor acts with a draw from its distribution instead of its "
+             "greedy action (the argmax, or the Gaussian's mean); evaluations stay greedy");
   flags.Int("planner-threads", &o.agent.planner_threads, "agent modes: planner workers", 1, 256);
   flags.Int("planner-queue", &o.agent.planner_queue,
             "agent modes: pending plan requests; the oldest is dropped when full", 2, 1'000'000);

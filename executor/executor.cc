@@ -399,4 +399,27 @@ ExecutorDecision Executor::Act(std::span<const float> observation) {
   return decision;
 }
 
+void Executor::Sample(ExecutorDecision& decision, Rng& rng) const {
+  const std::span<const float> out = decision.output;
+  if (spec().head == HeadKind::kCategorical) {
+    const float max = out[Argmax(out)];
+    double total = 0.0;
+    for (const float l : out) total += std::exp(static_cast<double>(l - max));
+    double u = rng.Uniform() * total;
+    int64_t k = 0;
+    for (; k + 1 < static_cast<int64_t>(out.size()); ++k) {
+      u -= std::exp(static_cast<double>(out[k] - max));
+      if (u < 0.0) break;
+    }
+    decision.action = Action::Discrete(k);
+    return;
+  }
+  const size_t d = static_cast<size_t>(spec().actions);
+  std::span<float> v = decision.action.mutable_values();
+  for (size_t i = 0; i < d; ++i) {
+    v[i] = static_cast<float>(out[i] + std::exp(static_cast<double>(out[d + i])) * rng.Normal());
+  }
+  action_space_.Clip(decision.action);
+}
+
 }  // namespace apprentice

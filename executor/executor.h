@@ -20,6 +20,8 @@
 #include <span>
 #include <vector>
 
+#include "core/rng.h"
+
 #include "core/action.h"
 #include "core/space.h"
 #include "executor/snapshot.h"
@@ -96,6 +98,11 @@ class Executor {
   // Greedy action for `observation`: argmax of the logits, or the clipped mean.
   // Throws InvalidArgument if observation.size() != spec().input. No lock, no allocation.
   ExecutorDecision Act(std::span<const float> observation);
+  // Replaces `decision`'s action by a draw from the head's distribution, for a stochastic policy
+  // or exploration: categorical, an index drawn from softmax(logits); Gaussian, each component
+  // from N(mean, exp(log_std)^2), clipped into the box. `decision` must be this executor's last
+  // Act() (its output is read). No allocation.
+  void Sample(ExecutorDecision& decision, Rng& rng) const;
 
   const MlpSpec& spec() const { return slot_.spec(); }
 

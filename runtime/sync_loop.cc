@@ -83,6 +83,7 @@ RunSummary RunSync(const RunOptions& options, const ProgressCallback& progress, 
 
   BetaMixture mixture(options.beta, options.beta_decay,
                       StreamSeed(options.seed, SeedStream::kMixture));
+  Rng sampling(StreamSeed(options.seed, SeedStream::kExecutorSampling));
   AgreementWindow agreement(kAgreementWindow);
   std::deque<double> recent_returns;
   Reporter reporter(options, progress);
@@ -113,7 +114,8 @@ RunSummary RunSync(const RunOptions& options, const ProgressCallback& progress, 
     record.observation = obs;
 
     const int64_t t0 = NowNs();
-    const ExecutorDecision exec = executor.Act(obs);
+    ExecutorDecision exec = executor.Act(obs);
+    if (options.agent.sample_actions) executor.Sample(exec, sampling);
     const int64_t exec_ns = NowNs() - t0;
     ApplyExecutorDecision(exec, head, exec_ns, record);
     summary.executor_latency.Record(exec_ns);

@@ -246,6 +246,9 @@ expect 0 "planner mppi" -- run --env pendulum --steps 40 --min-replay 16 --eval-
   --planner-eval-episodes 1 --mppi-samples 16 --run-dir "$tmp/pend" --quiet
 expect 0 "normalised return" -- run --env pendulum --planner cem --steps 40 --min-replay 16 \
   --eval-episodes 1 --planner-eval-episodes 1 --cem-samples 16 --run-dir "$tmp/pend2" --quiet
+expect 0 "normalised return" -- run --env pendulum --mode reflex --sample-actions --steps 100 \
+  --min-replay 16 --eval-episodes 1 --planner-eval-episodes 1 --mppi-samples 16 \
+  --run-dir "$tmp/pend3" --quiet
 expect 2 "planner mcts cannot teach on pendulum" -- run --env pendulum --planner mcts
 expect 2 "--mppi-samples: 1 is out of range [2, 100000]" -- run --env pendulum --mppi-samples 1
 expect 2 "cem elites must be in [1, samples]" -- run --env pendulum --planner cem \

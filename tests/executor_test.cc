@@ -1,4 +1,6 @@
 #include <gtest/gtest.h>
+
+#include <array>
 #include <unistd.h>
 
 #include <atomic>
@@ -352,6 +354,49 @@ TEST(Executor, GaussianConfidenceIsHighForASharpHeadAndLowForAWideOne) {
   Executor a(sharp, box), b(wide, box);
   EXPECT_GT(a.Act(x).confidence, 0.999f);
   EXPECT_NEAR(b.Act(x).confidence, std::erf(0.2 / std::sqrt(2.0)), 1e-6);
+}
+
+// Sampling on request: draws follow the head's distribution; a Gaussian's are clipped.
+TEST(Executor, SampleDrawsFromTheHeadsDistribution) {
+  Rng rng(12);
+  const float x[] = {0.5f, -0.5f};
+  {
+    const MlpSpec spec = Spec(2, {}, 3, HeadKind::kCategorical, Activation::kRelu);
+    SnapshotSlot slot(ConstantSnapshot(spec, {0.0f, std::log(2.0f), std::log(5.0f)}, 1));
+    Executor executor(slot, Space::Discrete(3));
+    std::array<int, 3> counts{};
+    constexpr int kDraws = 40'000;
+    for (int i = 0; i < kDraws; ++i) {
+      ExecutorDecision d = executor.Act(x);
+      executor.Sample(d, rng);
+      ++counts[static_cast<size_t>(d.action.index())];
+    }
+    EXPECT_NEAR(counts[0] / double(kDraws), 1.0 / 8, 0.01);
+    EXPECT_NEAR(counts[1] / double(kDraws), 2.0 / 8, 0.01);
+    EXPECT_NEAR(counts[2] / double(kDraws), 5.0 / 8, 0.01);
+  }
+  {
+    const MlpSpec spec = Spec(2, {}, 2, HeadKind::kGaussian, Activation::kRelu);
+    // Means 0.3 and 0.9, stds 0.2 and 0.5, in Box(-1, 1): the second is often clipped at 1.
+    SnapshotSlot slot(ConstantSnapshot(spec, {0.3f, 0.9f, std::log(0.2f), std::log(0.5f)}, 1));
+    Executor executor(slot, Space::Box(-1.0f, 1.0f, {2}));
+    double sum = 0, sq = 0;
+    int at_bound = 0;
+    constexpr int kDraws = 40'000;
+    for (int i = 0; i < kDraws; ++i) {
+      ExecutorDecision d = executor.Act(x);
+      executor.Sample(d, rng);
+      const double a = d.action.values()[0];
+      sum += a;
+      sq += a * a;
+      ASSERT_LE(d.action.values()[1], 1.0f);
+      at_bound += d.action.values()[1] == 1.0f ? 1 : 0;
+    }
+    const double mean = sum / kDraws;
+    EXPECT_NEAR(mean, 0.3, 0.01);
+    EXPECT_NEAR(std::sqrt(sq / kDraws - mean * mean), 0.2, 0.01);
+    EXPECT_NEAR(at_bound / double(kDraws), 0.42, 0.02);  // P(N(0.9, 0.5^2) >= 1)
+  }
 }
 
 TEST(Executor, ActAllocatesNothing) {
