@@ -254,6 +254,12 @@ expect 2 "--mppi-samples: 1 is out of range [2, 100000]" -- run --env pendulum -
 expect 2 "cem elites must be in [1, samples]" -- run --env pendulum --planner cem \
   --cem-samples 8 --cem-elites 9
 expect 2 "mppi plans over Box actions" -- run --env cartpole --planner mppi
+expect 2 "mujoco: needs a model file" -- run --env mujoco
+expect 2 "cannot read the model file '/no/such.xml': No such file" -- run --env mujoco \
+  --mujoco-model /no/such.xml
+printf '<mujoco><worldbody><body>' > "$tmp/broken.xml"
+expect 2 "cannot load the model '$tmp/broken.xml'" -- run --env mujoco-reacher \
+  --mujoco-reacher-model "$tmp/broken.xml"
 
 # ---- Offline commands take a run directory and find its logs/. ----
 if [ -d "$run_dir/logs" ]; then

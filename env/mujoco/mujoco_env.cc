@@ -60,8 +60,11 @@ std::unique_ptr<mjModel, ModelDeleter> LoadModel(const std::string& path,
     m = mj_loadXML(path.c_str(), nullptr, error, sizeof(error));
   }
   if (m == nullptr) {
-    throw InvalidArgument("mujoco: cannot load the model '" + source + "': " +
-                          (error[0] != '\0' ? std::string(error) : "unknown error"));
+    // MuJoCo's message spans lines: one line here.
+    std::string message = error[0] != '\0' ? std::string(error) : "unknown error";
+    std::replace(message.begin(), message.end(), '\n', ' ');
+    while (!message.empty() && message.back() == ' ') message.pop_back();
+    throw InvalidArgument("mujoco: cannot load the model '" + source + "': " + message);
   }
   return std::unique_ptr<mjModel, ModelDeleter>(m);
 }
@@ -95,7 +98,7 @@ void CopySimulationState(const mjModel* m, const mjData* src, mjData* dst) {
 }  // namespace
 
 void MujocoOptions::Declare(OptionBinder& b) {
-  b.String("model", &model, "MJCF model file (empty: the built-in model)");
+  b.String("model", &model, "MJCF model file (empty: the task's built-in model; mujoco has none)");
   b.Int("frame_skip", &frame_skip, "MuJoCo steps per env step", 1, 10'000);
   b.Int("max_episode_steps", &max_episode_steps, "env steps after which an episode is truncated",
         1, 1'000'000'000);
