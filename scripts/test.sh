@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Fresh machine to a full test run: installs what is needed, builds, and runs every test with
-# CTest (two at a time); then builds the concurrency tests (executor, replay, agent, learner) with
+# CTest (two at a time); then builds the concurrency tests (executor, replay, agent, learner, the
+# planners' rollout threads) with
 # ThreadSanitizer into build-tsan/ and runs them there (label "concurrency"), and the damage and
 # garbage tests (episode logs, snapshot files, JSON and space parsers, the decision service's
 # protocol on a real socket, MuJoCo model files; label "damage") and the
@@ -15,7 +16,7 @@ ctest --test-dir "${BUILD_DIR:-build}" --output-on-failure -j 2 --timeout 900
 sanitizer_flags=(-DAPPRENTICE_BUILD_BENCH=OFF -DAPPRENTICE_BUILD_EXAMPLES=OFF)
 if [ "${SKIP_TSAN:-0}" != 1 ]; then
   echo "== ThreadSanitizer: the concurrency tests"
-  BUILD_DIR=build-tsan TARGETS="executor_test replay_test agent_test learner_test" \
+  BUILD_DIR=build-tsan TARGETS="executor_test replay_test agent_test learner_test planner_test" \
     bash scripts/build.sh -DAPPRENTICE_SANITIZE=thread "${sanitizer_flags[@]}"
   TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/tsan.supp" \
     ctest --test-dir build-tsan -L concurrency --output-on-failure -j 2 --timeout 900
