@@ -539,12 +539,18 @@ TEST(Pendulum, CloneIsIndependentAndContinuesIdentically) {
 // ---------------------------------------------------------------------------------------------
 
 TEST(Registry, ListsTheKnownEnvironments) {
-  EXPECT_EQ(EnvNames(), std::vector<std::string>({"cartpole", "pendulum"}));
+  EXPECT_EQ(EnvNames(), std::vector<std::string>({"cartpole", "mujoco", "mujoco-cartpole",
+                                                  "mujoco-pusher", "mujoco-reacher", "pendulum"}));
 }
 
 TEST(Registry, MakesEveryListedEnvironmentByName) {
   for (const std::string& name : EnvNames()) {
     Result<std::unique_ptr<Env>> env = MakeEnv(name);
+    if (name == "mujoco") {  // any model file, and none by default: says so
+      ASSERT_FALSE(env.ok());
+      EXPECT_NE(env.status().message().find("needs a model file"), std::string::npos);
+      continue;
+    }
     ASSERT_TRUE(env.ok()) << name;
     ASSERT_NE(*env, nullptr);
     EXPECT_EQ((*env)->name(), name);
@@ -560,7 +566,8 @@ TEST(Registry, UnknownNameIsNotFoundAndListsTheKnownOnes) {
   ASSERT_FALSE(env.ok());
   EXPECT_EQ(env.status().code(), StatusCode::kNotFound);
   EXPECT_EQ(env.status().message(),
-            "unknown environment 'mountaincar' (known: cartpole, pendulum)");
+            "unknown environment 'mountaincar' (known: cartpole, mujoco, mujoco-cartpole, "
+            "mujoco-pusher, mujoco-reacher, pendulum)");
   EXPECT_EQ(MakeEnv("CartPole").status().code(), StatusCode::kNotFound);
 }
 
