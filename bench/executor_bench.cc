@@ -10,6 +10,13 @@
 //                              itself, included in the percentiles).
 //   BM_StdTanh/128             std::tanh over 128 floats (the two hidden layers' activations),
 //                              for comparison with the executor's rational tanh.
+//   BM_ExecutorActBatch/<net>/N  Executor::ActBatch of N observations (many agents per tick):
+//                              items/s = decisions/s; counter GFLOPS = 2 x multiply-adds x
+//                              decisions / s (the network's weights, biases not counted).
+//   BM_TorchForwardBatch/<net>/N LibTorch's forward of the same N x input batch (one thread).
+//   BM_FmaPeak                 this core's measured multiply-add peak for the AVX2 + FMA code
+//                              the executor runs: 12 independent chains of 8-float FMAs (enough
+//                              to cover the FMA latency on two ports), GFLOPS = 2 x 8 x FMAs / s.
 //
 // Before running, checks that torch and the executor agree on random inputs (aborts otherwise).
 #include <benchmark/benchmark.h>
@@ -41,12 +48,12 @@ struct Network {
   Space action_space;
 };
 
-Network MakeNetwork(HeadKind head, int64_t actions) {
-  MlpSpec spec{.input = 4, .hidden = {64, 64}, .actions = actions, .head = head,
+Network MakeNetwork(HeadKind head, int64_t actions, int64_t input = 4, int64_t hidden = 64) {
+  MlpSpec spec{.input = input, .hidden = {hidden, hidden}, .actions = actions, .head = head,
                .activation = Activation::kTanh};
   Rng rng(2024);
   std::vector<float> params;
-  std::vector<int64_t> widths = {spec.input, 64, 64, spec.output()};
+  std::vector<int64_t> widths = {spec.input, hidden, hidden, spec.output()};
   for (size_t l = 0; l + 1 < widths.size(); ++l) {
     const double bound = 1.0 / std::sqrt(static_cast<double>(widths[l]));  // torch's default
     for (int64_t k = 0; k < widths[l] * widths[l + 1] + widths[l + 1]; ++k) {
@@ -65,6 +72,20 @@ const Network& Categorical() {
 const Network& Gaussian() {
   static const Network net = MakeNetwork(HeadKind::kGaussian, 1);
   return net;
+}
+const Network& Wide() {
+  static const Network net = MakeNetwork(HeadKind::kCategorical, 8, 32, 256);
+  return net;
+}
+
+double MultiplyAdds(const MlpSpec& spec) {
+  double macs = 0;
+  int64_t in = spec.input;
+  for (const int64_t h : spec.hidden) {
+    macs += static_cast<double>(in * h);
+    in = h;
+  }
+  return macs + static_cast<double>(in * spec.output());
 }
 
 std::vector<std::vector<float>> Observations(int64_t size) {
@@ -245,6 +266,84 @@ BENCHMARK_CAPTURE(BM_TorchForwardLatency, tanh_4_64_64_2_categorical, Categorica
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_StdTanh)->Arg(128);
 
+void BM_ExecutorActBatch(benchmark::State& state, const Network& net) {
+  const int64_t n = state.range(0);
+  SnapshotSlot slot(Snapshot::Create(net.spec, net.params, 1).ValueOrThrow());
+  Executor executor(slot, net.action_space);
+  Rng rng(5);
+  std::vector<float> obs(static_cast<size_t>(n * net.spec.input));
+  for (float& v : obs) v = static_cast<float>(rng.Uniform(-2.0, 2.0));
+  std::vector<Action> actions(static_cast<size_t>(n));
+  for (auto _ : state) {
+    executor.ActBatch(obs, actions);
+    benchmark::DoNotOptimize(actions.data());
+    benchmark::ClobberMemory();
+  }
+  state.SetItemsProcessed(state.iterations() * n);
+  state.counters["GFLOPS"] = benchmark::Counter(
+      2e-9 * MultiplyAdds(net.spec) * static_cast<double>(n), benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void BM_TorchForwardBatch(benchmark::State& state, const Network& net) {
+  const int64_t n = state.range(0);
+  c10::InferenceMode guard;
+  torch::nn::Sequential seq = TorchMlp(net);
+  Rng rng(5);
+  std::vector<float> obs(static_cast<size_t>(n * net.spec.input));
+  for (float& v : obs) v = static_cast<float>(rng.Uniform(-2.0, 2.0));
+  for (auto _ : state) {
+    const torch::Tensor out = seq->forward(torch::from_blob(obs.data(), {n, net.spec.input}));
+    float first = *out.data_ptr<float>();
+    benchmark::DoNotOptimize(first);
+  }
+  state.SetItemsProcessed(state.iterations() * n);
+  state.counters["GFLOPS"] = benchmark::Counter(
+      2e-9 * MultiplyAdds(net.spec) * static_cast<double>(n), benchmark::Counter::kIsIterationInvariantRate);
+}
+
+#if defined(__x86_64__)
+using V8f = float __attribute__((vector_size(32)));
+[[gnu::target("arch=x86-64-v3"), gnu::noinline]] void FmaChains(int64_t rounds, float seed,
+                                                                 float* sink) {
+  V8f acc[12];
+  for (int k = 0; k < 12; ++k) acc[k] = V8f{} + (seed + static_cast<float>(k));
+  const V8f a = V8f{} + 0.999999f, b = V8f{} + 1e-7f;
+  for (int64_t r = 0; r < rounds; ++r) {
+#pragma GCC unroll 12
+    for (int k = 0; k < 12; ++k) acc[k] = acc[k] * a + b;
+  }
+  V8f total{};
+  for (int k = 0; k < 12; ++k) total += acc[k];
+  *sink = total[0] + total[7];
+}
+
+void BM_FmaPeak(benchmark::State& state) {
+  __builtin_cpu_init();
+  if (!__builtin_cpu_supports("x86-64-v3")) {
+    state.SkipWithError("no AVX2 + FMA on this CPU");
+    return;
+  }
+  constexpr int64_t kRounds = 1 << 20;
+  float sink = 0;
+  for (auto _ : state) {
+    FmaChains(kRounds, 1.0f, &sink);
+    benchmark::DoNotOptimize(sink);
+  }
+  state.counters["GFLOPS"] = benchmark::Counter(2e-9 * 8 * 12 * kRounds,
+                                                benchmark::Counter::kIsIterationInvariantRate);
+}
+BENCHMARK(BM_FmaPeak);
+#endif
+
+BENCHMARK_CAPTURE(BM_ExecutorActBatch, tanh_4_64_64_2, Categorical())
+    ->Arg(1)->Arg(8)->Arg(64)->Arg(256)->Arg(1024);
+BENCHMARK_CAPTURE(BM_TorchForwardBatch, tanh_4_64_64_2, Categorical())
+    ->Arg(1)->Arg(8)->Arg(64)->Arg(256)->Arg(1024);
+BENCHMARK_CAPTURE(BM_ExecutorActBatch, tanh_32_256_256_8, Wide())
+    ->Arg(1)->Arg(8)->Arg(64)->Arg(256)->Arg(1024);
+BENCHMARK_CAPTURE(BM_TorchForwardBatch, tanh_32_256_256_8, Wide())
+    ->Arg(1)->Arg(8)->Arg(64)->Arg(256)->Arg(1024);
+
 }  // namespace
 }  // namespace apprentice
 
@@ -252,6 +351,7 @@ int main(int argc, char** argv) {
   torch::set_num_threads(1);
   apprentice::CheckAgreement(apprentice::Categorical());
   apprentice::CheckAgreement(apprentice::Gaussian());
+  apprentice::CheckAgreement(apprentice::Wide());
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

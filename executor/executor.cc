@@ -206,6 +206,139 @@ template <typename V, int kMaxVecs>
   }
 }
 
+// ---- Batches: kRows observations at once, each weight vector loaded once for all of them. ----
+// Every output is accumulated exactly as in the single-observation path (bias, then + x_i * w_i
+// in input order, the same post), so a batch equals that many single calls bit for bit.
+
+// kVecs vectors of outputs for kRows rows of x (row stride x_stride), y rows at y_stride.
+template <typename V, int kVecs, int kRows>
+[[gnu::always_inline]] inline void AxpyRows(const float* __restrict x, int64_t x_stride,
+                                            int64_t in, const float* __restrict wt,
+                                            int64_t stride, const float* __restrict bias,
+                                            Post post, int64_t valid, float* __restrict y,
+                                            int64_t y_stride) {
+  constexpr int64_t kL = kLanes<V>;
+  V acc[kRows][kVecs];
+#pragma GCC unroll 16
+  for (int r = 0; r < kRows; ++r) {
+#pragma GCC unroll 16
+    for (int v = 0; v < kVecs; ++v) Load(acc[r][v], bias + kL * v);
+  }
+  for (int64_t i = 0; i < in; ++i) {
+    const float* w = wt + i * stride;
+    V wv[kVecs];
+#pragma GCC unroll 16
+    for (int v = 0; v < kVecs; ++v) Load(wv[v], w + kL * v);
+#pragma GCC unroll 16
+    for (int r = 0; r < kRows; ++r) {
+      const float xi = x[r * x_stride + i];
+#pragma GCC unroll 16
+      for (int v = 0; v < kVecs; ++v) acc[r][v] += xi * wv[v];
+    }
+  }
+#pragma GCC unroll 16
+  for (int r = 0; r < kRows; ++r) {
+    float* yr = y + r * y_stride;
+#pragma GCC unroll 16
+    for (int v = 0; v < kVecs; ++v) PostInPlace(post, acc[r][v]);
+    if (valid == kVecs * kL) {
+#pragma GCC unroll 16
+      for (int v = 0; v < kVecs; ++v) std::memcpy(yr + kL * v, &acc[r][v], sizeof(V));
+    } else {
+      float tail[kVecs * kL];
+#pragma GCC unroll 16
+      for (int v = 0; v < kVecs; ++v) std::memcpy(tail + kL * v, &acc[r][v], sizeof(V));
+      std::memcpy(yr, tail, static_cast<size_t>(valid) * sizeof(float));
+    }
+  }
+}
+
+// AxpyRows<V, vecs, kRows> for a runtime vecs in [1, kVecs].
+template <typename V, int kVecs, int kRows>
+[[gnu::always_inline]] inline void AxpyRowsOf(int64_t vecs, const float* __restrict x,
+                                              int64_t x_stride, int64_t in,
+                                              const float* __restrict wt, int64_t stride,
+                                              const float* __restrict bias, Post post,
+                                              int64_t valid, float* __restrict y,
+                                              int64_t y_stride) {
+  if constexpr (kVecs > 1) {
+    if (vecs < kVecs) {
+      AxpyRowsOf<V, kVecs - 1, kRows>(vecs, x, x_stride, in, wt, stride, bias, post, valid, y,
+                                      y_stride);
+      return;
+    }
+  }
+  AxpyRows<V, kVecs, kRows>(x, x_stride, in, wt, stride, bias, post, valid, y, y_stride);
+}
+
+// A wide layer for n rows: groups of kRows rows by blocks of up to kVecs vectors of outputs (the
+// accumulators, kRows x kVecs, and kVecs weight vectors fill the registers); the last rows one
+// by one as in the single path.
+template <typename V, int kVecs, int kRows, int kMaxVecs>
+[[gnu::always_inline]] inline void WideLayerRows(const Snapshot::Layer& layer, Post post,
+                                                 const float* __restrict x, int64_t n,
+                                                 float* __restrict y) {
+  constexpr int64_t kL = kLanes<V>;
+  const int64_t out = layer.out, in = layer.in;
+  int64_t row = 0;
+  for (; row + kRows <= n; row += kRows) {
+    for (int64_t col = 0; col < out;) {
+      const int64_t left = out - col;
+      const int64_t vecs = std::min<int64_t>((left + kL - 1) / kL, kVecs);
+      const int64_t valid = std::min<int64_t>(left, vecs * kL);
+      AxpyRowsOf<V, kVecs, kRows>(vecs, x + row * in, in, in, layer.weight_t + col, layer.stride,
+                                  layer.bias + col, post, valid, y + row * out + col, out);
+      col += valid;
+    }
+  }
+  for (; row < n; ++row) WideLayer<V, kMaxVecs>(layer, post, x + row * in, y + row * out);
+}
+
+// The forward pass of n rows, layer by layer (each layer's weights stay in cache for the batch).
+template <typename V, int kVecs, int kRows, int kMaxVecs>
+[[gnu::always_inline]] inline void ForwardBatchImpl(const Snapshot::Layer* layers,
+                                                    int64_t num_layers, Activation activation,
+                                                    const float* input, int64_t n,
+                                                    float* buffer_a, float* buffer_b,
+                                                    float* output) {
+  const Post hidden_post = activation == Activation::kTanh ? Post::kTanh : Post::kRelu;
+  const float* x = input;
+  for (int64_t l = 0; l < num_layers; ++l) {
+    const Snapshot::Layer& layer = layers[l];
+    const bool last = l + 1 == num_layers;
+    float* y = last ? output : (l % 2 == 0 ? buffer_a : buffer_b);
+    const Post post = last ? Post::kNone : hidden_post;
+    if (layer.out < kNarrowWidth) {
+      for (int64_t r = 0; r < n; ++r) DotLayer<V>(layer, post, x + r * layer.in, y + r * layer.out);
+    } else {
+      WideLayerRows<V, kVecs, kRows, kMaxVecs>(layer, post, x, n, y);
+    }
+    x = y;
+  }
+}
+
+using ForwardBatchFn = void (*)(const Snapshot::Layer*, int64_t, Activation, const float*,
+                                int64_t, float*, float*, float*);
+
+void ForwardBatchBaseline(const Snapshot::Layer* layers, int64_t num_layers,
+                          Activation activation, const float* input, int64_t n, float* buffer_a,
+                          float* buffer_b, float* output) {
+  ForwardBatchImpl<V4, 3, 4, 8>(layers, num_layers, activation, input, n, buffer_a, buffer_b,
+                                output);
+}
+
+#if defined(__x86_64__) || defined(__i386__)
+[[gnu::target("arch=x86-64-v3")]] void ForwardBatchX86V3(const Snapshot::Layer* layers,
+                                                         int64_t num_layers,
+                                                         Activation activation,
+                                                         const float* input, int64_t n,
+                                                         float* buffer_a, float* buffer_b,
+                                                         float* output) {
+  ForwardBatchImpl<V8, 3, 4, 8>(layers, num_layers, activation, input, n, buffer_a, buffer_b,
+                                output);
+}
+#endif
+
 using ForwardFn = void (*)(const Snapshot::Layer*, int64_t, Activation, const float*, float*,
                            float*, float*);
 
@@ -231,16 +364,29 @@ void ForwardBaseline(const Snapshot::Layer* layers, int64_t num_layers, Activati
 
 // The best entry point for this CPU. APPRENTICE_EXECUTOR_BASELINE=1 in the environment forces
 // the baseline (to test or time it on a machine with AVX2).
-ForwardFn ChooseForward() {
+bool UseX86V3() {
   const char* force_baseline = std::getenv("APPRENTICE_EXECUTOR_BASELINE");
-  if (force_baseline != nullptr && std::string_view(force_baseline) == "1") {
-    return &ForwardBaseline;
-  }
+  if (force_baseline != nullptr && std::string_view(force_baseline) == "1") return false;
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("x86-64-v3")) return &ForwardX86V3;
+  return __builtin_cpu_supports("x86-64-v3");
+#else
+  return false;
+#endif
+}
+
+ForwardFn ChooseForward() {
+#if defined(__x86_64__) || defined(__i386__)
+  if (UseX86V3()) return &ForwardX86V3;
 #endif
   return &ForwardBaseline;
+}
+
+ForwardBatchFn ChooseForwardBatch() {
+#if defined(__x86_64__) || defined(__i386__)
+  if (UseX86V3()) return &ForwardBatchX86V3;
+#endif
+  return &ForwardBatchBaseline;
 }
 
 const MlpSpec& SpecOf(const std::shared_ptr<const Snapshot>& snapshot) {
@@ -260,6 +406,18 @@ void ForwardUnchecked(const Snapshot& snapshot, std::span<const float> input,
   static const ForwardFn forward = ChooseForward();
   forward(layers.data(), static_cast<int64_t>(layers.size()), snapshot.spec().activation,
           input.data(), scratch.data(), scratch.data() + width, output.data());
+}
+
+void ForwardBatchUnchecked(const Snapshot& snapshot, std::span<const float> inputs, int64_t n,
+                           std::span<float> scratch, std::span<float> outputs) {
+  const int64_t width = snapshot.max_width();
+  assert(static_cast<int64_t>(inputs.size()) == n * snapshot.spec().input);
+  assert(static_cast<int64_t>(scratch.size()) >= 2 * n * width);
+  assert(static_cast<int64_t>(outputs.size()) == n * snapshot.spec().output());
+  const std::span<const Snapshot::Layer> layers = snapshot.layers();
+  static const ForwardBatchFn forward = ChooseForwardBatch();
+  forward(layers.data(), static_cast<int64_t>(layers.size()), snapshot.spec().activation,
+          inputs.data(), n, scratch.data(), scratch.data() + n * width, outputs.data());
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -378,25 +536,68 @@ ExecutorDecision Executor::Act(std::span<const float> observation) {
   slot_.Unpin(hazard_);
 
   decision.output = output_;
-  if (spec.head == HeadKind::kCategorical) {
-    const std::span<const float> logits(output_);
+  DecideHead(output_, decision.action, decision.confidence);
+  return decision;
+}
+
+void Executor::DecideHead(std::span<float> out, Action& action, float& confidence) const {
+  if (spec().head == HeadKind::kCategorical) {
+    const std::span<const float> logits(out);
     const int64_t best = Argmax(logits);
     const float max = logits[best];
     float sum = 1.0f;  // exp(max - max)
     for (int64_t k = 0; k < static_cast<int64_t>(logits.size()); ++k) {
       if (k != best) sum += std::exp(logits[k] - max);
     }
-    decision.action = Action::Discrete(best);
-    decision.confidence = 1.0f / sum;
+    action = Action::Discrete(best);
+    confidence = 1.0f / sum;
   } else {
-    const size_t d = static_cast<size_t>(spec.actions);
-    for (size_t i = d; i < 2 * d; ++i) output_[i] = std::clamp(output_[i], kMinLogStd, kMaxLogStd);
-    decision.action = continuous_action_;
-    std::copy_n(output_.begin(), d, decision.action.mutable_values().begin());
-    action_space_.Clip(decision.action);
-    decision.confidence = GaussianConfidence(action_space_, std::span<const float>(output_).subspan(d, d));
+    const size_t d = static_cast<size_t>(spec().actions);
+    for (size_t i = d; i < 2 * d; ++i) out[i] = std::clamp(out[i], kMinLogStd, kMaxLogStd);
+    action = continuous_action_;
+    std::copy_n(out.begin(), d, action.mutable_values().begin());
+    action_space_.Clip(action);
+    confidence = GaussianConfidence(action_space_, std::span<const float>(out).subspan(d, d));
   }
-  return decision;
+}
+
+int64_t Executor::ActBatch(std::span<const float> observations, std::span<Action> actions,
+                           std::span<float> outputs, std::span<float> confidences) {
+  const MlpSpec& spec = slot_.spec();
+  const auto n = static_cast<int64_t>(actions.size());
+  const int64_t out_size = spec.output();
+  if (static_cast<int64_t>(observations.size()) != n * spec.input ||
+      (!outputs.empty() && static_cast<int64_t>(outputs.size()) != n * out_size) ||
+      (!confidences.empty() && static_cast<int64_t>(confidences.size()) != n)) {
+    throw InvalidArgument(
+        "ActBatch: " + std::to_string(n) + " actions need " + std::to_string(n * spec.input) +
+        " observation floats (got " + std::to_string(observations.size()) + "), " +
+        std::to_string(n * out_size) + " output floats or none (got " +
+        std::to_string(outputs.size()) + "), " + std::to_string(n) +
+        " confidences or none (got " + std::to_string(confidences.size()) + ")");
+  }
+  if (n == 0) return slot_.version();
+  if (outputs.empty()) {
+    if (static_cast<int64_t>(batch_output_.size()) < n * out_size) {
+      batch_output_.resize(static_cast<size_t>(n * out_size));
+    }
+    outputs = std::span<float>(batch_output_).first(static_cast<size_t>(n * out_size));
+  }
+  const Snapshot* snapshot = slot_.Acquire(hazard_);
+  const int64_t need = 2 * n * snapshot->max_width();
+  if (static_cast<int64_t>(batch_scratch_.size()) < need) {
+    batch_scratch_.resize(static_cast<size_t>(need));
+  }
+  ForwardBatchUnchecked(*snapshot, observations, n, batch_scratch_, outputs);
+  const int64_t version = snapshot->version();
+  slot_.Unpin(hazard_);
+  float ignored = 0.0f;
+  for (int64_t r = 0; r < n; ++r) {
+    DecideHead(outputs.subspan(static_cast<size_t>(r * out_size), static_cast<size_t>(out_size)),
+               actions[static_cast<size_t>(r)],
+               confidences.empty() ? ignored : confidences[static_cast<size_t>(r)]);
+  }
+  return version;
 }
 
 void Executor::Sample(ExecutorDecision& decision, Rng& rng) const {

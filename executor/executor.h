@@ -33,6 +33,12 @@ namespace apprentice {
 // No allocation; no checks beyond debug asserts (the unsafe inner path: Executor::Act checks).
 void ForwardUnchecked(const Snapshot& snapshot, std::span<const float> input,
                       std::span<float> scratch, std::span<float> output);
+// The same for n inputs at once (row-major, n x spec().input) into n x spec().output() floats,
+// equal bit for bit to n ForwardUnchecked calls: rows go through each layer four at a time, so
+// each weight vector is loaded once for four rows. `scratch` must hold 2 * n * max_width()
+// floats.
+void ForwardBatchUnchecked(const Snapshot& snapshot, std::span<const float> inputs, int64_t n,
+                           std::span<float> scratch, std::span<float> outputs);
 
 class SnapshotSlot {
  public:
@@ -104,6 +110,14 @@ class Executor {
   // Act() (its output is read). No allocation.
   void Sample(ExecutorDecision& decision, Rng& rng) const;
 
+  // Greedy decisions for a batch (many agents per tick): `observations` holds actions.size() rows
+  // of spec().input floats; each action is what Act() would choose for its row, equal bit for
+  // bit. `outputs` (n x spec().output() floats) and `confidences` (n) are filled when not empty.
+  // One snapshot serves the whole batch: its version is returned. Throws InvalidArgument for
+  // sizes that do not fit. No lock; allocates only when n exceeds every earlier batch (scratch).
+  int64_t ActBatch(std::span<const float> observations, std::span<Action> actions,
+                   std::span<float> outputs = {}, std::span<float> confidences = {});
+
   const MlpSpec& spec() const { return slot_.spec(); }
 
  private:
@@ -113,6 +127,10 @@ class Executor {
   std::vector<float> scratch_;
   std::vector<float> output_;
   Action continuous_action_;  // Gaussian head: a Box-sized action, overwritten by each Act()
+  std::vector<float> batch_scratch_, batch_output_;  // ActBatch: grown to the largest batch
+
+  // The head's decision from one row of raw outputs (a Gaussian's log-stds clamped in place).
+  void DecideHead(std::span<float> out, Action& action, float& confidence) const;
 };
 
 }  // namespace apprentice

@@ -356,6 +356,58 @@ TEST(Executor, GaussianConfidenceIsHighForASharpHeadAndLowForAWideOne) {
   EXPECT_NEAR(b.Act(x).confidence, std::erf(0.2 / std::sqrt(2.0)), 1e-6);
 }
 
+// Many agents per tick: a batch decides exactly as that many single calls, for every shape of
+// layer (narrow heads, widths that are not multiples of the vector width, tails of fewer than
+// four rows), on whichever kernel this CPU runs (APPRENTICE_EXECUTOR_BASELINE=1: the portable
+// one; the executor_test_baseline CTest entry).
+TEST(Executor, ActBatchEqualsSingleCallsBitForBit) {
+  Rng rng(21);
+  for (const MlpSpec& spec : {Spec(4, {64, 64}, 2, HeadKind::kCategorical, Activation::kTanh),
+                              Spec(17, {33, 130}, 9, HeadKind::kCategorical, Activation::kRelu),
+                              Spec(5, {24}, 2, HeadKind::kGaussian, Activation::kTanh),
+                              Spec(32, {256, 256}, 8, HeadKind::kCategorical, Activation::kTanh)}) {
+    const std::vector<float> params = RandomParams(spec, rng);
+    SnapshotSlot slot(MakeSnapshot(spec, params, 7));
+    const Space space = ActionSpaceFor(spec);
+    Executor single(slot, space), batched(slot, space);
+    for (const int64_t n : {1, 3, 4, 5, 17, 64}) {
+      std::vector<float> obs(static_cast<size_t>(n * spec.input));
+      for (float& v : obs) v = static_cast<float>(rng.Uniform(-2.0, 2.0));
+      std::vector<Action> actions(static_cast<size_t>(n));
+      std::vector<float> outputs(static_cast<size_t>(n * spec.output()));
+      std::vector<float> confidences(static_cast<size_t>(n));
+      EXPECT_EQ(batched.ActBatch(obs, actions, outputs, confidences), 7);
+      for (int64_t r = 0; r < n; ++r) {
+        const ExecutorDecision d = single.Act(
+            std::span<const float>(obs).subspan(static_cast<size_t>(r * spec.input),
+                                                static_cast<size_t>(spec.input)));
+        ASSERT_EQ(actions[static_cast<size_t>(r)], d.action) << spec.ToString() << " n=" << n;
+        ASSERT_EQ(confidences[static_cast<size_t>(r)], d.confidence);
+        for (int64_t k = 0; k < spec.output(); ++k) {
+          ASSERT_EQ(outputs[static_cast<size_t>(r * spec.output() + k)], d.output[k])
+              << spec.ToString() << " n=" << n << " row " << r << " output " << k;
+        }
+      }
+    }
+  }
+}
+
+TEST(Executor, ActBatchRefusesSizesThatDoNotFitAndAllocatesNothingOnceWarm) {
+  const MlpSpec spec = Spec(4, {16}, 2, HeadKind::kCategorical, Activation::kTanh);
+  SnapshotSlot slot(ConstantSnapshot(spec, {0.0f, 1.0f}, 1));
+  Executor executor(slot, Space::Discrete(2));
+  std::vector<Action> actions(8);
+  std::vector<float> obs(8 * 4, 0.5f);
+  EXPECT_THROW(executor.ActBatch(std::span<const float>(obs).first(31), actions), InvalidArgument);
+  std::vector<float> wrong_outputs(3);
+  EXPECT_THROW(executor.ActBatch(obs, actions, wrong_outputs), InvalidArgument);
+  executor.ActBatch(obs, actions);  // warms the scratch
+  const int64_t before = AllocationsOnThisThread();
+  for (int i = 0; i < 100; ++i) executor.ActBatch(obs, actions);
+  EXPECT_EQ(AllocationsOnThisThread(), before);
+  EXPECT_EQ(actions[3], Action::Discrete(1));
+}
+
 // Sampling on request: draws follow the head's distribution; a Gaussian's are clipped.
 TEST(Executor, SampleDrawsFromTheHeadsDistribution) {
   Rng rng(12);
