@@ -14,9 +14,11 @@
 //                              items/s = decisions/s; counter GFLOPS = 2 x multiply-adds x
 //                              decisions / s (the network's weights, biases not counted).
 //   BM_TorchForwardBatch/<net>/N LibTorch's forward of the same N x input batch (one thread).
-//   BM_FmaPeak                 this core's measured multiply-add peak for the AVX2 + FMA code
-//                              the executor runs: 12 independent chains of 8-float FMAs (enough
-//                              to cover the FMA latency on two ports), GFLOPS = 2 x 8 x FMAs / s.
+//   BM_FmaPeak/avx2, /avx512   this core's measured multiply-add peak for the kernels the
+//                              executor runs: 12 independent chains of 8-float FMAs, or 24 of
+//                              16-float ones (enough to cover the FMA latency on two ports),
+//                              GFLOPS = 2 x lanes x FMAs / s. The executor runs the widest
+//                              (`ExecutorKernel()`, printed first).
 //
 // Before running, checks that torch and the executor agree on random inputs (aborts otherwise).
 #include <benchmark/benchmark.h>
@@ -303,6 +305,21 @@ void BM_TorchForwardBatch(benchmark::State& state, const Network& net) {
 
 #if defined(__x86_64__)
 using V8f = float __attribute__((vector_size(32)));
+using V16f = float __attribute__((vector_size(64)));
+
+[[gnu::target("arch=x86-64-v4"), gnu::noinline]] void FmaChains512(int64_t rounds, float seed,
+                                                                    float* sink) {
+  V16f acc[24];
+  for (int k = 0; k < 24; ++k) acc[k] = V16f{} + (seed + static_cast<float>(k));
+  const V16f a = V16f{} + 0.999999f, b = V16f{} + 1e-7f;
+  for (int64_t r = 0; r < rounds; ++r) {
+#pragma GCC unroll 24
+    for (int k = 0; k < 24; ++k) acc[k] = acc[k] * a + b;
+  }
+  V16f total{};
+  for (int k = 0; k < 24; ++k) total += acc[k];
+  *sink = total[0] + total[15];
+}
 [[gnu::target("arch=x86-64-v3"), gnu::noinline]] void FmaChains(int64_t rounds, float seed,
                                                                  float* sink) {
   V8f acc[12];
@@ -318,21 +335,27 @@ using V8f = float __attribute__((vector_size(32)));
 }
 
 void BM_FmaPeak(benchmark::State& state) {
+  const bool wide = state.range(0) == 512;
   __builtin_cpu_init();
-  if (!__builtin_cpu_supports("x86-64-v3")) {
-    state.SkipWithError("no AVX2 + FMA on this CPU");
+  if (!(wide ? __builtin_cpu_supports("x86-64-v4") : __builtin_cpu_supports("x86-64-v3"))) {
+    state.SkipWithError("this CPU does not have the instructions");
     return;
   }
   constexpr int64_t kRounds = 1 << 20;
   float sink = 0;
   for (auto _ : state) {
-    FmaChains(kRounds, 1.0f, &sink);
+    if (wide) {
+      FmaChains512(kRounds, 1.0f, &sink);
+    } else {
+      FmaChains(kRounds, 1.0f, &sink);
+    }
     benchmark::DoNotOptimize(sink);
   }
-  state.counters["GFLOPS"] = benchmark::Counter(2e-9 * 8 * 12 * kRounds,
+  const double flops_per_round = wide ? 2.0 * 16 * 24 : 2.0 * 8 * 12;
+  state.counters["GFLOPS"] = benchmark::Counter(1e-9 * flops_per_round * kRounds,
                                                 benchmark::Counter::kIsIterationInvariantRate);
 }
-BENCHMARK(BM_FmaPeak);
+BENCHMARK(BM_FmaPeak)->ArgName("bits")->Arg(256)->Arg(512);
 #endif
 
 BENCHMARK_CAPTURE(BM_ExecutorActBatch, tanh_4_64_64_2, Categorical())
@@ -349,6 +372,7 @@ BENCHMARK_CAPTURE(BM_TorchForwardBatch, tanh_32_256_256_8, Wide())
 
 int main(int argc, char** argv) {
   torch::set_num_threads(1);
+  std::printf("executor kernel: %s\n", std::string(apprentice::ExecutorKernel()).c_str());
   apprentice::CheckAgreement(apprentice::Categorical());
   apprentice::CheckAgreement(apprentice::Gaussian());
   apprentice::CheckAgreement(apprentice::Wide());

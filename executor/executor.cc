@@ -25,6 +25,7 @@ namespace {
 // ---------------------------------------------------------------------------------------------
 using V4 = float __attribute__((vector_size(16)));
 using V8 = float __attribute__((vector_size(32)));
+using V16 = float __attribute__((vector_size(64)));
 
 template <typename V>
 constexpr int64_t kLanes = static_cast<int64_t>(sizeof(V) / sizeof(float));
@@ -337,6 +338,17 @@ void ForwardBatchBaseline(const Snapshot::Layer* layers, int64_t num_layers,
   ForwardBatchImpl<V8, 3, 4, 8>(layers, num_layers, activation, input, n, buffer_a, buffer_b,
                                 output);
 }
+
+// x86-64-v4 (AVX-512: 32 registers of 16 floats): 4 rows x 6 vectors of accumulators.
+[[gnu::target("arch=x86-64-v4")]] void ForwardBatchX86V4(const Snapshot::Layer* layers,
+                                                         int64_t num_layers,
+                                                         Activation activation,
+                                                         const float* input, int64_t n,
+                                                         float* buffer_a, float* buffer_b,
+                                                         float* output) {
+  ForwardBatchImpl<V16, 6, 4, 8>(layers, num_layers, activation, input, n, buffer_a, buffer_b,
+                                 output);
+}
 #endif
 
 using ForwardFn = void (*)(const Snapshot::Layer*, int64_t, Activation, const float*, float*,
@@ -360,31 +372,58 @@ void ForwardBaseline(const Snapshot::Layer* layers, int64_t num_layers, Activati
                                                    float* buffer_b, float* output) {
   ForwardImpl<V8, 8>(layers, num_layers, activation, input, buffer_a, buffer_b, output);
 }
+
+// x86-64-v4 (AVX-512: 32 registers of 16 floats).
+[[gnu::target("arch=x86-64-v4")]] void ForwardX86V4(const Snapshot::Layer* layers,
+                                                   int64_t num_layers, Activation activation,
+                                                   const float* input, float* buffer_a,
+                                                   float* buffer_b, float* output) {
+  ForwardImpl<V16, 8>(layers, num_layers, activation, input, buffer_a, buffer_b, output);
+}
 #endif
 
 // The best entry point for this CPU. APPRENTICE_EXECUTOR_BASELINE=1 in the environment forces
 // the baseline (to test or time it on a machine with AVX2).
-bool UseX86V3() {
-  const char* force_baseline = std::getenv("APPRENTICE_EXECUTOR_BASELINE");
-  if (force_baseline != nullptr && std::string_view(force_baseline) == "1") return false;
+// The widest kernel this CPU runs, or the one APPRENTICE_EXECUTOR_ISA names (sse2, avx2,
+// avx512; a name the CPU cannot run falls back to the widest it can). The older
+// APPRENTICE_EXECUTOR_BASELINE=1 means sse2.
+enum class Kernel : uint8_t { kSse2, kAvx2, kAvx512 };
+
+Kernel ChooseKernel() {
+  Kernel widest = Kernel::kSse2;
 #if defined(__x86_64__) || defined(__i386__)
   __builtin_cpu_init();
-  return __builtin_cpu_supports("x86-64-v3");
-#else
-  return false;
+  if (__builtin_cpu_supports("x86-64-v3")) widest = Kernel::kAvx2;
+  if (__builtin_cpu_supports("x86-64-v4")) widest = Kernel::kAvx512;
 #endif
+  const char* baseline = std::getenv("APPRENTICE_EXECUTOR_BASELINE");
+  if (baseline != nullptr && std::string_view(baseline) == "1") return Kernel::kSse2;
+  const char* isa = std::getenv("APPRENTICE_EXECUTOR_ISA");
+  if (isa == nullptr) return widest;
+  const std::string_view want(isa);
+  const Kernel wanted = want == "sse2" ? Kernel::kSse2
+                        : want == "avx2" ? Kernel::kAvx2
+                        : Kernel::kAvx512;
+  return std::min(wanted, widest);
+}
+
+Kernel TheKernel() {
+  static const Kernel kernel = ChooseKernel();
+  return kernel;
 }
 
 ForwardFn ChooseForward() {
 #if defined(__x86_64__) || defined(__i386__)
-  if (UseX86V3()) return &ForwardX86V3;
+  if (TheKernel() == Kernel::kAvx512) return &ForwardX86V4;
+  if (TheKernel() == Kernel::kAvx2) return &ForwardX86V3;
 #endif
   return &ForwardBaseline;
 }
 
 ForwardBatchFn ChooseForwardBatch() {
 #if defined(__x86_64__) || defined(__i386__)
-  if (UseX86V3()) return &ForwardBatchX86V3;
+  if (TheKernel() == Kernel::kAvx512) return &ForwardBatchX86V4;
+  if (TheKernel() == Kernel::kAvx2) return &ForwardBatchX86V3;
 #endif
   return &ForwardBatchBaseline;
 }
@@ -406,6 +445,15 @@ void ForwardUnchecked(const Snapshot& snapshot, std::span<const float> input,
   static const ForwardFn forward = ChooseForward();
   forward(layers.data(), static_cast<int64_t>(layers.size()), snapshot.spec().activation,
           input.data(), scratch.data(), scratch.data() + width, output.data());
+}
+
+std::string_view ExecutorKernel() {
+  switch (TheKernel()) {
+    case Kernel::kSse2: return "sse2";
+    case Kernel::kAvx2: return "avx2";
+    case Kernel::kAvx512: return "avx512";
+  }
+  return "sse2";
 }
 
 void ForwardBatchUnchecked(const Snapshot& snapshot, std::span<const float> inputs, int64_t n,

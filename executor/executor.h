@@ -18,6 +18,7 @@
 #include <memory>
 #include <mutex>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "core/rng.h"
@@ -39,6 +40,10 @@ void ForwardUnchecked(const Snapshot& snapshot, std::span<const float> input,
 // floats.
 void ForwardBatchUnchecked(const Snapshot& snapshot, std::span<const float> inputs, int64_t n,
                            std::span<float> scratch, std::span<float> outputs);
+// The kernel these run, chosen once per process: "avx512" (x86-64-v4: 16 floats a vector, 32
+// registers), "avx2" (x86-64-v3: AVX2 + FMA) or "sse2" (the portable one), the widest the CPU
+// has, or the one APPRENTICE_EXECUTOR_ISA=sse2|avx2|avx512 names (at most the widest).
+std::string_view ExecutorKernel();
 
 class SnapshotSlot {
  public:

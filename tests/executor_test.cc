@@ -358,8 +358,8 @@ TEST(Executor, GaussianConfidenceIsHighForASharpHeadAndLowForAWideOne) {
 
 // Many agents per tick: a batch decides exactly as that many single calls, for every shape of
 // layer (narrow heads, widths that are not multiples of the vector width, tails of fewer than
-// four rows), on whichever kernel this CPU runs (APPRENTICE_EXECUTOR_BASELINE=1: the portable
-// one; the executor_test_baseline CTest entry).
+// four rows), on whichever kernel this process runs (the executor_test_sse2 and _avx2 CTest
+// entries force the narrower ones).
 TEST(Executor, ActBatchEqualsSingleCallsBitForBit) {
   Rng rng(21);
   for (const MlpSpec& spec : {Spec(4, {64, 64}, 2, HeadKind::kCategorical, Activation::kTanh),
@@ -390,6 +390,20 @@ TEST(Executor, ActBatchEqualsSingleCallsBitForBit) {
       }
     }
   }
+}
+
+// The kernel is the one APPRENTICE_EXECUTOR_ISA names, else the widest this CPU runs.
+TEST(Executor, TheKernelIsTheForcedOneOrTheWidest) {
+  std::string widest = "sse2";
+#if defined(__x86_64__)
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("x86-64-v3")) widest = "avx2";
+  if (__builtin_cpu_supports("x86-64-v4")) widest = "avx512";
+#endif
+  const char* isa = std::getenv("APPRENTICE_EXECUTOR_ISA");
+  const std::string want = isa == nullptr ? widest : std::string(isa);
+  const auto rank = [](std::string_view k) { return k == "sse2" ? 0 : k == "avx2" ? 1 : 2; };
+  EXPECT_EQ(ExecutorKernel(), rank(want) <= rank(widest) ? want : widest);
 }
 
 TEST(Executor, ActBatchRefusesSizesThatDoNotFitAndAllocatesNothingOnceWarm) {
