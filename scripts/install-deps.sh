@@ -12,7 +12,7 @@ packages=(
   libmsgpack-cxx-dev
   libflatbuffers-dev flatbuffers-compiler
   libgtest-dev libgmock-dev libbenchmark-dev
-  libmujoco-dev libmujoco-samples
+  libmujoco-dev libmujoco-samples libeigen3-dev
   python3 python3-zmq python3-msgpack python3-torch
 )
 
