@@ -17,6 +17,9 @@
 #include "env/env.h"
 #include "env/pendulum.h"
 #include "env/registry.h"
+#include "env/vector_env.h"
+#include "core/rng.h"
+#include "core/seeds.h"
 
 namespace apprentice {
 namespace {
@@ -569,6 +572,71 @@ TEST(Registry, UnknownNameIsNotFoundAndListsTheKnownOnes) {
             "unknown environment 'mountaincar' (known: cartpole, mujoco, mujoco-cartpole, "
             "mujoco-pusher, mujoco-reacher, pendulum)");
   EXPECT_EQ(MakeEnv("CartPole").status().code(), StatusCode::kNotFound);
+}
+
+// ---------------------------------------------------------------------------------------------
+// VectorEnv
+// ---------------------------------------------------------------------------------------------
+
+// N CartPoles stepped together equal N CartPoles stepped one by one, with Gymnasium's next-step
+// autoreset: the step after an episode ends resets that sub-env (its action ignored) and reports
+// reward 0 and no flags.
+TEST(VectorEnv, StepsLikeSeparateEnvsWithNextStepAutoreset) {
+  constexpr int64_t kN = 3;
+  VectorEnv vec(CartPole(), kN);
+  std::vector<CartPole> ref(kN);
+  std::vector<Rng> reset_seeds;
+  const std::span<const float> first = vec.Reset(40);
+  for (int64_t i = 0; i < kN; ++i) {
+    const std::span<const float> obs = ref[i].Reset(40 + static_cast<uint64_t>(i));
+    reset_seeds.emplace_back(MixSeed(40, static_cast<uint64_t>(i)));
+    for (int64_t k = 0; k < 4; ++k) EXPECT_EQ(first[i * 4 + k], obs[k]);
+  }
+  std::vector<bool> ended(kN, false);
+  Rng rng(2);
+  int resets = 0;
+  for (int t = 0; t < 400; ++t) {
+    std::vector<Action> actions;
+    for (int64_t i = 0; i < kN; ++i) actions.push_back(Action::Discrete(rng.Below(2)));
+    const VectorEnv::Batch b = vec.Step(actions);
+    for (int64_t i = 0; i < kN; ++i) {
+      std::vector<float> want;
+      double reward = 0;
+      bool terminated = false, truncated = false;
+      if (ended[i]) {
+        const std::span<const float> obs = ref[i].Reset(reset_seeds[i].Next());
+        want.assign(obs.begin(), obs.end());
+        ended[i] = false;
+        ++resets;
+      } else {
+        const StepResult r = ref[i].Step(actions[i]);
+        want.assign(r.observation.begin(), r.observation.end());
+        reward = r.reward;
+        terminated = r.terminated;
+        truncated = r.truncated;
+        ended[i] = r.done();
+      }
+      for (int64_t k = 0; k < 4; ++k) ASSERT_EQ(b.observations[i * 4 + k], want[k]) << t << " " << i;
+      ASSERT_EQ(b.rewards[i], reward);
+      ASSERT_EQ(b.terminated[i] != 0, terminated);
+      ASSERT_EQ(b.truncated[i] != 0, truncated);
+    }
+  }
+  EXPECT_GT(resets, 5);  // random play ends CartPole episodes in tens of steps
+}
+
+TEST(VectorEnv, RefusesAStepBeforeResetTheWrongNumberOfActionsAndBadActions) {
+  VectorEnv vec(CartPole(), 2);
+  const std::vector<Action> two = {Action::Discrete(0), Action::Discrete(1)};
+  EXPECT_THROW(vec.Step(two), InvalidArgument);
+  vec.Reset(1);
+  EXPECT_THROW(vec.Step(std::vector<Action>{Action::Discrete(0)}), InvalidArgument);
+  try {
+    vec.Step(std::vector<Action>{Action::Discrete(0), Action::Discrete(7)});
+    ADD_FAILURE() << "a bad action was accepted";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("sub-env 1"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace
