@@ -96,7 +96,7 @@ class CartpoleTask final : public MujocoTask {
     out[3] = static_cast<float>(d->qvel[vx_]);
     out[4] = static_cast<float>(d->qvel[vth_]);
   }
-  // In [-, 1]: 1 upright, still, centred, without force.
+  // At most 1: upright, still, centred, without force.
   double Reward(const mjModel* m, const mjData* d) const override {
     const double x = d->qpos[x_], w = d->qvel[vth_];
     return 0.5 * (1.0 + std::cos(d->qpos[th_])) - 0.1 * x * x - 0.001 * w * w -
