@@ -166,14 +166,7 @@ int DistillCommand(const std::vector<std::string>& args) {
   flags.Bool("json", &json, "print JSON instead of a table (keys: docs/cli.md)");
   flags.Bool("quiet", &quiet, "no progress lines on stderr");
 
-  if (Status s = flags.Parse(args); !s.ok()) {
-    std::fprintf(stderr, "apprentice distill: %s\n", s.message().c_str());
-    return 2;
-  }
-  if (flags.help_requested()) {
-    std::printf("%s", flags.Help().c_str());
-    return 0;
-  }
+  if (std::optional<int> done = ParseCommandFlags(flags, args, "apprentice distill")) return *done;
   for (const char* required : {"logs", "out"}) {
     if (!flags.WasSet(required)) {
       std::fprintf(stderr, "apprentice distill: --%s is required (see --help)\n", required);

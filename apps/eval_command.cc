@@ -5,6 +5,7 @@
 #include <optional>
 
 #include "apps/commands.h"
+#include "apps/flag_values.h"
 #include "apps/log_report.h"
 #include "apps/table.h"
 #include "core/flags.h"
@@ -120,14 +121,7 @@ int EvalCommand(const std::vector<std::string>& args) {
   flags.Int("seed", &seed, "--env: seed of the rollout episodes", 0, INT64_MAX);
   flags.Bool("json", &json, "print JSON instead of tables (keys: docs/cli.md)");
 
-  if (Status s = flags.Parse(args); !s.ok()) {
-    std::fprintf(stderr, "apprentice eval: %s\n", s.message().c_str());
-    return 2;
-  }
-  if (flags.help_requested()) {
-    std::printf("%s", flags.Help().c_str());
-    return 0;
-  }
+  if (std::optional<int> done = ParseCommandFlags(flags, args, "apprentice eval")) return *done;
   for (const char* required : {"logs", "policy"}) {
     if (!flags.WasSet(required)) {
       std::fprintf(stderr, "apprentice eval: --%s is required (see --help)\n", required);

@@ -1,9 +1,26 @@
 #include "apps/flag_values.h"
 
+#include <cstdio>
 #include <cstdlib>
 #include <sstream>
 
 namespace apprentice {
+
+int UsageError(std::string_view command, const std::string& message) {
+  std::fprintf(stderr, "%.*s: %s\n", static_cast<int>(command.size()), command.data(),
+               message.c_str());
+  return 2;
+}
+
+std::optional<int> ParseCommandFlags(FlagSet& flags, const std::vector<std::string>& args,
+                                     std::string_view command) {
+  if (Status s = flags.Parse(args); !s.ok()) return UsageError(command, s.message());
+  if (flags.help_requested()) {
+    std::printf("%s", flags.Help().c_str());
+    return 0;
+  }
+  return std::nullopt;
+}
 
 Result<std::vector<int64_t>> ParseHiddenWidths(const std::string& text) {
   std::vector<int64_t> widths;

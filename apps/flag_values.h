@@ -2,7 +2,9 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/flags.h"
@@ -10,6 +12,14 @@
 #include "distiller/distiller.h"
 
 namespace apprentice {
+
+// Prints "<command>: <message>" to stderr and returns 2, the exit code of bad usage.
+int UsageError(std::string_view command, const std::string& message);
+
+// Parses a subcommand's `args` into `flags`: the exit code to end with — 2 after a usage error
+// (UsageError), 0 after printing the help for --help — or nullopt when the command goes on.
+std::optional<int> ParseCommandFlags(FlagSet& flags, const std::vector<std::string>& args,
+                                     std::string_view command);
 
 // --hidden: comma-separated layer widths in [1, 4096], e.g. "64,64". InvalidArgument naming the
 // flag and the text otherwise.

@@ -63,13 +63,10 @@ int Generate(const std::vector<std::string>& args) {
             "4: cards starting a burst each day", 0, 1'000'000);
   flags.Bool("json", &json, "print the summary as JSON");
   auto usage_error = [](const std::string& message) {
-    std::fprintf(stderr, "apprentice fraud generate: %s\n", message.c_str());
-    return 2;
+    return UsageError("apprentice fraud generate", message);
   };
-  if (Status s = flags.Parse(args); !s.ok()) return usage_error(s.message());
-  if (flags.help_requested()) {
-    std::printf("%s", flags.Help().c_str());
-    return 0;
+  if (std::optional<int> done = ParseCommandFlags(flags, args, "apprentice fraud generate")) {
+    return *done;
   }
   if (out.empty()) return usage_error("--out is required");
   o.seed = static_cast<uint64_t>(seed);
@@ -164,13 +161,10 @@ int Run(const std::vector<std::string>& args) {
   flags.String("run-dir", &o.run_dir, "write summary.json and executor.snap here");
   flags.Bool("json", &json, "print the summary as JSON");
   auto usage_error = [](const std::string& message) {
-    std::fprintf(stderr, "apprentice fraud run: %s\n", message.c_str());
-    return 2;
+    return UsageError("apprentice fraud run", message);
   };
-  if (Status s = flags.Parse(args); !s.ok()) return usage_error(s.message());
-  if (flags.help_requested()) {
-    std::printf("%s", flags.Help().c_str());
-    return 0;
+  if (std::optional<int> done = ParseCommandFlags(flags, args, "apprentice fraud run")) {
+    return *done;
   }
   Result<std::vector<int64_t>> widths = ParseHiddenWidths(hidden);
   if (!widths.ok()) return usage_error(widths.status().message());

@@ -2,6 +2,7 @@
 #include <cstdio>
 
 #include "apps/commands.h"
+#include "apps/flag_values.h"
 #include "apps/log_report.h"
 #include "apps/table.h"
 #include "core/flags.h"
@@ -83,13 +84,8 @@ int InspectCommand(const std::vector<std::string>& args) {
   // Every flag is a boolean, so an argument that does not start with '-' is the path.
   std::vector<std::string> flag_args, paths;
   for (const std::string& a : args) (a.rfind('-', 0) == 0 ? flag_args : paths).push_back(a);
-  if (Status s = flags.Parse(flag_args); !s.ok()) {
-    std::fprintf(stderr, "apprentice inspect: %s\n", s.message().c_str());
-    return 2;
-  }
-  if (flags.help_requested()) {
-    std::printf("%s", flags.Help().c_str());
-    return 0;
+  if (std::optional<int> done = ParseCommandFlags(flags, flag_args, "apprentice inspect")) {
+    return *done;
   }
   if (paths.size() != 1) {
     std::fprintf(

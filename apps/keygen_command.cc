@@ -4,6 +4,7 @@
 #include <string>
 
 #include "apps/commands.h"
+#include "apps/flag_values.h"
 #include "core/flags.h"
 #include "core/json.h"
 #include "service/curve.h"
@@ -33,14 +34,9 @@ int KeygenCommand(const std::vector<std::string>& args) {
   flags.Bool("force", &force, "replace existing files");
   flags.Bool("json", &json, "print the file names and the public key as JSON");
   auto usage_error = [](const std::string& message) {
-    std::fprintf(stderr, "apprentice keygen: %s\n", message.c_str());
-    return 2;
+    return UsageError("apprentice keygen", message);
   };
-  if (Status s = flags.Parse(args); !s.ok()) return usage_error(s.message());
-  if (flags.help_requested()) {
-    std::printf("%s", flags.Help().c_str());
-    return 0;
-  }
+  if (std::optional<int> done = ParseCommandFlags(flags, args, "apprentice keygen")) return *done;
   if (out.empty()) return usage_error("--out is required");
   Result<CurveKeyPair> keys = GenerateCurveKeyPair();
   if (!keys.ok()) {

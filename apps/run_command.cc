@@ -233,14 +233,9 @@ int RunCommand(const std::vector<std::string>& args) {
                               "replay sampler", "replay-opt", ExtensionsOf(Samplers()));
 
   auto usage_error = [](const std::string& message) {
-    std::fprintf(stderr, "apprentice run: %s\n", message.c_str());
-    return 2;
+    return UsageError("apprentice run", message);
   };
-  if (Status s = flags.Parse(args); !s.ok()) return usage_error(s.message());
-  if (flags.help_requested()) {
-    std::printf("%s", flags.Help().c_str());
-    return 0;
-  }
+  if (std::optional<int> done = ParseCommandFlags(flags, args, "apprentice run")) return *done;
   Result<std::vector<int64_t>> widths = ParseHiddenWidths(hidden);
   if (!widths.ok()) return usage_error(widths.status().message());
   o.distiller.hidden = *widths;

@@ -236,14 +236,9 @@ int ServeCommand(const std::vector<std::string>& args) {
             1, 100'000'000);
 
   auto usage_error = [](const std::string& message) {
-    std::fprintf(stderr, "apprentice serve: %s\n", message.c_str());
-    return 2;
+    return UsageError("apprentice serve", message);
   };
-  if (Status s = flags.Parse(args); !s.ok()) return usage_error(s.message());
-  if (flags.help_requested()) {
-    std::printf("%s", flags.Help().c_str());
-    return 0;
-  }
+  if (std::optional<int> done = ParseCommandFlags(flags, args, "apprentice serve")) return *done;
 
   agent_options.labels.policy = *ParseLabelPolicy(label_policy);  // a declared choice
   if (flags.WasSet("label-fraction") && agent_options.labels.policy == LabelPolicy::kAll) {

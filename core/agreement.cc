@@ -56,17 +56,22 @@ float GaussianConfidence(const Space& action_space, std::span<const float> log_s
   return static_cast<float>(confidence);
 }
 
+float CategoricalConfidence(std::span<const float> logits, int64_t best) {
+  const float max = logits[best];
+  float sum = 1.0f;  // exp(max - max)
+  for (int64_t k = 0; k < static_cast<int64_t>(logits.size()); ++k) {
+    if (k != best) sum += std::exp(logits[k] - max);
+  }
+  return 1.0f / sum;
+}
+
 float OutputConfidence(const Space& action_space, const PolicyOutput& output) {
   if (output.kind == PolicyKind::kGaussian) {
     if (output.log_std.empty()) return std::numeric_limits<float>::quiet_NaN();
     return GaussianConfidence(action_space, output.log_std);
   }
-  const std::span<const float> logits(output.logits);
-  if (logits.empty()) return std::numeric_limits<float>::quiet_NaN();
-  const int64_t best = Argmax(logits);
-  double sum = 0.0;
-  for (const float l : logits) sum += std::exp(static_cast<double>(l - logits[best]));
-  return static_cast<float>(1.0 / sum);
+  if (output.logits.empty()) return std::numeric_limits<float>::quiet_NaN();
+  return CategoricalConfidence(output.logits, Argmax(output.logits));
 }
 
 AgreementWindow::AgreementWindow(int64_t capacity)

@@ -46,6 +46,9 @@ double KlToHeadOutput(const PolicyOutput& p, std::span<const float> q_output);
 // KL(p || q) of two policy outputs of the same kind and size; NaN when they do not fit.
 double PolicyKl(const PolicyOutput& p, const PolicyOutput& q);
 
+// The categorical head's confidence (above) from its logits and their argmax `best`:
+// softmax(logits)[best], in float, exactly as the executor computes it. No allocation.
+float CategoricalConfidence(std::span<const float> logits, int64_t best);
 // The Gaussian head's confidence (above) from its log-stds.
 float GaussianConfidence(const Space& action_space, std::span<const float> log_std,
                          double tolerance = kBoxAgreementTolerance);

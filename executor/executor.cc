@@ -382,8 +382,6 @@ void ForwardBaseline(const Snapshot::Layer* layers, int64_t num_layers, Activati
 }
 #endif
 
-// The best entry point for this CPU. APPRENTICE_EXECUTOR_BASELINE=1 in the environment forces
-// the baseline (to test or time it on a machine with AVX2).
 // The widest kernel this CPU runs, or the one APPRENTICE_EXECUTOR_ISA names (sse2, avx2,
 // avx512; a name the CPU cannot run falls back to the widest it can). The older
 // APPRENTICE_EXECUTOR_BASELINE=1 means sse2.
@@ -590,15 +588,9 @@ ExecutorDecision Executor::Act(std::span<const float> observation) {
 
 void Executor::DecideHead(std::span<float> out, Action& action, float& confidence) const {
   if (spec().head == HeadKind::kCategorical) {
-    const std::span<const float> logits(out);
-    const int64_t best = Argmax(logits);
-    const float max = logits[best];
-    float sum = 1.0f;  // exp(max - max)
-    for (int64_t k = 0; k < static_cast<int64_t>(logits.size()); ++k) {
-      if (k != best) sum += std::exp(logits[k] - max);
-    }
+    const int64_t best = Argmax(out);
     action = Action::Discrete(best);
-    confidence = 1.0f / sum;
+    confidence = CategoricalConfidence(out, best);
   } else {
     const size_t d = static_cast<size_t>(spec().actions);
     for (size_t i = d; i < 2 * d; ++i) out[i] = std::clamp(out[i], kMinLogStd, kMaxLogStd);

@@ -211,18 +211,19 @@ Result<PlanDecision> SamplingPlanner::Plan(const PlanRequest& request) {
   std::mutex error_mu;
   std::string error;
   int64_t rollouts = 0, iterations = 0;
+  uint64_t seed = 0;  // this iteration's
+  const std::function<void(int, int64_t)> rollout = [&](int worker, int64_t k) {
+    try {
+      Rollout(worker, k, root, seed, request.deadline_ns);
+    } catch (const std::exception& e) {  // e.g. the request's episode has ended
+      returns_[k] = std::numeric_limits<double>::quiet_NaN();
+      std::lock_guard lock(error_mu);
+      if (error.empty()) error = e.what();
+    }
+  };
   for (int64_t it = 0; it < sampling_.iterations; ++it) {
     if (it > 0 && request.deadline_ns != 0 && NowNs() >= request.deadline_ns) break;
-    const uint64_t seed = MixSeed(request.seed, static_cast<uint64_t>(it));
-    const std::function<void(int, int64_t)> rollout = [&](int worker, int64_t k) {
-      try {
-        Rollout(worker, k, root, seed, request.deadline_ns);
-      } catch (const std::exception& e) {  // e.g. the request's episode has ended
-        returns_[k] = std::numeric_limits<double>::quiet_NaN();
-        std::lock_guard lock(error_mu);
-        if (error.empty()) error = e.what();
-      }
-    };
+    seed = MixSeed(request.seed, static_cast<uint64_t>(it));
     workers_.Run(sampling_.samples, rollout);
     if (!error.empty()) {
       last_episode_ = last_step_ = -1;

@@ -46,6 +46,18 @@ double Squared(const mjData* d, int nu) {
   return s;
 }
 
+// What MujocoTaskEnv needs besides the names (kName, kModel): the task and the option defaults.
+template <class TaskT, int64_t kFrameSkip, int64_t kMaxEpisodeSteps>
+struct TaskSpec {
+  struct Options : MujocoOptions {
+    Options() {
+      frame_skip = kFrameSkip;
+      max_episode_steps = kMaxEpisodeSteps;
+    }
+  };
+  static std::unique_ptr<MujocoTask> Task() { return std::make_unique<TaskT>(); }
+};
+
 // ---- mujoco: any model; observes qpos and qvel, pays 0, never ends. ----
 class RawTask final : public MujocoTask {
  public:
@@ -61,11 +73,9 @@ class RawTask final : public MujocoTask {
   double Reward(const mjModel*, const mjData*) const override { return 0.0; }
 };
 
-struct RawSpec {
+struct RawSpec : TaskSpec<RawTask, 1, 1000> {
   static constexpr const char* kName = "mujoco";
   static constexpr const char* kModel = "";
-  struct Options : MujocoOptions {};
-  static std::unique_ptr<MujocoTask> Task() { return std::make_unique<RawTask>(); }
 };
 using MujocoRaw = MujocoTaskEnv<RawSpec>;
 
@@ -107,16 +117,9 @@ class CartpoleTask final : public MujocoTask {
   int x_ = 0, vx_ = 0, th_ = 0, vth_ = 0;
 };
 
-struct CartpoleSpec {
+struct CartpoleSpec : TaskSpec<CartpoleTask, 2, 250> {
   static constexpr const char* kName = "mujoco-cartpole";
   static constexpr const char* kModel = "cartpole";
-  struct Options : MujocoOptions {
-    Options() {
-      frame_skip = 2;
-      max_episode_steps = 250;
-    }
-  };
-  static std::unique_ptr<MujocoTask> Task() { return std::make_unique<CartpoleTask>(); }
 };
 using MujocoCartpole = MujocoTaskEnv<CartpoleSpec>;
 
@@ -167,16 +170,9 @@ class ReacherTask final : public MujocoTask {
   int q0_ = 0, q1_ = 0, v0_ = 0, v1_ = 0, fingertip_ = 0, target_ = 0;
 };
 
-struct ReacherSpec {
+struct ReacherSpec : TaskSpec<ReacherTask, 2, 100> {
   static constexpr const char* kName = "mujoco-reacher";
   static constexpr const char* kModel = "reacher";
-  struct Options : MujocoOptions {
-    Options() {
-      frame_skip = 2;
-      max_episode_steps = 100;
-    }
-  };
-  static std::unique_ptr<MujocoTask> Task() { return std::make_unique<ReacherTask>(); }
 };
 using MujocoReacher = MujocoTaskEnv<ReacherSpec>;
 
@@ -240,16 +236,9 @@ class PusherTask final : public MujocoTask {
   int pq_[2] = {0, 0}, bq_[2] = {0, 0}, pv_[2] = {0, 0}, bv_[2] = {0, 0};
 };
 
-struct PusherSpec {
+struct PusherSpec : TaskSpec<PusherTask, 2, 150> {
   static constexpr const char* kName = "mujoco-pusher";
   static constexpr const char* kModel = "pusher";
-  struct Options : MujocoOptions {
-    Options() {
-      frame_skip = 2;
-      max_episode_steps = 150;
-    }
-  };
-  static std::unique_ptr<MujocoTask> Task() { return std::make_unique<PusherTask>(); }
 };
 using MujocoPusher = MujocoTaskEnv<PusherSpec>;
 
