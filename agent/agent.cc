@@ -280,8 +280,9 @@ void Agent::Adopt(std::shared_ptr<const Snapshot> snapshot) {
   }
 }
 
-AgentDecision Agent::Act(std::span<const float> observation, const Env* state) {
-  return default_arbiter_->Act(observation, state);
+AgentDecision Agent::Act(std::span<const float> observation, const Env* state,
+                         std::span<const uint8_t> legal) {
+  return default_arbiter_->Act(observation, state, legal);
 }
 
 void Agent::Observe(double reward, bool terminated, bool truncated) {
@@ -290,11 +291,23 @@ void Agent::Observe(double reward, bool terminated, bool truncated) {
 
 Arbiter& Agent::OpenArbiter() {
   std::lock_guard lock(arbiters_mu_);
-  Require(arbiters_.size() < static_cast<size_t>(SnapshotSlot::kMaxReaders),
+  Require(arbiters_.size() + crowds_.size() < static_cast<size_t>(SnapshotSlot::kMaxReaders),
           "Agent::OpenArbiter: at most " + std::to_string(SnapshotSlot::kMaxReaders) +
-              " arbiters per agent");
+              " arbiters and crowds");
   arbiters_.push_back(std::make_unique<Arbiter>(*this, static_cast<int>(arbiters_.size())));
   return *arbiters_.back();
+}
+
+Crowd& Agent::OpenCrowd(int64_t agents) {
+  Require(options_.mode == Mode::kReflex,
+          "Agent::OpenCrowd: a crowd acts in reflex mode only, not " +
+              std::string(ModeName(options_.mode)));
+  std::lock_guard lock(arbiters_mu_);
+  Require(arbiters_.size() + crowds_.size() < static_cast<size_t>(SnapshotSlot::kMaxReaders),
+          "Agent::OpenCrowd: at most " + std::to_string(SnapshotSlot::kMaxReaders) +
+              " arbiters and crowds");
+  crowds_.push_back(std::make_unique<Crowd>(*this, static_cast<int>(crowds_.size()), agents));
+  return *crowds_.back();
 }
 
 Status Agent::Report(uint64_t id, const Outcome& outcome) {
@@ -368,6 +381,19 @@ AgentMetrics Agent::Metrics() const {
       m.unselected += c.unselected;
       m.act.Merge(a->act_latency());
       const auto [mean, count] = a->recent_return();
+      return_sum += mean * static_cast<double>(count);
+      return_count += count;
+    }
+    for (const auto& crowd : crowds_) {  // its ticks are not decisions: no act latency
+      const ArbiterCounters c = crowd->counters();
+      m.steps += c.steps;
+      m.episodes += c.episodes;
+      m.acted_by_executor += c.acted_by_executor;
+      m.planner_requests += c.planner_requests;
+      m.planner_drops += c.planner_drops;
+      m.decision_drops += c.decision_drops;
+      m.unselected += c.unselected;
+      const auto [mean, count] = crowd->recent_return();
       return_sum += mean * static_cast<double>(count);
       return_count += count;
     }

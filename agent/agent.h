@@ -38,6 +38,7 @@
 #include "agent/answer_board.h"
 #include "agent/arbiter.h"
 #include "agent/collector.h"
+#include "agent/crowd.h"
 #include "agent/label_selection.h"
 #include "agent/learner.h"
 #include "agent/plan_queue.h"
@@ -201,7 +202,8 @@ class Agent final : private LabelSink {
   void Start();
 
   // The default arbiter's Act() and Observe() (arbiter.h): one caller thread.
-  AgentDecision Act(std::span<const float> observation, const Env* state = nullptr);
+  AgentDecision Act(std::span<const float> observation, const Env* state = nullptr,
+                    std::span<const uint8_t> legal = {});
   void Observe(double reward, bool terminated, bool truncated);
 
   // The default arbiter's Warm() (arbiter.h): call it shortly before a fixed-rate tick.
@@ -210,8 +212,13 @@ class Agent final : private LabelSink {
   // The arbiter behind Act() and Observe().
   Arbiter& default_arbiter() { return *default_arbiter_; }
   // Another caller: an arbiter of its own (its own executor and episodes) for another thread.
-  // Valid until the agent is destroyed. Any thread; at most 63 besides the default one.
+  // Valid until the agent is destroyed. Any thread; at most 63 besides the default one (crowds
+  // included).
   Arbiter& OpenArbiter();
+  // Many agents decided a tick at a time by one caller (agent/crowd.h): `agents` lanes with
+  // episodes of their own, one batched executor call per tick. Reflex mode only (InvalidArgument
+  // otherwise). Valid until the agent is destroyed; counts against the same 64 executors.
+  Crowd& OpenCrowd(int64_t agents);
 
   // The outcome of decision `id`, from any thread, any time after its Act()/Decide() (a reward
   // that arrives late, a label from the outside world). Unavailable when the agent is not
@@ -249,6 +256,7 @@ class Agent final : private LabelSink {
 
  private:
   friend class Arbiter;
+  friend class Crowd;
   Agent(AgentOptions options, const Space& observation_space, const Space& action_space,
         const Env* prototype, AgentSeams seams);
   void OnLabel(Label label) override;  // LabelSink: from the workers (or a remote queue)
@@ -290,6 +298,7 @@ class Agent final : private LabelSink {
   mutable std::mutex arbiters_mu_;
   std::deque<std::unique_ptr<Arbiter>> arbiters_;  // guarded by arbiters_mu_; [0] is the default
   Arbiter* default_arbiter_ = nullptr;
+  std::deque<std::unique_ptr<Crowd>> crowds_;  // guarded by arbiters_mu_
 
   std::mutex stop_mu_;
   Status stop_status_;  // guarded by stop_mu_

@@ -50,30 +50,36 @@ Arbiter::Arbiter(Agent& agent, int index)
   const auto obs = static_cast<size_t>(agent.observation_space_.flat_size());
   const auto out = static_cast<size_t>(agent.slot_->spec().output());
   pending_.record.observation.reserve(obs);
+  if (agent.action_space_.is_discrete()) {
+    pending_.record.legal.reserve(static_cast<size_t>(agent.action_space_.n()));
+  }
   pending_.record.executor.logits.reserve(out);
   pending_.record.executor.mean.reserve(out);
   pending_.record.executor.log_std.reserve(out);
 }
 
-AgentDecision Arbiter::Act(std::span<const float> observation, const Env* state) {
+AgentDecision Arbiter::Act(std::span<const float> observation, const Env* state,
+                           std::span<const uint8_t> legal) {
   if (phase_ != Phase::kActing) {
     throw InvalidArgument("Agent::Act: Observe() the previous step first");
   }
   if (episode_ < 0) episode_ = agent_.NewEpisode();
-  const AgentDecision d = Run(observation, state, episode_, episode_step_, /*outcome_follows=*/true);
+  const AgentDecision d =
+      Run(observation, state, legal, episode_, episode_step_, /*outcome_follows=*/true);
   phase_ = Phase::kObserving;
   return d;
 }
 
 AgentDecision Arbiter::Decide(std::span<const float> observation, const Env* state,
-                              StepPosition position) {
+                              StepPosition position, std::span<const uint8_t> legal) {
   const int64_t episode = position.episode >= 0 ? position.episode : agent_.NewEpisode();
-  return Run(observation, state, episode, position.episode >= 0 ? position.step : 0,
+  return Run(observation, state, legal, episode, position.episode >= 0 ? position.step : 0,
              /*outcome_follows=*/false);
 }
 
-AgentDecision Arbiter::Run(std::span<const float> observation, const Env* state, int64_t episode,
-                           int64_t step, bool outcome_follows) {
+AgentDecision Arbiter::Run(std::span<const float> observation, const Env* state,
+                           std::span<const uint8_t> legal, int64_t episode, int64_t step,
+                           bool outcome_follows) {
   Agent& agent = agent_;
   if (!agent.running()) {
     throw InvalidArgument(agent.state_.load() == Agent::kCreated
@@ -88,7 +94,7 @@ AgentDecision Arbiter::Run(std::span<const float> observation, const Env* state,
   }
   const AgentOptions& o = agent.options_;
   const int64_t t0 = NowNs();
-  ExecutorDecision exec = executor_.Act(observation);  // checks the size
+  ExecutorDecision exec = executor_.Act(observation, legal);  // checks the sizes
   if (o.sample_actions) executor_.Sample(exec, sampling_);
   const int64_t exec_ns = NowNs() - t0;
   const uint64_t id = agent.NewDecisionId();
@@ -172,6 +178,7 @@ AgentDecision Arbiter::Run(std::span<const float> observation, const Env* state,
     r.episode = episode;
     r.step = step;
     r.observation.assign(observation.begin(), observation.end());
+    r.legal.assign(legal.begin(), legal.end());
     ApplyExecutorDecision(exec, head, exec_ns, r);
     r.acted_by = acted_by;
   };
@@ -225,9 +232,7 @@ void Arbiter::Observe(double reward, bool terminated, bool truncated) {
   episode_return_ += reward;
   ++episode_step_;
   if (terminated || truncated) {
-    const int64_t e = episodes_.load(std::memory_order_relaxed);
-    returns_[e % kReturnWindow].store(episode_return_, std::memory_order_relaxed);
-    episodes_.store(e + 1, std::memory_order_release);
+    returns_.Add(episode_return_);
     episode_ = -1;
     episode_step_ = 0;
     episode_return_ = 0.0;
@@ -253,7 +258,7 @@ void Arbiter::Warm(std::span<const float> observation) {
 ArbiterCounters Arbiter::counters() const {
   ArbiterCounters c;
   c.steps = steps_.load(std::memory_order_relaxed);
-  c.episodes = episodes_.load(std::memory_order_acquire);
+  c.episodes = returns_.episodes();
   c.acted_by_executor = acted_executor_.load(std::memory_order_relaxed);
   c.acted_by_planner = acted_planner_.load(std::memory_order_relaxed);
   c.deadline_misses = deadline_misses_.load(std::memory_order_relaxed);
@@ -263,14 +268,6 @@ ArbiterCounters Arbiter::counters() const {
   c.decision_drops = decision_drops_.load(std::memory_order_relaxed);
   c.unselected = unselected_.load(std::memory_order_relaxed);
   return c;
-}
-
-std::pair<double, int64_t> Arbiter::recent_return() const {
-  const int64_t episodes = episodes_.load(std::memory_order_acquire);
-  const int64_t window = std::min<int64_t>(episodes, kReturnWindow);
-  double sum = 0.0;
-  for (int64_t i = 0; i < window; ++i) sum += returns_[i].load(std::memory_order_relaxed);
-  return {window > 0 ? sum / static_cast<double>(window) : 0.0, window};
 }
 
 }  // namespace apprentice

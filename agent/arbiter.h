@@ -82,7 +82,10 @@ class Arbiter {
   // InvalidArgument for a wrong-size observation, a missing or wrong-kind state a planner needs,
   // an Act() not preceded by Observe() of the previous step, or an agent not running; nothing is
   // recorded then.
-  AgentDecision Act(std::span<const float> observation, const Env* state = nullptr);
+  // `legal` (board games; core/policy.h): the actions legal in this state, one byte each; the
+  // executor chooses among them and the record keeps the mask (empty: every action is legal).
+  AgentDecision Act(std::span<const float> observation, const Env* state = nullptr,
+                    std::span<const uint8_t> legal = {});
   // What the environment answered to the last Act()'s action. Ends the episode when terminated
   // or truncated.
   void Observe(double reward, bool terminated, bool truncated);
@@ -90,7 +93,8 @@ class Arbiter {
   // A decision whose outcome comes later, from any thread, through Agent::Report(id, outcome);
   // `position` places it (a new one-step episode by default). Throws as Act().
   AgentDecision Decide(std::span<const float> observation, const Env* state = nullptr,
-                       StepPosition position = StepPosition::NewEpisode());
+                       StepPosition position = StepPosition::NewEpisode(),
+                       std::span<const uint8_t> legal = {});
 
   // Runs the executor once on `observation` (discarding the result) and prefetches the plan
   // queue's next slot: what the next Act() reads is then in this core's cache. A fixed-rate loop
@@ -101,14 +105,15 @@ class Arbiter {
   ArbiterCounters counters() const;
   LatencyHistogram act_latency() const { return act_latency_.Snapshot(); }
   // The mean return of this arbiter's last (up to) 10 episodes, and how many it averages.
-  std::pair<double, int64_t> recent_return() const;
+  std::pair<double, int64_t> recent_return() const { return returns_.Mean(); }
   double beta() const { return mixture_.beta(); }
 
  private:
   enum class Phase { kActing, kObserving };
   // `outcome_follows`: Act(), whose decision waits in pending_ for Observe(); else Decide().
-  AgentDecision Run(std::span<const float> observation, const Env* state, int64_t episode,
-                    int64_t step, bool outcome_follows);
+  AgentDecision Run(std::span<const float> observation, const Env* state,
+                    std::span<const uint8_t> legal, int64_t episode, int64_t step,
+                    bool outcome_follows);
   void Bump(std::atomic<int64_t>& counter) { BumpOneWriter(counter); }
 
   Agent& agent_;
@@ -127,11 +132,10 @@ class Arbiter {
 
   // Written by the owning thread, read by any.
   SharedLatencyHistogram act_latency_;
-  std::atomic<int64_t> steps_{0}, episodes_{0}, acted_executor_{0}, acted_planner_{0};
+  std::atomic<int64_t> steps_{0}, acted_executor_{0}, acted_planner_{0};
   std::atomic<int64_t> deadline_misses_{0}, requests_{0}, drops_{0}, timeouts_{0};
   std::atomic<int64_t> decision_drops_{0}, unselected_{0};
-  static constexpr int kReturnWindow = 10;
-  std::atomic<double> returns_[kReturnWindow] = {};
+  RecentReturns returns_;  // and the episode count
 };
 
 }  // namespace apprentice

@@ -24,6 +24,10 @@ struct DecisionRecord {
   int64_t step = 0;     // step within the episode, from 0 (-1: unknown)
 
   std::vector<float> observation;  // what the agent saw
+  // The actions legal in this state, one byte each (core/policy.h: MaskLogits); empty when every
+  // action is legal. The executor chose among these, the planner's distribution gives the others
+  // probability 0, and the distiller's loss masks them.
+  std::vector<uint8_t> legal;
 
   // The full outputs, side by side (what the replay measures and the distiller reads):
   // the planner's distribution, the soft target (empty until has_label), and the executor's

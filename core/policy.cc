@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
+#include <string>
 
 #include "core/decision.h"
 
@@ -22,6 +24,25 @@ void Softmax(std::span<const float> logits, std::span<float> out, float temperat
 int64_t Argmax(std::span<const float> values) {
   if (values.empty()) return -1;
   return std::max_element(values.begin(), values.end()) - values.begin();
+}
+
+Status MaskLogits(std::span<float> logits, std::span<const uint8_t> legal) {
+  if (legal.size() != logits.size()) {
+    return Status::InvalidArgument("legal-move mask has " + std::to_string(legal.size()) +
+                                   " entries; the policy has " + std::to_string(logits.size()) +
+                                   " actions");
+  }
+  float max = -std::numeric_limits<float>::infinity();
+  for (size_t i = 0; i < logits.size(); ++i) {
+    if (legal[i] != 0) max = std::max(max, logits[i]);
+  }
+  if (max == -std::numeric_limits<float>::infinity()) {
+    return Status::InvalidArgument("legal-move mask allows no action");
+  }
+  for (size_t i = 0; i < logits.size(); ++i) {
+    if (legal[i] == 0) logits[i] = max + kMinLogit;
+  }
+  return Status::Ok();
 }
 
 PolicyOutput PolicyOutput::FromProbabilities(std::span<const float> probs) {

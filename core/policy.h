@@ -49,4 +49,13 @@ void Softmax(std::span<const float> logits, std::span<float> out, float temperat
 // Index of the largest element (lowest index on ties); -1 for an empty span.
 int64_t Argmax(std::span<const float> values);
 
+// Legal-move masks (board games): one byte per action of a Discrete(n) space, nonzero where the
+// action is legal in the current state. An empty mask means every action is legal.
+//
+// Masks `logits` in place: every illegal entry becomes kMinLogit below the largest legal logit,
+// so that softmax gives it probability ~1e-13 (the convention for "impossible" everywhere,
+// PolicyOutput) and the argmax is a legal action. InvalidArgument, logits unchanged, when the
+// sizes differ or no action is legal. No allocation.
+Status MaskLogits(std::span<float> logits, std::span<const uint8_t> legal);
+
 }  // namespace apprentice

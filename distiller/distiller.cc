@@ -3,9 +3,11 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <numbers>
+#include <optional>
 #include <sstream>
 #include <string>
 
@@ -153,6 +155,15 @@ struct Distiller::Impl {
         RequireOk(action_space.Check(r->planner_action));
       }
       if (r->has_truth) RequireOk(action_space.Check(r->truth));
+      if (!r->legal.empty()) {
+        Require(action_space.is_discrete() &&
+                    static_cast<int64_t>(r->legal.size()) == action_space.n(),
+                "training record has a legal-move mask of " + std::to_string(r->legal.size()) +
+                    " entries for " + action_space.ToString());
+        Require(r->legal[static_cast<size_t>(HardLabel(*r).index())] != 0,
+                "training record (episode " + std::to_string(r->episode) + ", step " +
+                    std::to_string(r->step) + ") has an illegal move as its hard label");
+      }
       // One NaN would poison Adam's state and every weight for good.
       if (!AllFinite(r->observation) || !AllFinite(r->planner.logits) ||
           !AllFinite(r->planner.mean) || !AllFinite(r->planner.log_std) ||
@@ -178,9 +189,27 @@ struct Distiller::Impl {
         tp += n;
         *lp++ = HardLabel(*r).index();
       }
+      // Legal-move masks (board games): the student's illegal logits are pushed to -1e9 (no
+      // probability, no gradient) and the soft term sums over the legal actions only.
+      std::optional<torch::Tensor> legal;
+      const bool any_mask = std::any_of(batch.begin(), batch.end(),
+                                        [](const auto& r) { return !r->legal.empty(); });
+      if (any_mask) {
+        legal = torch::ones({b, n});
+        float* mp = legal->data_ptr<float>();
+        for (const auto& r : batch) {
+          if (!r->legal.empty()) {
+            for (int64_t a = 0; a < n; ++a) mp[a] = r->legal[a] != 0 ? 1.0f : 0.0f;
+          }
+          mp += n;
+        }
+        out = out.masked_fill(*legal == 0, -1e9);
+      }
       const auto log_p_teacher = torch::log_softmax(teacher / t, 1);
       const auto log_p_student = torch::log_softmax(out / t, 1);
-      soft_i = (log_p_teacher.exp() * (log_p_teacher - log_p_student)).sum(1);
+      auto terms = log_p_teacher.exp() * (log_p_teacher - log_p_student);
+      if (legal) terms = terms * *legal;
+      soft_i = terms.sum(1);
       hard_i = -torch::log_softmax(out, 1).gather(1, labels.unsqueeze(1)).squeeze(1);
       priority_hard_i = hard_i;
     } else {

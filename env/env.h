@@ -13,6 +13,9 @@
 // - Step() after the episode ended (terminated or truncated) throws InvalidArgument: reset first.
 // - The observation span stays valid until the next Reset()/Step() on the same env.
 //
+// Board games add legal-move masks and alternating turns (LegalActions, alternating_turns;
+// env/connect_four.h).
+//
 // To write an environment, see env/cartpole.h: it is the smallest complete one. env/episode.h
 // holds the bookkeeping and the Step() checks every environment shares.
 #pragma once
@@ -21,6 +24,7 @@
 #include <memory>
 #include <span>
 #include <string>
+#include <vector>
 
 #include "core/action.h"
 #include "core/space.h"
@@ -59,6 +63,30 @@ class Env {
 
   // Steps taken in the current episode.
   virtual int64_t elapsed_steps() const = 0;
+
+  // Legal-move masks (board games): writes into `legal` (action_space().n() bytes) 1 for each
+  // action legal in the current state and 0 for the others, and returns true; Step() refuses an
+  // illegal action. Returns false, writing nothing, for an env whose every action is always legal
+  // (the default).
+  virtual bool LegalActions(std::span<uint8_t> legal) const {
+    (void)legal;
+    return false;
+  }
+  // Two players taking turns on one state (board games): a step's reward goes to the player who
+  // took it, the other player moves next, and the observation shows the state from the view of
+  // the player to move, so one policy plays both sides. Planners back values up with alternating
+  // sign (negamax). Default false: one agent.
+  virtual bool alternating_turns() const { return false; }
 };
+
+// The legal-move mask of `env`'s current state, written into `buffer` (sized to the action
+// count), or an empty span when every action is legal: what Executor::Act and Agent::Act take.
+// Allocates only the first time `buffer` is sized.
+inline std::span<const uint8_t> LegalMask(const Env& env, std::vector<uint8_t>& buffer) {
+  if (!env.action_space().is_discrete()) return {};
+  buffer.resize(static_cast<size_t>(env.action_space().n()));
+  if (!env.LegalActions(buffer)) return {};
+  return buffer;
+}
 
 }  // namespace apprentice

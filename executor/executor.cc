@@ -568,13 +568,36 @@ Executor::Executor(SnapshotSlot& slot, Space action_space)
 
 Executor::~Executor() { slot_.ReleaseHazard(hazard_); }
 
-ExecutorDecision Executor::Act(std::span<const float> observation) {
+void Executor::CheckLegal(std::span<const uint8_t> legal, int64_t rows) const {
+  if (legal.empty()) return;
+  const MlpSpec& spec = slot_.spec();
+  if (spec.head != HeadKind::kCategorical) {
+    throw InvalidArgument("a legal-move mask needs a categorical head (Discrete actions)");
+  }
+  if (static_cast<int64_t>(legal.size()) != rows * spec.actions) {
+    throw InvalidArgument("legal-move mask has " + std::to_string(legal.size()) + " entries; " +
+                          std::to_string(rows) + " decisions over " +
+                          std::to_string(spec.actions) + " actions need " +
+                          std::to_string(rows * spec.actions));
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    const uint8_t* row = legal.data() + r * spec.actions;
+    if (std::none_of(row, row + spec.actions, [](uint8_t b) { return b != 0; })) {
+      throw InvalidArgument("legal-move mask of decision " + std::to_string(r) +
+                            " allows no action");
+    }
+  }
+}
+
+ExecutorDecision Executor::Act(std::span<const float> observation,
+                               std::span<const uint8_t> legal) {
   const MlpSpec& spec = slot_.spec();
   if (static_cast<int64_t>(observation.size()) != spec.input) {
     // Not Require(): its message would be built (and allocated) on every call.
     throw InvalidArgument("observation has " + std::to_string(observation.size()) +
                           " floats; the executor's network takes " + std::to_string(spec.input));
   }
+  CheckLegal(legal, 1);
   const Snapshot* snapshot = slot_.Acquire(hazard_);
   ForwardUnchecked(*snapshot, observation, scratch_, output_);
   ExecutorDecision decision;
@@ -582,6 +605,7 @@ ExecutorDecision Executor::Act(std::span<const float> observation) {
   slot_.Unpin(hazard_);
 
   decision.output = output_;
+  if (!legal.empty()) (void)MaskLogits(output_, legal);  // checked above
   DecideHead(output_, decision.action, decision.confidence);
   return decision;
 }
@@ -602,7 +626,8 @@ void Executor::DecideHead(std::span<float> out, Action& action, float& confidenc
 }
 
 int64_t Executor::ActBatch(std::span<const float> observations, std::span<Action> actions,
-                           std::span<float> outputs, std::span<float> confidences) {
+                           std::span<float> outputs, std::span<float> confidences,
+                           std::span<const uint8_t> legal) {
   const MlpSpec& spec = slot_.spec();
   const auto n = static_cast<int64_t>(actions.size());
   const int64_t out_size = spec.output();
@@ -616,6 +641,7 @@ int64_t Executor::ActBatch(std::span<const float> observations, std::span<Action
         std::to_string(outputs.size()) + "), " + std::to_string(n) +
         " confidences or none (got " + std::to_string(confidences.size()) + ")");
   }
+  CheckLegal(legal, n);
   if (n == 0) return slot_.version();
   if (outputs.empty()) {
     if (static_cast<int64_t>(batch_output_.size()) < n * out_size) {
@@ -633,8 +659,13 @@ int64_t Executor::ActBatch(std::span<const float> observations, std::span<Action
   slot_.Unpin(hazard_);
   float ignored = 0.0f;
   for (int64_t r = 0; r < n; ++r) {
-    DecideHead(outputs.subspan(static_cast<size_t>(r * out_size), static_cast<size_t>(out_size)),
-               actions[static_cast<size_t>(r)],
+    const std::span<float> row =
+        outputs.subspan(static_cast<size_t>(r * out_size), static_cast<size_t>(out_size));
+    if (!legal.empty()) {
+      (void)MaskLogits(row, legal.subspan(static_cast<size_t>(r * out_size),
+                                          static_cast<size_t>(out_size)));  // checked above
+    }
+    DecideHead(row, actions[static_cast<size_t>(r)],
                confidences.empty() ? ignored : confidences[static_cast<size_t>(r)]);
   }
   return version;
@@ -643,16 +674,23 @@ int64_t Executor::ActBatch(std::span<const float> observations, std::span<Action
 void Executor::Sample(ExecutorDecision& decision, Rng& rng) const {
   const std::span<const float> out = decision.output;
   if (spec().head == HeadKind::kCategorical) {
+    // An entry kMinLogit or more below the largest has probability 0 here: a masked (illegal)
+    // action is never drawn, even by rounding.
     const float max = out[Argmax(out)];
+    const float floor = max + kMinLogit;
     double total = 0.0;
-    for (const float l : out) total += std::exp(static_cast<double>(l - max));
+    for (const float l : out) {
+      if (l > floor) total += std::exp(static_cast<double>(l - max));
+    }
     double u = rng.Uniform() * total;
-    int64_t k = 0;
-    for (; k + 1 < static_cast<int64_t>(out.size()); ++k) {
+    int64_t chosen = Argmax(out);
+    for (int64_t k = 0; k < static_cast<int64_t>(out.size()); ++k) {
+      if (out[k] <= floor) continue;
+      chosen = k;
       u -= std::exp(static_cast<double>(out[k] - max));
       if (u < 0.0) break;
     }
-    decision.action = Action::Discrete(k);
+    decision.action = Action::Discrete(chosen);
     return;
   }
   const size_t d = static_cast<size_t>(spec().actions);

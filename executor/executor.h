@@ -107,21 +107,28 @@ class Executor {
   Executor& operator=(const Executor&) = delete;
 
   // Greedy action for `observation`: argmax of the logits, or the clipped mean.
-  // Throws InvalidArgument if observation.size() != spec().input. No lock, no allocation.
-  ExecutorDecision Act(std::span<const float> observation);
+  // `legal` (categorical heads; core/policy.h): one byte per action, nonzero where legal; the
+  // illegal logits are masked (MaskLogits) in the output, so the action, the confidence and
+  // Sample() see only legal actions. Empty: every action is legal.
+  // Throws InvalidArgument if observation.size() != spec().input, or for a mask of the wrong
+  // size or with no legal action. No lock, no allocation.
+  ExecutorDecision Act(std::span<const float> observation, std::span<const uint8_t> legal = {});
   // Replaces `decision`'s action by a draw from the head's distribution, for a stochastic policy
-  // or exploration: categorical, an index drawn from softmax(logits); Gaussian, each component
+  // or exploration: categorical, an index drawn from softmax(logits), where an entry kMinLogit or
+  // more below the largest (a masked action) has probability 0; Gaussian, each component
   // from N(mean, exp(log_std)^2), clipped into the box. `decision` must be this executor's last
   // Act() (its output is read). No allocation.
   void Sample(ExecutorDecision& decision, Rng& rng) const;
 
   // Greedy decisions for a batch (many agents per tick): `observations` holds actions.size() rows
   // of spec().input floats; each action is what Act() would choose for its row, equal bit for
-  // bit. `outputs` (n x spec().output() floats) and `confidences` (n) are filled when not empty.
+  // bit. `outputs` (n x spec().output() floats) and `confidences` (n) are filled when not empty;
+  // `legal`, when not empty, holds n masks of spec().actions bytes, as Act()'s.
   // One snapshot serves the whole batch: its version is returned. Throws InvalidArgument for
   // sizes that do not fit. No lock; allocates only when n exceeds every earlier batch (scratch).
   int64_t ActBatch(std::span<const float> observations, std::span<Action> actions,
-                   std::span<float> outputs = {}, std::span<float> confidences = {});
+                   std::span<float> outputs = {}, std::span<float> confidences = {},
+                   std::span<const uint8_t> legal = {});
 
   const MlpSpec& spec() const { return slot_.spec(); }
 
@@ -134,6 +141,8 @@ class Executor {
   Action continuous_action_;  // Gaussian head: a Box-sized action, overwritten by each Act()
   std::vector<float> batch_scratch_, batch_output_;  // ActBatch: grown to the largest batch
 
+  // Throws InvalidArgument unless `legal` is empty or holds `rows` masks, each with a legal action.
+  void CheckLegal(std::span<const uint8_t> legal, int64_t rows) const;
   // The head's decision from one row of raw outputs (a Gaussian's log-stds clamped in place).
   void DecideHead(std::span<float> out, Action& action, float& confidence) const;
 };

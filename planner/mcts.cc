@@ -38,6 +38,7 @@ int32_t MctsPlanner::SelectChild(const Node& node, int64_t n_actions) {
   const double range = q_max_ - q_min_;
   for (int64_t a = 0; a < n_actions; ++a) {
     const Node& child = nodes_[node.first_child + a];
+    if (!child.legal) continue;
     double score;
     if (child.visits == 0) {
       score = 1e9 + rng_.Uniform();
@@ -54,12 +55,25 @@ int32_t MctsPlanner::SelectChild(const Node& node, int64_t n_actions) {
   return best;
 }
 
-double MctsPlanner::Rollout(Env& env, int64_t n_actions) {
+int64_t MctsPlanner::RandomAction(const Env& env, int64_t n_actions) {
+  if (!env.LegalActions(legal_)) return static_cast<int64_t>(rng_.Below(n_actions));
+  int64_t count = 0;
+  for (int64_t a = 0; a < n_actions; ++a) count += legal_[a] != 0;
+  auto k = static_cast<int64_t>(rng_.Below(static_cast<uint64_t>(count)));
+  for (int64_t a = 0; a < n_actions; ++a) {
+    if (legal_[a] != 0 && k-- == 0) return a;
+  }
+  return -1;  // unreachable: count > 0 (an env with no legal move has ended)
+}
+
+double MctsPlanner::Rollout(Env& env, int64_t n_actions, bool turns) {
+  // The return for the player to move at the leaf: with alternating turns the opponent's rewards
+  // count against it.
   double ret = 0.0, scale = 1.0;
   for (int64_t t = 0; t < options_.rollout_horizon; ++t) {
-    const StepResult r = env.Step(Action::Discrete(static_cast<int64_t>(rng_.Below(n_actions))));
+    const StepResult r = env.Step(Action::Discrete(RandomAction(env, n_actions)));
     ret += scale * r.reward;
-    scale *= options_.discount;
+    scale *= turns ? -options_.discount : options_.discount;
     if (r.done()) break;
   }
   return ret;
@@ -73,8 +87,13 @@ Result<PlanDecision> MctsPlanner::Plan(const PlanRequest& request) {
   const Space& space = request.env->action_space();
   if (Status s = Supports(space); !s.ok()) return s;
   const int64_t n = space.n();
+  const bool turns = request.env->alternating_turns();
+  legal_.assign(static_cast<size_t>(n), 1);
   rng_.Seed(request.seed);
   nodes_.assign(1, Node{});
+  // One simulation env, refreshed from the request's for every simulation (no allocation once
+  // it exists).
+  if (sim_ == nullptr || !sim_->CopyStateFrom(*request.env).ok()) sim_ = request.env->Clone();
   q_min_ = std::numeric_limits<double>::infinity();
   q_max_ = -std::numeric_limits<double>::infinity();
 
@@ -83,7 +102,8 @@ Result<PlanDecision> MctsPlanner::Plan(const PlanRequest& request) {
     // The first simulation expands the root; the next n try every action once. Only then may a
     // deadline cut the search.
     if (request.deadline_ns != 0 && sims > n && NowNs() >= request.deadline_ns) break;
-    std::unique_ptr<Env> sim = request.env->Clone();
+    Env* sim = sim_.get();
+    if (sims > 0) RequireOk(sim->CopyStateFrom(*request.env));
     path_.assign(1, 0);
     int32_t node = 0;
     bool ended = false;
@@ -100,19 +120,24 @@ Result<PlanDecision> MctsPlanner::Plan(const PlanRequest& request) {
         break;
       }
     }
-    // Expansion and evaluation.
+    // Expansion (the legal children only) and evaluation.
     double value = 0.0;
     if (!ended) {
       const auto first = static_cast<int32_t>(nodes_.size());
       nodes_.resize(nodes_.size() + n);
       nodes_[node].first_child = first;
-      value = Rollout(*sim, n);
+      if (sim->LegalActions(legal_)) {
+        for (int64_t a = 0; a < n; ++a) nodes_[first + a].legal = legal_[a] != 0;
+      }
+      value = Rollout(*sim, n, turns);
     }
-    // Backup: G = reward into node + discount * G, from the leaf to the root.
+    // Backup: G = reward into node + discount * G, from the leaf to the root; with alternating
+    // turns the value after a move is the opponent's, so it counts negated (negamax).
+    const double carry = turns ? -options_.discount : options_.discount;
     double g = value;
     for (auto it = path_.rbegin(); it != path_.rend(); ++it) {
       Node& nd = nodes_[*it];
-      if (*it != 0) g = nd.reward + options_.discount * g;
+      if (*it != 0) g = nd.reward + carry * g;
       nd.visits += 1;
       nd.return_sum += g;
       if (*it != 0) UpdateBounds(nd.return_sum / nd.visits);
@@ -127,13 +152,16 @@ Result<PlanDecision> MctsPlanner::Plan(const PlanRequest& request) {
   int64_t child_visits = 0;
   for (int64_t a = 0; a < n; ++a) child_visits += nodes_[root.first_child + a].visits;
   std::vector<float> probs(n, 0.0f);
-  int64_t best = 0;
+  int64_t best = -1;
   double best_q = -std::numeric_limits<double>::infinity();
   int64_t best_visits = -1;
+  int64_t legal_count = 0;
+  for (int64_t a = 0; a < n; ++a) legal_count += nodes_[root.first_child + a].legal;
   for (int64_t a = 0; a < n; ++a) {
     const Node& child = nodes_[root.first_child + a];
+    if (!child.legal) continue;  // probability 0, never the action
     probs[a] = child_visits ? static_cast<float>(child.visits) / static_cast<float>(child_visits)
-                            : 1.0f / static_cast<float>(n);
+                            : 1.0f / static_cast<float>(legal_count);
     const double q = child.visits ? child.return_sum / child.visits : best_q;
     if (child.visits > best_visits || (child.visits == best_visits && q > best_q)) {
       best = a;

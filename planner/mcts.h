@@ -6,6 +6,11 @@
 // backs up the discounted return. The decision is the root's visit-count distribution (the soft
 // target), the most visited action (ties: higher value), and the root's mean return.
 //
+// Board games: only legal moves are expanded, rolled out and given probability (an env with
+// legal-move masks, Env::LegalActions), and with alternating turns (Env::alternating_turns) every
+// node's value is for the player who moved into it, so a move's value counts negated one level up
+// (negamax) and the root's value is the mover's.
+//
 // Not thread-safe (one instance per thread, as every Planner). Deterministic for a given
 // request seed when no deadline is set.
 #pragma once
@@ -54,16 +59,21 @@ class MctsPlanner : public Planner {
     int64_t visits = 0;
     double return_sum = 0.0;   // sum of (reward into this node + discounted value after it)
     double reward = 0.0;       // reward of the transition into this node (last seen)
+    bool legal = true;         // whether the move into this node is legal in its parent
   };
 
   int32_t SelectChild(const Node& node, int64_t n_actions);
-  double Rollout(Env& env, int64_t n_actions);
+  // A uniformly random action, among the legal ones when the env masks its moves.
+  int64_t RandomAction(const Env& env, int64_t n_actions);
+  double Rollout(Env& env, int64_t n_actions, bool turns);
   void UpdateBounds(double q);
 
   Options options_;
   Rng rng_;
   std::vector<Node> nodes_;    // reused between calls
   std::vector<int32_t> path_;  // reused between calls
+  std::vector<uint8_t> legal_;  // reused between calls
+  std::unique_ptr<Env> sim_;    // the simulation env, reused while requests are of one kind
   double q_min_ = 0.0, q_max_ = 0.0;
   int64_t last_simulations_ = 0;
 };

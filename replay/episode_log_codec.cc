@@ -140,6 +140,8 @@ std::span<const uint8_t> RecordEncoder::Encode(const DecisionRecord& r) {
   const auto executor = EncodePolicy(fbb, r.executor);
   flatbuffers::Offset<fb::Action> truth;
   if (r.has_truth) truth = EncodeAction(fbb, r.truth);
+  flatbuffers::Offset<flatbuffers::Vector<uint8_t>> legal;
+  if (!r.legal.empty()) legal = fbb.CreateVector(r.legal.data(), r.legal.size());
   fb::RecordBuilder b(fbb);
   b.add_episode(r.episode);
   b.add_step(r.step);
@@ -160,6 +162,7 @@ std::span<const uint8_t> RecordEncoder::Encode(const DecisionRecord& r) {
   b.add_executor(executor);
   b.add_has_truth(r.has_truth);
   if (r.has_truth) b.add_truth(truth);
+  if (!r.legal.empty()) b.add_legal(legal);
   fbb.Finish(b.Finish(), kRecordIdentifier);
   return {fbb.GetBufferPointer(), fbb.GetSize()};
 }
@@ -206,6 +209,11 @@ Status DecodeRecord(std::span<const uint8_t> bytes, DecisionRecord& out) {
   out.terminated = r->terminated();
   out.truncated = r->truncated();
   out.decision_id = r->decision_id();
+  if (r->legal() != nullptr) {
+    out.legal.assign(r->legal()->begin(), r->legal()->end());
+  } else {
+    out.legal.clear();
+  }
   out.has_truth = r->has_truth();
   out.truth = Action();  // an absent table is the default action, Discrete(0)
   if (out.has_truth) {

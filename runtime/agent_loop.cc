@@ -111,13 +111,14 @@ RunSummary RunAgentLoop(const RunOptions& options, const ProgressCallback& progr
     pacer.emplace(pacing);
   }
   const std::function<void()> warm = [&] { agent.Warm(episodes.observation()); };
+  std::vector<uint8_t> legal;
   for (; steps < options.steps; ++steps) {
     if (stopper.requested() || (pacer && !pacer->Wait(warm, &stopper))) {
       summary.interrupted = true;
       break;
     }
     if (agent.failed()) break;  // the log cannot be written: Stop() reports why
-    const AgentDecision d = agent.Act(episodes.observation(), env.get());
+    const AgentDecision d = agent.Act(episodes.observation(), env.get(), LegalMask(*env, legal));
     const StepResult r = episodes.Step(d.action);
     agent.Observe(r.reward, r.terminated, r.truncated);
     if (pacer) pacer->EndStep();

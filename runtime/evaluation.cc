@@ -4,7 +4,16 @@
 
 namespace apprentice {
 
-Action UniformRandomAction(const Space& space, Rng& rng) {
+Action UniformRandomAction(const Space& space, Rng& rng, std::span<const uint8_t> legal) {
+  if (space.is_discrete() && !legal.empty()) {
+    int64_t count = 0;
+    for (const uint8_t b : legal) count += b != 0;
+    Require(count > 0, "UniformRandomAction: the legal-move mask allows no action");
+    auto k = static_cast<int64_t>(rng.Below(static_cast<uint64_t>(count)));
+    for (size_t a = 0; a < legal.size(); ++a) {
+      if (legal[a] != 0 && k-- == 0) return Action::Discrete(static_cast<int64_t>(a));
+    }
+  }
   if (space.is_discrete()) return Action::Discrete(static_cast<int64_t>(rng.Below(space.n())));
   Action action = Action::Continuous(space.low());
   std::span<float> v = action.mutable_values();
@@ -27,9 +36,10 @@ std::optional<double> RunEpisode(Env& env, uint64_t seed, const Policy& policy,
                                  const StopFlag* stop) {
   std::span<const float> observation = env.Reset(seed);
   double total = 0.0;
+  std::vector<uint8_t> legal;
   for (;;) {
     if (stop != nullptr && stop->requested()) return std::nullopt;
-    Action action = policy(observation);
+    Action action = policy(observation, LegalMask(env, legal));
     env.action_space().Clip(action);
     const StepResult r = env.Step(action);
     total += r.reward;

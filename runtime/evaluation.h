@@ -2,7 +2,7 @@
 // only episode loop of the evaluations (after training, during training for the learning curve,
 // and `apprentice eval`/`distill --env` rollouts).
 //
-//   Reset(seed) ── obs ──▶ policy(obs) ── action, clipped into the action space ──▶ Step ── ...
+//   Reset(seed) ── obs, legal moves ──▶ policy(obs, legal) ── action, clipped into the action space ──▶ Step ── ...
 //
 // Single-threaded; allocation-free apart from what the policy and env do.
 #pragma once
@@ -11,6 +11,7 @@
 #include <functional>
 #include <optional>
 #include <span>
+#include <vector>
 
 #include "core/action.h"
 #include "core/rng.h"
@@ -19,11 +20,15 @@
 
 namespace apprentice {
 
-using Policy = std::function<Action(std::span<const float> observation)>;
+// A policy sees the observation and the legal-move mask of the state (empty: every action is
+// legal; Env::LegalActions).
+using Policy =
+    std::function<Action(std::span<const float> observation, std::span<const uint8_t> legal)>;
 
-// A uniformly random action of `space`: an index of a Discrete space; each component of a Box
-// uniform in its bounds (N(0, 1) for an unbounded side, shifted to the finite bound if any).
-Action UniformRandomAction(const Space& space, Rng& rng);
+// A uniformly random action of `space`: an index of a Discrete space (among the legal ones when
+// `legal` is not empty); each component of a Box uniform in its bounds (N(0, 1) for an unbounded
+// side, shifted to the finite bound if any).
+Action UniformRandomAction(const Space& space, Rng& rng, std::span<const uint8_t> legal = {});
 
 // The return of one episode of `env` from Reset(seed), or nullopt when `stop` (if given) is
 // requested before the episode ends (checked every step).

@@ -223,6 +223,15 @@ Status PolicyScorer::CheckFits(const DecisionRecord& r) const {
     return Status::InvalidArgument("the logged planner action does not fit the policy: " +
                                    fits.message() + " (" + Where(r) + ")");
   }
+  if (!r.legal.empty() &&
+      (!categorical || static_cast<int64_t>(r.legal.size()) != s.actions ||
+       std::none_of(r.legal.begin(), r.legal.end(), [](uint8_t b) { return b != 0; }))) {
+    return Status::InvalidArgument("the logged legal-move mask (" +
+                                   std::to_string(r.legal.size()) +
+                                   " entries) does not fit the policy's " +
+                                   HeadText(s.head, s.actions) + " or allows no move (" +
+                                   Where(r) + ")");
+  }
   return Status::Ok();
 }
 
@@ -230,7 +239,7 @@ void PolicyScorer::Score(const DecisionRecord& r, PolicyScore& score) {
   if (!r.has_label) return;
   const MlpSpec& s = spec();
   score.head = s.head;
-  const ExecutorDecision d = executor_.Act(r.observation);
+  const ExecutorDecision d = executor_.Act(r.observation, r.legal);
   ++score.decisions;
   score.agreed += ActionsAgree(action_space_, d.action, r.planner_action);
   score.kl_sum += KlToHeadOutput(r.planner, d.output);
@@ -376,7 +385,9 @@ Result<RolloutResult> Rollout(std::shared_ptr<const Snapshot> snapshot, const st
   Rng seeds(StreamSeed(seed, SeedStream::kRollout));
   for (int64_t e = 0; e < episodes; ++e) {
     out.returns.push_back(*RunEpisode(
-        env, seeds.Next(), [&](std::span<const float> o) { return executor.Act(o).action; }));
+        env, seeds.Next(), [&](std::span<const float> o, std::span<const uint8_t> legal) {
+          return executor.Act(o, legal).action;
+        }));
   }
   return out;
 }

@@ -225,9 +225,9 @@ void Evaluate(const RunOptions& options, Env& env, Executor& executor, Planner& 
   for (; done < options.eval_episodes; ++done) {
     const std::optional<double> ret = RunEpisode(
         env, eval_seeds.Next(),
-        [&](std::span<const float> o) {
+        [&](std::span<const float> o, std::span<const uint8_t> legal) {
           const int64_t t0 = NowNs();
-          const Action a = executor.Act(o).action;
+          const Action a = executor.Act(o, legal).action;
           summary.executor_latency.Record(NowNs() - t0);
           return a;
         },
@@ -257,7 +257,7 @@ void Evaluate(const RunOptions& options, Env& env, Executor& executor, Planner& 
   for (; done < options.planner_eval_episodes; ++done) {
     const std::optional<double> ret = RunEpisode(
         env, plan_seeds.Next(),
-        [&](std::span<const float> o) {
+        [&](std::span<const float> o, std::span<const uint8_t> legal) {
           PlanRequest request;
           request.observation = o;
           request.env = &env;
@@ -266,7 +266,7 @@ void Evaluate(const RunOptions& options, Env& env, Executor& executor, Planner& 
           request.step = env.elapsed_steps();
           const PlanDecision d = planner.Plan(request).ValueOrThrow();
           summary.planner_latency.Record(d.latency_ns);
-          const ExecutorDecision e = executor.Act(o);
+          const ExecutorDecision e = executor.Act(o, legal);
           agree += ActionsAgree(env.action_space(), e.action, d.action);
           const double kl = KlToHeadOutput(d.distribution, e.output);
           if (std::isfinite(kl)) {
@@ -300,7 +300,9 @@ void Evaluate(const RunOptions& options, Env& env, Executor& executor, Planner& 
   for (; done < options.eval_episodes; ++done) {
     const std::optional<double> ret = RunEpisode(
         env, random_seeds.Next(),
-        [&](std::span<const float>) { return UniformRandomAction(env.action_space(), random_actions); },
+        [&](std::span<const float>, std::span<const uint8_t> legal) {
+          return UniformRandomAction(env.action_space(), random_actions, legal);
+        },
         stop);
     if (!ret) break;
     return_sum += *ret;
@@ -316,7 +318,9 @@ double CurveReturn(const RunOptions& options, Env& env, Executor& executor) {
   double sum = 0.0;
   for (int64_t e = 0; e < options.curve_episodes; ++e) {
     sum += *RunEpisode(env, seeds.Next(),
-                       [&](std::span<const float> o) { return executor.Act(o).action; });
+                       [&](std::span<const float> o, std::span<const uint8_t> legal) {
+                         return executor.Act(o, legal).action;
+                       });
   }
   return sum / static_cast<double>(options.curve_episodes);
 }

@@ -101,6 +101,7 @@ RunSummary RunSync(const RunOptions& options, const ProgressCallback& progress, 
   double episode_return = 0.0;
   uint64_t decision_id = resumed.next_decision_id - 1;
   TrainingEpisodes episodes(options, resumed, *env);
+  std::vector<uint8_t> legal;
   for (; steps < options.steps && summary.error.empty(); ++steps) {
     if (stop != nullptr && stop->requested()) {
       summary.interrupted = true;
@@ -114,7 +115,9 @@ RunSummary RunSync(const RunOptions& options, const ProgressCallback& progress, 
     record.observation = obs;
 
     const int64_t t0 = NowNs();
-    ExecutorDecision exec = executor.Act(obs);
+    const std::span<const uint8_t> mask = LegalMask(*env, legal);
+    record.legal.assign(mask.begin(), mask.end());
+    ExecutorDecision exec = executor.Act(obs, record.legal);
     if (options.agent.sample_actions) executor.Sample(exec, sampling);
     const int64_t exec_ns = NowNs() - t0;
     ApplyExecutorDecision(exec, head, exec_ns, record);

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <new>
@@ -1159,6 +1160,79 @@ TEST_F(AgentTest, TheLabelBudgetDecidesWhichDecisionsThePlannerLabels) {
   const AgentMetrics m = agent.Metrics();
   EXPECT_EQ(m.planner_requests + m.unselected, 2'000);
   EXPECT_NEAR(static_cast<double>(m.planner_requests) / 2'000.0, 0.25, 0.04);
+}
+
+// A crowd: 8 agents a tick, one batched executor call, VectorEnv's next-step autoreset (an agent
+// whose episode ended sits the next tick out), every decision logged once with its own episode
+// and step, a sampled share of them labelled.
+TEST_F(AgentTest, ACrowdDecidesForEveryAgentAndLogsEachDecisionOnce) {
+  TempDir dir;
+  AgentOptions o = SmallOptions(Mode::kReflex);
+  o.labels = {LabelPolicy::kRandom, 0.5};
+  o.planner_queue = 4096;
+  o.log_dir = dir.str();
+  auto agent = Make(o);
+  agent->Start();
+  constexpr int64_t kAgents = 8, kTicks = 30;
+  Crowd& crowd = agent->OpenCrowd(kAgents);
+  EXPECT_EQ(crowd.size(), kAgents);
+  std::vector<float> obs(kAgents * 4);
+  std::vector<double> rewards(kAgents, 1.0);
+  std::vector<uint8_t> terminated(kAgents, 0), truncated(kAgents, 0);
+  Executor reference(agent->snapshot_slot(), Space::Discrete(2));
+  int64_t recorded = 0, requested = 0;
+  for (int64_t t = 0; t < kTicks; ++t) {
+    for (int64_t i = 0; i < kAgents; ++i) {
+      const auto row = Obs(t * kAgents + i);
+      std::copy(row.begin(), row.end(), obs.begin() + i * 4);
+    }
+    const Crowd::Tick tick = crowd.Act(obs);
+    ASSERT_EQ(tick.actions.size(), static_cast<size_t>(kAgents));
+    for (int64_t i = 0; i < kAgents; ++i) {  // what one Act() per agent would choose
+      EXPECT_EQ(tick.actions[i], reference.Act(std::span<const float>(obs).subspan(i * 4, 4)).action);
+    }
+    recorded += tick.decisions;
+    requested += tick.plan_requests;
+    EXPECT_THROW(crowd.Act(obs), InvalidArgument);  // Observe() first
+    for (int64_t i = 0; i < kAgents; ++i) terminated[i] = 0;
+    // Agent 0's episode ends on ticks 2, 5, 8, ..., 29; the others' never end.
+    if (t % 3 == 2) terminated[0] = 1;
+    crowd.Observe(rewards, terminated, truncated);
+  }
+  EXPECT_THROW(crowd.Observe(rewards, terminated, truncated), InvalidArgument);
+  EXPECT_THROW(crowd.Act(std::span<const float>(obs).first(4)), InvalidArgument);
+  ASSERT_TRUE(WaitUntil([&] { return agent->Metrics().labels == requested; }));
+  ASSERT_TRUE(agent->Stop().ok());
+  // Agent 0 sits out the tick after each end (3, 6, ..., 27): 21 of its 30 ticks are decisions.
+  EXPECT_EQ(recorded, (kAgents - 1) * kTicks + 21);
+  const AgentMetrics m = agent->Metrics();
+  EXPECT_EQ(m.steps, recorded);
+  EXPECT_EQ(m.planner_requests, requested);
+  EXPECT_EQ(m.planner_requests + m.unselected, recorded);
+  EXPECT_NEAR(static_cast<double>(requested) / static_cast<double>(recorded), 0.5, 0.12);
+  const EpisodeLogContents log = ReadEpisodeLog(dir.str()).ValueOrThrow();
+  ASSERT_EQ(static_cast<int64_t>(log.records.size()), recorded);
+  std::set<uint64_t> ids;
+  std::map<int64_t, std::set<int64_t>> steps_by_episode;  // (records are logged as completed)
+  int64_t labelled = 0;
+  for (const DecisionRecord& r : log.records) {
+    ids.insert(r.decision_id);
+    steps_by_episode[r.episode].insert(r.step);
+    labelled += r.has_label;
+  }
+  for (const auto& [episode, steps] : steps_by_episode) {  // steps 0..k-1, each once
+    EXPECT_EQ(*steps.rbegin(), static_cast<int64_t>(steps.size()) - 1) << "episode " << episode;
+  }
+  EXPECT_EQ(static_cast<int64_t>(ids.size()), recorded);
+  EXPECT_EQ(labelled, requested);
+  // Agent 0's 10 episodes (3 steps, then 2 each) and one unfinished episode for each other.
+  EXPECT_EQ(steps_by_episode.size(), 10u + (kAgents - 1));
+  EXPECT_EQ(m.episodes, 10);
+}
+
+TEST_F(AgentTest, ACrowdNeedsReflexMode) {
+  auto agent = Make(SmallOptions(Mode::kDeadline));
+  EXPECT_THROW(agent->OpenCrowd(4), InvalidArgument);
 }
 
 // Decisions whose feedback never comes do not pile up: past max_pending the oldest is logged at

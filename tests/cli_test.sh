@@ -31,7 +31,7 @@ expect 0 "usage: apprentice <command>" -- --help
 expect 2 "usage: apprentice <command>" --
 expect 2 "unknown command 'fly'" -- fly
 expect 0 "--summary-json" -- run --help
-expect 2 "--env: unknown value 'mars' (choose cartpole|mujoco|mujoco-cartpole|" -- run --env mars
+expect 2 "--env: unknown value 'mars' (choose cartpole|connect-four|gridworld|mujoco|" -- run --env mars
 expect 2 "--planner: unknown value 'oracle'" -- run --planner oracle
 expect 2 "--steps: 0 is out of range" -- run --steps 0
 expect 2 "--steps: 'many' is not an integer" -- run --steps many

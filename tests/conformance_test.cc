@@ -123,10 +123,17 @@ class LookaheadPlanner : public Planner {
     return space.is_discrete() ? Status::Ok()
                                : Status::InvalidArgument("test-lookahead: discrete actions only");
   }
+  // Repeating one action is no plan in a board game (a column fills up).
+  Status CanTeach(const Env& env) const override {
+    if (env.alternating_turns()) {
+      return Status::InvalidArgument("test-lookahead: one-agent envs only");
+    }
+    return Planner::CanTeach(env);
+  }
   Result<PlanDecision> Plan(const PlanRequest& request) override {
     const int64_t t0 = NowNs();
     if (request.env == nullptr) return Status::InvalidArgument("test-lookahead needs the env");
-    if (Status s = Supports(request.env->action_space()); !s.ok()) return s;
+    if (Status s = CanTeach(*request.env); !s.ok()) return s;
     const int64_t n = request.env->action_space().n();
     std::vector<float> returns(static_cast<size_t>(n));
     for (int64_t a = 0; a < n; ++a) {
@@ -163,6 +170,10 @@ std::unique_ptr<Env> Make(const std::string& name, const OptionValues& options =
   if (name == "mujoco" && with_model.Find("model") == nullptr) {
     with_model.Set("model", APPRENTICE_SOURCE_DIR "/env/mujoco/models/pusher.xml");
   }
+  // Connect Four starts from the empty board unless it plays a random opening.
+  if (name == "connect-four" && with_model.Find("opening") == nullptr) {
+    with_model.Set("opening", "2");
+  }
   return MakeEnv(name, with_model).ValueOrThrow();
 }
 
@@ -178,6 +189,17 @@ Action RandomAction(const Space& space, Rng& rng) {
   return Action::Continuous(v);
 }
 
+// A uniformly random action legal in `env`'s current state.
+Action RandomAction(const Env& env, Rng& rng) {
+  std::vector<uint8_t> legal;
+  if (LegalMask(env, legal).empty()) return RandomAction(env.action_space(), rng);
+  std::vector<int64_t> moves;
+  for (size_t a = 0; a < legal.size(); ++a) {
+    if (legal[a] != 0) moves.push_back(static_cast<int64_t>(a));
+  }
+  return Action::Discrete(moves[rng.Below(moves.size())]);
+}
+
 std::vector<float> Copy(std::span<const float> v) { return {v.begin(), v.end()}; }
 
 // Steps `a` and `b` with the same random actions until either ends (or `steps`), expecting the
@@ -185,7 +207,7 @@ std::vector<float> Copy(std::span<const float> v) { return {v.begin(), v.end()};
 void ExpectSameFuture(Env& a, Env& b, uint64_t seed, int steps = 40) {
   Rng rng(seed);
   for (int t = 0; t < steps; ++t) {
-    const Action action = RandomAction(a.action_space(), rng);
+    const Action action = RandomAction(a, rng);
     const StepResult ra = a.Step(action);
     const std::vector<float> oa = Copy(ra.observation);
     const StepResult rb = b.Step(action);
@@ -268,7 +290,7 @@ TEST_P(EnvConformance, ResetIsDeterministicBySeedAndObservationsStayInTheirSpace
   Rng rng(5);
   a->Reset(5);
   for (int t = 0; t < a->max_episode_steps(); ++t) {
-    const StepResult r = a->Step(RandomAction(a->action_space(), rng));
+    const StepResult r = a->Step(RandomAction(*a, rng));
     ASSERT_TRUE(a->observation_space().CheckObservation(r.observation).ok()) << "step " << t;
     ASSERT_TRUE(std::isfinite(r.reward));
     if (r.done()) break;
@@ -280,7 +302,7 @@ TEST_P(EnvConformance, AClonesFutureIsTheOriginalsFuture) {
   env->Reset(3);
   Rng rng(3);
   for (int t = 0; t < 3; ++t) {
-    if (env->Step(RandomAction(env->action_space(), rng)).done()) env->Reset(4);
+    if (env->Step(RandomAction(*env, rng)).done()) env->Reset(4);
   }
   const auto clone = env->Clone();
   EXPECT_EQ(clone->elapsed_steps(), env->elapsed_steps());
@@ -335,7 +357,7 @@ TEST_P(EnvConformance, EpisodesEndAtTheTimeLimitAndStepsAfterTheEndAreRefused) {
     StepResult r;
     int64_t steps = 0;
     do {
-      r = env->Step(RandomAction(env->action_space(), rng));
+      r = env->Step(RandomAction(*env, rng));
       ++steps;
       ASSERT_LE(steps, env->max_episode_steps());
     } while (!r.done());
@@ -391,7 +413,7 @@ class PlannerConformance : public ::testing::TestWithParam<Pairing> {
     std::vector<float> obs = Copy(env->Reset(41));
     while (static_cast<int>(states.size()) < n) {
       states.push_back({env->Clone(), obs});
-      const StepResult r = env->Step(RandomAction(env->action_space(), rng));
+      const StepResult r = env->Step(RandomAction(*env, rng));
       obs = r.done() ? Copy(env->Reset(rng.Next())) : Copy(r.observation);
     }
     return states;

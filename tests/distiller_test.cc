@@ -344,6 +344,48 @@ TEST(Distiller, GroundTruthWithoutAPlannerLabelTrainsTheHardTermAlone) {
   EXPECT_EQ(d.updates(), 1);
 }
 
+// Legal-move masks: the teacher's mass sits on legal moves, and the masked loss neither
+// rewards nor punishes the student's illegal logits (an unmasked student would be pushed away
+// from action 0 everywhere; a masked one is not: where action 0 is legal it learns it).
+TEST(Distiller, MaskedLossIgnoresIllegalActionsAndRefusesAnIllegalHardLabel) {
+  const auto record = [](float x, std::vector<uint8_t> legal, float p0, float p1, float p2) {
+    auto r = std::make_shared<DecisionRecord>();
+    r->observation = {x, 0.0f, 0.0f, 0.0f};
+    r->legal = std::move(legal);
+    const float probs[] = {p0, p1, p2};
+    r->has_label = true;
+    r->planner = PolicyOutput::FromProbabilities(probs);
+    r->planner_action = r->planner.Mode();
+    return r;
+  };
+  Distiller::Options o;
+  o.learning_rate = 1e-2;
+  o.alpha = 1.0;  // the soft term alone: its optimum is the teacher's distribution
+  Distiller d(o, kObs4, Space::Discrete(3));
+  for (int i = 0; i < 300; ++i) {
+    Batch b;
+    // x = 1: action 0 is illegal; the teacher prefers 2. x = -1: every action legal; the teacher
+    // prefers 0.
+    for (int k = 0; k < 8; ++k) b.push_back(record(1.0f, {0, 1, 1}, 0.0f, 0.2f, 0.8f));
+    for (int k = 0; k < 8; ++k) b.push_back(record(-1.0f, {1, 1, 1}, 0.8f, 0.1f, 0.1f));
+    const auto stats = d.Train(b);
+    ASSERT_TRUE(std::isfinite(stats.loss));
+  }
+  SnapshotSlot slot(d.MakeSnapshot(1));
+  Executor exec(slot, Space::Discrete(3));
+  const float right[] = {1.0f, 0.0f, 0.0f, 0.0f}, left[] = {-1.0f, 0.0f, 0.0f, 0.0f};
+  EXPECT_EQ(exec.Act(right, std::vector<uint8_t>{0, 1, 1}).action, Action::Discrete(2));
+  EXPECT_EQ(exec.Act(left).action, Action::Discrete(0));
+  // The soft target over the legal moves is matched: p(2) / p(1) near 4.
+  const ExecutorDecision masked = exec.Act(right, std::vector<uint8_t>{0, 1, 1});
+  EXPECT_NEAR(masked.output[2] - masked.output[1], std::log(4.0f), 0.5f);
+
+  Batch bad = {record(1.0f, {0, 1, 1}, 0.9f, 0.05f, 0.05f)};  // its mode, 0, is illegal
+  EXPECT_THROW(d.Train(bad), InvalidArgument);
+  Batch wrong_size = {record(1.0f, {1, 1}, 0.1f, 0.1f, 0.8f)};
+  EXPECT_THROW(d.Train(wrong_size), InvalidArgument);
+}
+
 TEST(Distiller, RejectsRecordsWithoutLabelsOrWithTheWrongShape) {
   Distiller d({}, kObs4, Space::Discrete(2));
   Rng rng(7);

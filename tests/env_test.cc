@@ -542,8 +542,9 @@ TEST(Pendulum, CloneIsIndependentAndContinuesIdentically) {
 // ---------------------------------------------------------------------------------------------
 
 TEST(Registry, ListsTheKnownEnvironments) {
-  EXPECT_EQ(EnvNames(), std::vector<std::string>({"cartpole", "mujoco", "mujoco-cartpole",
-                                                  "mujoco-pusher", "mujoco-reacher", "pendulum"}));
+  EXPECT_EQ(EnvNames(), std::vector<std::string>({"cartpole", "connect-four", "gridworld",
+                                                  "mujoco", "mujoco-cartpole", "mujoco-pusher",
+                                                  "mujoco-reacher", "pendulum"}));
 }
 
 TEST(Registry, MakesEveryListedEnvironmentByName) {
@@ -569,8 +570,8 @@ TEST(Registry, UnknownNameIsNotFoundAndListsTheKnownOnes) {
   ASSERT_FALSE(env.ok());
   EXPECT_EQ(env.status().code(), StatusCode::kNotFound);
   EXPECT_EQ(env.status().message(),
-            "unknown environment 'mountaincar' (known: cartpole, mujoco, mujoco-cartpole, "
-            "mujoco-pusher, mujoco-reacher, pendulum)");
+            "unknown environment 'mountaincar' (known: cartpole, connect-four, gridworld, mujoco, "
+            "mujoco-cartpole, mujoco-pusher, mujoco-reacher, pendulum)");
   EXPECT_EQ(MakeEnv("CartPole").status().code(), StatusCode::kNotFound);
 }
 

@@ -75,6 +75,7 @@ DecisionRecord DiscreteRecord(int64_t i) {
     r.has_truth = true;
     r.truth = Action::Discrete((i + 1) % 2);
   }
+  if (i % 4 == 1) r.legal = {1, static_cast<uint8_t>(i % 8 == 1 ? 0 : 1)};  // a board game's mask
   return r;
 }
 
@@ -109,6 +110,7 @@ void ExpectSameRecord(const DecisionRecord& want, const DecisionRecord& got) {
   EXPECT_EQ(got.episode, want.episode);
   EXPECT_EQ(got.step, want.step);
   EXPECT_EQ(got.observation, want.observation);
+  EXPECT_EQ(got.legal, want.legal);
   EXPECT_EQ(got.has_label, want.has_label);
   EXPECT_EQ(got.planner.kind, want.planner.kind);
   EXPECT_EQ(got.planner.logits, want.planner.logits);
