@@ -30,7 +30,7 @@ ConnectFour::ConnectFour(const Options& options)
 
 // Never destroyed (see CartPole): a planner thread may read them at exit.
 const Space& ConnectFour::observation_space() const {
-  static const Space& space = *new Space(Space::Box(0.0f, 1.0f, {2, kCells}));
+  static const Space& space = *new Space(Space::Box(0.0f, 1.0f, {kPlanes, kCells}));
   return space;
 }
 
@@ -47,8 +47,8 @@ bool ConnectFour::HasFour(uint64_t s) {
   return false;
 }
 
-bool ConnectFour::WinningMove(int column) const {
-  return HasFour(stones_[to_move()] | Bit(column, height_[column]));
+bool ConnectFour::WinningMove(int column, int player) const {
+  return HasFour(stones_[player] | Bit(column, height_[column]));
 }
 
 void ConnectFour::Play(int column) {
@@ -117,6 +117,7 @@ void ConnectFour::WriteObservation() {
       const int cell = r * kColumns + c;
       observation_[cell] = (mine & Bit(c, r)) ? 1.0f : 0.0f;
       observation_[kCells + cell] = (theirs & Bit(c, r)) ? 1.0f : 0.0f;
+      observation_[2 * kCells + cell] = height_[c] == r ? 1.0f : 0.0f;
     }
   }
 }

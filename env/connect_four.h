@@ -6,9 +6,9 @@
 // win. A full column is an illegal move: LegalActions() masks it, Step() refuses it.
 //
 // - Alternating turns (Env::alternating_turns): the observation is the board from the view of
-//   the player to move, 2 x 42 floats: plane 0 holds 1 where the mover has a stone, plane 1 where
-//   the opponent has; cell index row * 7 + column, row 0 at the bottom. One policy plays both
-//   sides.
+//   the player to move, 3 x 42 floats: plane 0 holds 1 where the mover has a stone, plane 1 where
+//   the opponent has, plane 2 at the cell where each column's next stone would land (none for a
+//   full column); cell index row * 7 + column, row 0 at the bottom. One policy plays both sides.
 // - Reward +1 to the player whose move wins, 0 for every other move; terminated at a win or when
 //   the board is full (a draw). A game never lasts more than 42 moves, so it is never truncated:
 //   max_episode_steps() is 42 and the episode ends by termination.
@@ -35,6 +35,7 @@ namespace apprentice {
 class ConnectFour final : public Env {
  public:
   static constexpr int kRows = 6, kColumns = 7, kCells = kRows * kColumns;
+  static constexpr int kPlanes = 3;  // the mover's stones, the opponent's, the playable cells
 
   struct Options {
     int64_t opening = 0;  // random moves played at Reset()
@@ -68,8 +69,10 @@ class ConnectFour final : public Env {
   // Moves played in this game (the opening included).
   int moves() const { return moves_; }
   bool legal(int column) const { return column >= 0 && column < kColumns && height_[column] < kRows; }
-  // Whether the mover would win by playing `column` (which must be legal).
-  bool WinningMove(int column) const;
+  // Whether the mover (or `player`, 0 or 1) would win by dropping a stone into `column` (which
+  // must be legal) now.
+  bool WinningMove(int column) const { return WinningMove(column, to_move()); }
+  bool WinningMove(int column, int player) const;
   // The board as text, row 5 at the top: 'X' player 0, 'O' player 1, '.' empty.
   std::string ToString() const;
 
@@ -84,7 +87,7 @@ class ConnectFour final : public Env {
   std::array<uint64_t, 2> stones_{};  // by player
   std::array<int8_t, kColumns> height_{};
   int moves_ = 0;
-  std::array<float, 2 * kCells> observation_{};
+  std::array<float, 3 * kCells> observation_{};
   Episode episode_;
 };
 

@@ -76,8 +76,10 @@ std::shared_ptr<const Snapshot> RandomConnectFourSnapshot(uint64_t seed) {
 TEST(ConnectFour, StonesFallAndTheObservationIsTheMoversView) {
   ConnectFour game = Play({3});
   const auto obs = game.Reset(0);
-  EXPECT_EQ(obs.size(), 84u);
-  EXPECT_TRUE(std::all_of(obs.begin(), obs.end(), [](float v) { return v == 0.0f; }));
+  EXPECT_EQ(obs.size(), 126u);
+  // An empty board: no stones; every column playable at row 0.
+  for (int cell = 0; cell < 84; ++cell) EXPECT_EQ(obs[cell], 0.0f) << cell;
+  for (int cell = 0; cell < 42; ++cell) EXPECT_EQ(obs[84 + cell], cell < 7 ? 1.0f : 0.0f) << cell;
   const StepResult r = game.Step(Action::Discrete(3));
   EXPECT_EQ(r.reward, 0.0);
   EXPECT_FALSE(r.done());
@@ -87,6 +89,8 @@ TEST(ConnectFour, StonesFallAndTheObservationIsTheMoversView) {
   const StepResult r2 = game.Step(Action::Discrete(3));  // stacks on top: row 1
   EXPECT_EQ(r2.observation[3], 1.0f);                     // player 0 to move: its own stone
   EXPECT_EQ(r2.observation[42 + 7 + 3], 1.0f);
+  EXPECT_EQ(r2.observation[84 + 14 + 3], 1.0f);  // column 3 plays at row 2 next
+  EXPECT_EQ(r2.observation[84 + 3], 0.0f);
   EXPECT_EQ(game.ToString().substr(5 * 8), "...X...\n");
   EXPECT_TRUE(game.alternating_turns());
 }
@@ -194,16 +198,16 @@ TEST(LegalMasks, TheExecutorNeverChoosesAnIllegalMoveOverManyRandomPositions) {
   std::vector<float> outputs(positions.size() * 7);
   batch_executor.ActBatch(observations, actions, outputs, {}, masks);
   for (size_t i = 0; i < positions.size(); ++i) {
-    const auto obs = std::span<const float>(observations).subspan(i * 84, 84);
+    const auto obs = std::span<const float>(observations).subspan(i * 126, 126);
     const auto legal = std::span<const uint8_t>(masks).subspan(i * 7, 7);
     EXPECT_EQ(actions[i], executor.Act(obs, legal).action) << i;
     ASSERT_TRUE(positions[i].legal(static_cast<int>(actions[i].index())));
   }
   // Bad masks: the wrong size, or no legal move.
-  EXPECT_THROW(executor.Act(std::span<const float>(observations).first(84),
+  EXPECT_THROW(executor.Act(std::span<const float>(observations).first(126),
                             std::vector<uint8_t>{1, 1}),
                InvalidArgument);
-  EXPECT_THROW(executor.Act(std::span<const float>(observations).first(84),
+  EXPECT_THROW(executor.Act(std::span<const float>(observations).first(126),
                             std::vector<uint8_t>(7, 0)),
                InvalidArgument);
 }

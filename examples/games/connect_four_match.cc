@@ -3,12 +3,15 @@
 // them; every game starts with --opening random moves (for neither side) so that the games
 // differ. The executor plays greedily from the board alone, with the legal-move mask; MCTS plays
 // its most visited move. Prints a table (or --json): wins, draws and losses of the executor, each
-// side's mean time per move, and how many times longer the opponent thinks.
+// side's mean time per move in the games (the executor's cold: it runs between MCTS searches),
+// and how many times longer the opponent thinks; and the executor's time per move alone, hot.
 //
 //   build/examples/connect_four_match --snapshot runs/connect-four/executor.apsnap
 //
 // Torch-free: links the executor, the env and the planner only.
 #include <cstdio>
+#include <functional>
+#include <span>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -29,6 +32,7 @@ namespace {
 struct Score {
   std::string opponent;
   int64_t simulations = 0;  // MCTS budget; 0 for the random player
+  double takes_win = 0.0, blocks = 0.0;  // the opponent's tactics (MCTS)
   int64_t wins = 0, draws = 0, losses = 0;
   int64_t executor_moves = 0, executor_ns = 0;
   int64_t opponent_moves = 0, opponent_ns = 0;
@@ -56,6 +60,50 @@ Result<std::vector<int64_t>> ParseBudgets(const std::string& text) {
     }
   }
   return out;
+}
+
+// Tactics, on positions of random games: does a player take a win it has, and block the
+// opponent's win when it has none?
+struct Tactics {
+  int64_t can_win = 0, took_win = 0, must_block = 0, blocked = 0;
+  double takes_win() const { return can_win ? static_cast<double>(took_win) / can_win : 0.0; }
+  double blocks() const { return must_block ? static_cast<double>(blocked) / must_block : 0.0; }
+};
+
+Tactics MeasureTactics(
+    ConnectFour& game, uint64_t seed, int64_t positions,
+    const std::function<Action(std::span<const float>, const ConnectFour&)>& choose) {
+  Tactics t;
+  Rng rng(seed);
+  while (t.can_win + t.must_block < positions) {
+    auto obs = game.Reset(rng.Next());
+    for (;;) {
+      bool win = false, threat = false;
+      for (int c = 0; c < ConnectFour::kColumns; ++c) {
+        if (!game.legal(c)) continue;
+        win = win || game.WinningMove(c);
+        threat = threat || game.WinningMove(c, 1 - game.to_move());
+      }
+      if (win || threat) {
+        const int chosen = static_cast<int>(choose(obs, game).index());
+        if (win) {
+          ++t.can_win;
+          t.took_win += game.WinningMove(chosen);
+        } else {
+          ++t.must_block;
+          t.blocked += game.WinningMove(chosen, 1 - game.to_move());
+        }
+      }
+      int column;
+      do {
+        column = static_cast<int>(rng.Below(ConnectFour::kColumns));
+      } while (!game.legal(column));
+      const StepResult r = game.Step(Action::Discrete(column));
+      if (r.done()) break;
+      obs = r.observation;
+    }
+  }
+  return t;
 }
 
 }  // namespace
@@ -104,13 +152,56 @@ int main(int argc, char** argv) {
   if (spec.input != game.observation_space().flat_size() || spec.head != HeadKind::kCategorical ||
       spec.actions != ConnectFour::kColumns) {
     std::fprintf(stderr,
-                 "connect_four_match: %s holds a %s network; Connect Four needs 84 inputs and 7 "
+                 "connect_four_match: %s holds a %s network; Connect Four needs 126 inputs and 7 "
                  "logits\n",
                  snapshot_path.c_str(), spec.ToString().c_str());
     return 1;
   }
   SnapshotSlot slot(loaded->snapshot);
   Executor executor(slot, game.action_space());
+
+  // The executor alone, hot: positions of random games, decided over and over (what a game loop
+  // deciding every frame sees); in the matches it runs cold, between MCTS searches.
+  double hot_us = 0.0;
+  {
+    std::vector<std::vector<float>> boards;
+    std::vector<std::vector<uint8_t>> masks;
+    Rng positions(static_cast<uint64_t>(seed) + 1);
+    std::vector<uint8_t> mask;
+    while (boards.size() < 64) {
+      auto obs = game.Reset(positions.Next());
+      for (int m = 0; m < 10; ++m) {
+        boards.emplace_back(obs.begin(), obs.end());
+        const auto legal_now = LegalMask(game, mask);
+        masks.emplace_back(legal_now.begin(), legal_now.end());
+        int column;
+        do {
+          column = static_cast<int>(positions.Below(ConnectFour::kColumns));
+        } while (!game.legal(column));
+        const StepResult r = game.Step(Action::Discrete(column));
+        if (r.done()) break;
+        obs = r.observation;
+      }
+    }
+    constexpr int kCalls = 200'000;
+    int64_t checksum = 0;
+    const int64_t t0 = NowNs();
+    for (int i = 0; i < kCalls; ++i) {
+      const size_t k = static_cast<size_t>(i) % boards.size();
+      checksum += executor.Act(boards[k], masks[k]).action.index();
+    }
+    hot_us = static_cast<double>(NowNs() - t0) * 1e-3 / kCalls;
+    std::fprintf(stderr, "  executor alone, hot: %.3f us a move (%s kernel, checksum %lld)\n",
+                 hot_us, std::string(ExecutorKernel()).c_str(), static_cast<long long>(checksum));
+  }
+
+  std::vector<uint8_t> tactics_mask;
+  const Tactics tactics = MeasureTactics(game, static_cast<uint64_t>(seed) + 2, 4000,
+                                         [&](std::span<const float> obs, const ConnectFour& g) {
+                                           return executor.Act(obs, LegalMask(g, tactics_mask)).action;
+                                         });
+  std::fprintf(stderr, "  executor tactics: takes %.1f %% of wins, blocks %.1f %% of threats\n",
+               100.0 * tactics.takes_win(), 100.0 * tactics.blocks());
 
   std::vector<Score> scores;
   scores.push_back({"random", 0});
@@ -121,6 +212,19 @@ int main(int argc, char** argv) {
     MctsPlanner::Options mcts_options;
     mcts_options.simulations = std::max<int64_t>(score.simulations, 1);
     MctsPlanner mcts(mcts_options);
+    if (score.simulations > 0) {
+      Rng plan_seeds(static_cast<uint64_t>(seed) + 3);
+      const Tactics t = MeasureTactics(game, static_cast<uint64_t>(seed) + 2, 1000,
+                                       [&](std::span<const float> obs, const ConnectFour& g) {
+                                         PlanRequest request;
+                                         request.observation = obs;
+                                         request.env = &g;
+                                         request.seed = plan_seeds.Next();
+                                         return mcts.Plan(request).ValueOrThrow().action;
+                                       });
+      score.takes_win = t.takes_win();
+      score.blocks = t.blocks();
+    }
     for (int64_t g = 0; g < games; ++g) {
       auto obs = game.Reset(rng.Next());
       const int executor_side = static_cast<int>(g % 2);  // 0: the executor moves first
@@ -183,10 +287,17 @@ int main(int argc, char** argv) {
                           {"losses", s.losses},
                           {"win_or_draw", s.win_or_draw()},
                           {"executor_us_per_move", s.executor_us()},
-                          {"opponent_us_per_move", s.opponent_us()}});
+                          {"opponent_us_per_move", s.opponent_us()},
+                          {"opponent_takes_win", s.takes_win},
+                          {"opponent_blocks", s.blocks}});
     }
-    const std::string text =
-        Json{{"snapshot", snapshot_path}, {"results", Json(rows)}}.Dump() + "\n";
+    const std::string text = Json{{"snapshot", snapshot_path},
+                                  {"executor_hot_us_per_move", hot_us},
+                                  {"takes_win", tactics.takes_win()},
+                                  {"blocks", tactics.blocks()},
+                                  {"results", Json(rows)}}
+                                 .Dump() +
+                             "\n";
     if (!json_out.empty()) {
       std::FILE* f = std::fopen(json_out.c_str(), "w");
       if (f == nullptr || std::fputs(text.c_str(), f) < 0 || std::fclose(f) != 0) {
@@ -199,14 +310,23 @@ int main(int argc, char** argv) {
       return 0;
     }
   }
-  std::printf("%-10s %6s %5s %5s %6s %12s %14s %14s %10s\n", "opponent", "sims", "won", "drawn",
-              "lost", "won+drawn", "executor us", "opponent us", "x slower");
+  std::printf("executor alone, hot: %.3f us a move; takes an immediate win %.1f %%, blocks the "
+              "opponent's %.1f %% (positions of random games)\n",
+              hot_us, 100.0 * tactics.takes_win(), 100.0 * tactics.blocks());
+  std::printf("%-10s %6s %5s %5s %6s %10s %12s %12s %9s %10s %7s\n", "opponent", "sims", "won",
+              "drawn", "lost", "won+drawn", "executor us", "opponent us", "x slower",
+              "its wins", "blocks");
   for (const Score& s : scores) {
-    std::printf("%-10s %6lld %5lld %5lld %6lld %11.1f%% %14.2f %14.1f %10.0f\n",
-                s.opponent.c_str(), static_cast<long long>(s.simulations),
-                static_cast<long long>(s.wins), static_cast<long long>(s.draws),
-                static_cast<long long>(s.losses), 100.0 * s.win_or_draw(), s.executor_us(),
-                s.opponent_us(), s.executor_us() > 0 ? s.opponent_us() / s.executor_us() : 0.0);
+    std::printf("%-10s %6lld %5lld %5lld %6lld %9.1f%% %12.2f %12.1f %9.0f", s.opponent.c_str(),
+                static_cast<long long>(s.simulations), static_cast<long long>(s.wins),
+                static_cast<long long>(s.draws), static_cast<long long>(s.losses),
+                100.0 * s.win_or_draw(), s.executor_us(), s.opponent_us(),
+                s.executor_us() > 0 ? s.opponent_us() / s.executor_us() : 0.0);
+    if (s.simulations > 0) {
+      std::printf(" %9.1f%% %6.1f%%\n", 100.0 * s.takes_win, 100.0 * s.blocks);
+    } else {
+      std::printf(" %10s %7s\n", "-", "-");
+    }
   }
   return 0;
 }

@@ -45,7 +45,7 @@ mkdir -p "$out"
 
 echo "== Connect Four: MCTS ($teacher simulations a move) teaches the executor, $steps positions" >&2
 "$build/apps/apprentice" run --env connect-four --connect-four-opening 2 --planner mcts \
-  --mcts-simulations "$teacher" --mode sync --steps "$steps" --sample-actions true \
+  --mcts-simulations "$teacher" --mode sync --steps "$steps" --sample-actions \
   --hidden 128,128 --eval-episodes 10 --planner-eval-episodes 2 --seed "$seed" \
   --run-dir "$out/connect-four" --summary-json "$out/connect-four/summary.json" > /dev/null
 
