@@ -2,7 +2,8 @@
 // only episode loop of the evaluations (after training, during training for the learning curve,
 // and `apprentice eval`/`distill --env` rollouts).
 //
-//   Reset(seed) ── obs, legal moves ──▶ policy(obs, legal) ── action, clipped into the action space ──▶ Step ── ...
+//   Reset(seed) ── obs, legal moves ──▶ policy(obs, legal) ── action, clipped into the action
+//   space ──▶ Step ── ...
 //
 // Single-threaded; allocation-free apart from what the policy and env do.
 #pragma once
