@@ -181,6 +181,9 @@ AgentDecision Arbiter::Run(std::span<const float> observation, const Env* state,
     r.legal.assign(legal.begin(), legal.end());
     ApplyExecutorDecision(exec, head, exec_ns, r);
     r.acted_by = acted_by;
+    ApplyBehaviour(action, acted_by, o.sample_actions,
+                   o.mode == Mode::kDagger ? mixture_.beta() : 0.0,
+                   acted_by == Actor::kPlanner ? &action : nullptr, r);
   };
   if (outcome_follows) {
     fill(pending_);

@@ -136,6 +136,7 @@ Crowd::Tick Crowd::Act(std::span<const float> observations, std::span<const Env*
     r.legal.assign(row_legal.begin(), row_legal.end());
     ApplyExecutorDecision(exec, head, per_decision_ns, r);
     r.acted_by = Actor::kExecutor;
+    ApplyBehaviour(exec.action, Actor::kExecutor, o.sample_actions, 0.0, nullptr, r);
     lane.recorded = true;
     ++tick.decisions;
   }

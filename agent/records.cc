@@ -1,5 +1,9 @@
 #include "agent/records.h"
 
+#include <algorithm>
+#include <cmath>
+#include <numbers>
+#include <span>
 #include <utility>
 
 namespace apprentice {
@@ -38,6 +42,65 @@ void ApplyOutcome(const Outcome& outcome, DecisionRecord& record) {
   record.truncated = outcome.truncated;
   record.has_truth = outcome.has_truth;
   record.truth = outcome.has_truth ? outcome.truth : Action();
+}
+
+namespace {
+
+// Executor::Sample's probability of index `a`: softmax over the entries above max + kMinLogit.
+double SampledProbability(std::span<const float> logits, int64_t a) {
+  const float max = logits[static_cast<size_t>(Argmax(logits))];
+  const float floor = max + kMinLogit;
+  if (logits[static_cast<size_t>(a)] <= floor) return 0.0;
+  double total = 0.0;
+  for (const float l : logits) {
+    if (l > floor) total += std::exp(static_cast<double>(l - max));
+  }
+  return std::exp(static_cast<double>(logits[static_cast<size_t>(a)] - max)) / total;
+}
+
+}  // namespace
+
+void ApplyBehaviour(const Action& taken, Actor acted_by, bool executor_sampled,
+                    double mixture_beta, const Action* planner_action, DecisionRecord& record) {
+  record.behaviour = Behaviour::kUnknown;
+  record.behaviour_log_prob = 0.0f;
+  const PolicyOutput& out = record.executor;
+  const bool mixture = mixture_beta > 0.0;
+  if (!mixture && (acted_by == Actor::kPlanner || !executor_sampled)) {
+    record.behaviour = Behaviour::kDeterministic;
+    return;
+  }
+  if (out.kind == PolicyKind::kCategorical) {
+    if (out.logits.empty() || !taken.is_discrete()) return;
+    const int64_t a = taken.index();
+    if (a < 0 || a >= static_cast<int64_t>(out.logits.size())) return;
+    double p_executor = executor_sampled ? SampledProbability(out.logits, a)
+                                         : (record.executor_action == taken ? 1.0 : 0.0);
+    double p = p_executor;
+    if (mixture) {
+      if (planner_action == nullptr) return;
+      p = mixture_beta * (*planner_action == taken ? 1.0 : 0.0) + (1.0 - mixture_beta) * p_executor;
+    }
+    if (!(p > 0.0)) return;
+    record.behaviour = Behaviour::kStochastic;
+    record.behaviour_log_prob = static_cast<float>(std::log(p));
+    return;
+  }
+  // Gaussian: the density of the executor's draw; under a mixture, of its share (1 − β) — the
+  // planner's action is a point mass, which no density describes.
+  if (acted_by == Actor::kPlanner || !executor_sampled || taken.is_discrete()) return;
+  const auto values = taken.values();
+  if (values.size() != out.mean.size() || out.mean.size() != out.log_std.size()) return;
+  double log_density = 0.0;
+  for (size_t i = 0; i < values.size(); ++i) {
+    const double log_std = out.log_std[i];
+    const double z = (values[i] - out.mean[i]) / std::exp(log_std);
+    log_density += -0.5 * z * z - log_std - 0.5 * std::log(2.0 * std::numbers::pi);
+  }
+  if (mixture) log_density += std::log1p(-std::min(mixture_beta, 1.0));
+  if (!std::isfinite(log_density)) return;
+  record.behaviour = Behaviour::kStochastic;
+  record.behaviour_log_prob = static_cast<float>(log_density);
 }
 
 bool PushAgreement(const Space& action_space, const DecisionRecord& record,

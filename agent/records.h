@@ -42,6 +42,20 @@ void ApplyExecutorDecision(const ExecutorDecision& decision, HeadKind head, int6
 // The planner's label: its distribution (moved from `decision`), action, value and latency.
 void ApplyPlanDecision(PlanDecision&& decision, DecisionRecord& record);
 void ApplyOutcome(const Outcome& outcome, DecisionRecord& record);
+// Who chose the sent action and how likely they were to (DecisionRecord::behaviour), after
+// ApplyExecutorDecision (it reads the executor's output in `record`):
+// - `taken`, `acted_by`: the action sent to the environment and who chose it;
+// - `executor_sampled`: the executor drew its action from its head (Executor::Sample: categorical,
+//   softmax with masked entries at 0; Gaussian, the density of the action as sent, clipped into
+//   the box) rather than taking the greedy one;
+// - `mixture_beta`: the probability with which a β-mixture let the planner act in this decision
+//   (dagger), 0 when no draw decided who acted; `planner_action`: the planner's choice, which a
+//   mixture needs (null when not known at decision time: the behaviour is then unknown).
+// Categorical under a mixture: p = β [a = planner's] + (1 − β) p_executor(a). Gaussian under a
+// mixture: the executor's draw has density (1 − β) N(a); the planner's action is a point mass no
+// density describes (unknown), and so are two greedy choices. Allocates nothing.
+void ApplyBehaviour(const Action& taken, Actor acted_by, bool executor_sampled,
+                    double mixture_beta, const Action* planner_action, DecisionRecord& record);
 
 // Pushes the agreement of a labelled record (executor vs planner action) and its
 // KL(planner || executor) into `window`; returns whether they agreed. Unlabelled: no push, false.

@@ -43,6 +43,13 @@ void PrintTable(const LogInspection& in, bool episodes) {
   t.AddRow({"acted by executor / planner",
             Format("%lld / %lld", static_cast<long long>(s.acted_by_executor),
                    static_cast<long long>(s.acted_by_planner))});
+  std::string behaviour =
+      Format("stochastic %lld, deterministic %lld, unknown %lld",
+             static_cast<long long>(s.behaviour_stochastic),
+             static_cast<long long>(s.behaviour_deterministic),
+             static_cast<long long>(s.records - s.behaviour_stochastic - s.behaviour_deterministic));
+  if (first != nullptr) behaviour += Format("  (record revision %u)", first->metadata.record_revision);
+  t.AddRow({"behaviour probability", behaviour});
   t.AddRow({"executor versions",
             in.has_executor_versions
                 ? Format("%lld .. %lld", static_cast<long long>(in.executor_version_min),

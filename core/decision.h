@@ -17,6 +17,19 @@ namespace apprentice {
 enum class Actor : uint8_t { kExecutor, kPlanner };
 std::string_view ActorName(Actor actor);
 
+// How likely the behaviour policy — whoever acted, with the β-mixture that chose between them —
+// was to send the action it sent: what off-policy estimates weigh a logged decision by.
+enum class Behaviour : uint8_t {
+  kUnknown,        // not recorded: a log written before it was, or a choice no probability
+                   // describes (the planner's point mass among a continuous executor's draws;
+                   // the agent's dagger mode when the executor acts before the planner's choice
+                   // is known)
+  kDeterministic,  // the action was certain given the state: a greedy executor, the planner's own
+                   // choice, a deadline's outcome
+  kStochastic,     // behaviour_log_prob holds log p(action) (Discrete) or its log-density (Box)
+};
+std::string_view BehaviourName(Behaviour behaviour);
+
 struct DecisionRecord {
   uint64_t decision_id = 0;  // the runtime's id of the decision, from 1 (0: not recorded); what
                              // labels, outcomes and late feedback are joined by
@@ -47,6 +60,9 @@ struct DecisionRecord {
   int64_t executor_latency_ns = 0;
 
   Actor acted_by = Actor::kExecutor;
+  // The behaviour policy's probability of the action sent (agent/records.h: ApplyBehaviour).
+  Behaviour behaviour = Behaviour::kUnknown;
+  float behaviour_log_prob = 0;  // kStochastic only; 0 otherwise
 
   // What the environment answered to the action that was taken.
   float reward = 0;
@@ -59,6 +75,11 @@ struct DecisionRecord {
   bool has_truth = false;
   Action truth;
 };
+
+// The action that was sent to the environment: the planner's when it acted, else the executor's.
+inline const Action& TakenAction(const DecisionRecord& r) {
+  return r.acted_by == Actor::kPlanner ? r.planner_action : r.executor_action;
+}
 
 // What the distiller can learn from: a planner label (soft target and hard label), or a ground
 // truth label alone (the hard-label term only).

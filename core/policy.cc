@@ -145,4 +145,13 @@ std::string_view ActorName(Actor actor) {
   return actor == Actor::kExecutor ? "executor" : "planner";
 }
 
+std::string_view BehaviourName(Behaviour behaviour) {
+  switch (behaviour) {
+    case Behaviour::kDeterministic: return "deterministic";
+    case Behaviour::kStochastic: return "stochastic";
+    case Behaviour::kUnknown: break;
+  }
+  return "unknown";
+}
+
 }  // namespace apprentice

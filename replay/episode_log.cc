@@ -876,6 +876,7 @@ Json SegmentJson(const EpisodeLogSegment& s) {
               {"observation_space", s.metadata.observation_space},
               {"action_space", s.metadata.action_space},
               {"run", s.metadata.run},
+              {"record_revision", static_cast<int64_t>(s.metadata.record_revision)},
               {"records", s.records}};
 }
 
@@ -900,6 +901,8 @@ Json EpisodeLogSummary::ToJson() const {
               {"labelled", labelled},
               {"acted_by_executor", acted_by_executor},
               {"acted_by_planner", acted_by_planner},
+              {"behaviour_stochastic", behaviour_stochastic},
+              {"behaviour_deterministic", behaviour_deterministic},
               {"episodes", static_cast<int64_t>(episodes.size())},
               {"complete_episodes", complete_episodes()},
               {"mean_complete_return", mean_complete_return()},
@@ -956,6 +959,8 @@ Result<EpisodeLogSummary> SummarizeEpisodeLog(const std::string& path,
     if (r.has_label) ++summary.labelled;
     if (r.acted_by == Actor::kExecutor) ++summary.acted_by_executor;
     if (r.acted_by == Actor::kPlanner) ++summary.acted_by_planner;
+    if (r.behaviour == Behaviour::kStochastic) ++summary.behaviour_stochastic;
+    if (r.behaviour == Behaviour::kDeterministic) ++summary.behaviour_deterministic;
     const auto [it, inserted] = episode_index.try_emplace(r.episode, summary.episodes.size());
     if (inserted) summary.episodes.push_back({r.episode, 0, 0.0, false});
     EpisodeLogSummary::Episode& episode = summary.episodes[it->second];

@@ -29,6 +29,10 @@ namespace apprentice {
 // The framing and header version this code writes, and the newest it reads (also
 // `FormatVersion.Current` in replay/episode_log.fbs).
 inline constexpr uint32_t kEpisodeLogFormatVersion = 1;
+// Which record fields a segment carries, within the format version (compatible additions): 1
+// before records carried the behaviour policy's probability, 2 with it. Written into every
+// segment header; a header without it reads as 1.
+inline constexpr uint32_t kEpisodeLogRecordRevision = 2;
 // Bounds on what a reader accepts, so a corrupt length never causes a large allocation.
 inline constexpr int64_t kEpisodeLogMaxMetadataBytes = int64_t{1} << 20;
 inline constexpr int64_t kEpisodeLogMaxRecordBytesLimit = int64_t{1} << 30;
@@ -41,6 +45,7 @@ struct EpisodeLogMetadata {
   std::string observation_space;
   std::string action_space;
   std::string run;
+  uint32_t record_revision = kEpisodeLogRecordRevision;  // what a writer writes
 
   friend bool operator==(const EpisodeLogMetadata&, const EpisodeLogMetadata&) = default;
 };
@@ -198,6 +203,9 @@ struct EpisodeLogSummary {
   int64_t labelled = 0;  // records with has_label
   int64_t acted_by_executor = 0;
   int64_t acted_by_planner = 0;
+  // Records by what they say of the behaviour policy (DecisionRecord::behaviour); the rest are
+  // unknown.
+  int64_t behaviour_stochastic = 0, behaviour_deterministic = 0;
   std::vector<Episode> episodes;  // by episode id, in order of their first record
   std::vector<EpisodeLogDamage> damage;
 

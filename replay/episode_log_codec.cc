@@ -163,6 +163,8 @@ std::span<const uint8_t> RecordEncoder::Encode(const DecisionRecord& r) {
   b.add_has_truth(r.has_truth);
   if (r.has_truth) b.add_truth(truth);
   if (!r.legal.empty()) b.add_legal(legal);
+  b.add_behaviour(static_cast<fb::Behaviour>(r.behaviour));
+  b.add_behaviour_log_prob(r.behaviour_log_prob);
   fbb.Finish(b.Finish(), kRecordIdentifier);
   return {fbb.GetBufferPointer(), fbb.GetSize()};
 }
@@ -186,6 +188,12 @@ Status DecodeRecord(std::span<const uint8_t> bytes, DecisionRecord& out) {
   if (acted_by != fb::Actor::Executor && acted_by != fb::Actor::Planner) {
     return Status::DataLoss("unknown actor " + std::to_string(static_cast<int>(acted_by)));
   }
+  const fb::Behaviour behaviour = r->behaviour();
+  if (behaviour != fb::Behaviour::Unknown && behaviour != fb::Behaviour::Deterministic &&
+      behaviour != fb::Behaviour::Stochastic) {
+    return Status::DataLoss("unknown behaviour kind " +
+                            std::to_string(static_cast<int>(behaviour)));
+  }
   if (Status s = DecodePolicy(r->planner(), "planner", out.planner); !s.ok()) return s;
   if (Status s = DecodePolicy(r->executor(), "executor", out.executor); !s.ok()) return s;
   if (Status s = DecodeAction(r->planner_action(), "planner_action", out.planner_action); !s.ok()) {
@@ -205,6 +213,8 @@ Status DecodeRecord(std::span<const uint8_t> bytes, DecisionRecord& out) {
   out.executor_version = r->executor_version();
   out.executor_latency_ns = r->executor_latency_ns();
   out.acted_by = static_cast<Actor>(acted_by);
+  out.behaviour = static_cast<Behaviour>(behaviour);
+  out.behaviour_log_prob = r->behaviour_log_prob();
   out.reward = r->reward();
   out.terminated = r->terminated();
   out.truncated = r->truncated();
@@ -233,6 +243,7 @@ std::vector<uint8_t> EncodeMetadata(const EpisodeLogMetadata& metadata) {
   b.add_observation_space(observation_space);
   b.add_action_space(action_space);
   b.add_run(run);
+  b.add_record_revision(metadata.record_revision);
   fbb.Finish(b.Finish(), kMetadataIdentifier);
   return {fbb.GetBufferPointer(), fbb.GetBufferPointer() + fbb.GetSize()};
 }
@@ -252,6 +263,7 @@ Status DecodeMetadata(std::span<const uint8_t> bytes, EpisodeLogMetadata& out) {
   out.observation_space = str(m->observation_space());
   out.action_space = str(m->action_space());
   out.run = str(m->run());
+  out.record_revision = m->record_revision() == 0 ? 1 : m->record_revision();
   return Status::Ok();
 }
 

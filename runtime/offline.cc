@@ -87,6 +87,8 @@ Json LogInspection::ToJson() const {
               {"labelled", summary.labelled},
               {"acted_by_executor", summary.acted_by_executor},
               {"acted_by_planner", summary.acted_by_planner},
+              {"behaviour_stochastic", summary.behaviour_stochastic},
+              {"behaviour_deterministic", summary.behaviour_deterministic},
               {"executor_version_min", has_executor_versions ? Json(executor_version_min) : Json()},
               {"executor_version_max", has_executor_versions ? Json(executor_version_max) : Json()},
               {"episodes", n_episodes},
@@ -116,6 +118,8 @@ Result<LogInspection> InspectEpisodeLog(const std::string& path) {
     ++summary.records;
     if (r.has_label) ++summary.labelled;
     ++(r.acted_by == Actor::kPlanner ? summary.acted_by_planner : summary.acted_by_executor);
+    if (r.behaviour == Behaviour::kStochastic) ++summary.behaviour_stochastic;
+    if (r.behaviour == Behaviour::kDeterministic) ++summary.behaviour_deterministic;
     if (!out.has_executor_versions) {
       out.executor_version_min = out.executor_version_max = r.executor_version;
       out.has_executor_versions = true;

@@ -141,8 +141,11 @@ RunSummary RunSync(const RunOptions& options, const ProgressCallback& progress, 
     ++summary.planner_labels;
     PushAgreement(action_space, record, agreement);
 
+    const double beta = mixture.beta();  // the β of this decision's draw
     const bool planner_acts = mixture.PlannerActs();
     record.acted_by = planner_acts ? Actor::kPlanner : Actor::kExecutor;
+    ApplyBehaviour(planner_acts ? record.planner_action : exec.action, record.acted_by,
+                   options.agent.sample_actions, beta, &record.planner_action, record);
     ++(planner_acts ? summary.acted_by_planner : summary.acted_by_executor);
     // The env moves on (to the next episode when this one ends): `obs` changes.
     const StepResult result = episodes.Step(planner_acts ? record.planner_action : exec.action);

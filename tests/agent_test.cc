@@ -1235,6 +1235,95 @@ TEST_F(AgentTest, ACrowdNeedsReflexMode) {
   EXPECT_THROW(agent->OpenCrowd(4), InvalidArgument);
 }
 
+// The behaviour policy's probability of the action sent, for every way of acting.
+TEST(Behaviour, ApplyBehaviourCoversEveryWayOfActing) {
+  const float logits[] = {1.0f, 2.0f, 0.5f};
+  ExecutorDecision e;
+  e.action = Action::Discrete(1);
+  e.output = logits;
+  DecisionRecord r;
+  ApplyExecutorDecision(e, HeadKind::kCategorical, 100, r);
+  std::vector<float> p(3);
+  Softmax(logits, p);
+
+  ApplyBehaviour(e.action, Actor::kExecutor, /*sampled=*/false, 0.0, nullptr, r);
+  EXPECT_EQ(r.behaviour, Behaviour::kDeterministic);
+  ApplyBehaviour(Action::Discrete(1), Actor::kPlanner, false, 0.0, nullptr, r);
+  EXPECT_EQ(r.behaviour, Behaviour::kDeterministic);
+  // Sampled: log softmax of the action drawn (here a draw of action 2).
+  ApplyBehaviour(Action::Discrete(2), Actor::kExecutor, true, 0.0, nullptr, r);
+  EXPECT_EQ(r.behaviour, Behaviour::kStochastic);
+  EXPECT_NEAR(r.behaviour_log_prob, std::log(p[2]), 1e-6);
+  // A β-mixture (β = 0.25) of the planner's choice (0) and a greedy executor (1).
+  const Action planner = Action::Discrete(0);
+  ApplyBehaviour(planner, Actor::kPlanner, false, 0.25, &planner, r);
+  EXPECT_NEAR(r.behaviour_log_prob, std::log(0.25), 1e-6);
+  ApplyBehaviour(e.action, Actor::kExecutor, false, 0.25, &planner, r);
+  EXPECT_NEAR(r.behaviour_log_prob, std::log(0.75), 1e-6);
+  // ... and of a sampling executor: 0.25 [a = 0] + 0.75 p(a).
+  ApplyBehaviour(planner, Actor::kPlanner, true, 0.25, &planner, r);
+  EXPECT_NEAR(r.behaviour_log_prob, std::log(0.25 + 0.75 * p[0]), 1e-6);
+  // The planner's choice unknown at decision time (the agent's dagger mode): unknown.
+  ApplyBehaviour(e.action, Actor::kExecutor, false, 0.25, nullptr, r);
+  EXPECT_EQ(r.behaviour, Behaviour::kUnknown);
+
+  // Gaussian: the density of the action sent under N(mean, exp(log_std)^2), per component.
+  const float head[] = {0.5f, -1.0f, std::log(0.2f), std::log(2.0f)};  // means, then log-stds
+  ExecutorDecision g;
+  g.action = Action::Continuous(std::vector<float>{0.7f, 1.0f});
+  g.output = head;
+  DecisionRecord c;
+  ApplyExecutorDecision(g, HeadKind::kGaussian, 100, c);
+  ApplyBehaviour(g.action, Actor::kExecutor, true, 0.0, nullptr, c);
+  const double want = (-0.5 * 1.0 - std::log(0.2) - 0.5 * std::log(2 * M_PI)) +
+                      (-0.5 * 1.0 - std::log(2.0) - 0.5 * std::log(2 * M_PI));
+  EXPECT_EQ(c.behaviour, Behaviour::kStochastic);
+  EXPECT_NEAR(c.behaviour_log_prob, want, 1e-5);
+  ApplyBehaviour(g.action, Actor::kExecutor, false, 0.0, nullptr, c);
+  EXPECT_EQ(c.behaviour, Behaviour::kDeterministic);
+  // Under a β-mixture the executor's draw has density (1 − β) N(a); the planner's action is a
+  // point mass, unknown.
+  ApplyBehaviour(g.action, Actor::kExecutor, true, 0.5, &g.action, c);
+  EXPECT_EQ(c.behaviour, Behaviour::kStochastic);
+  EXPECT_NEAR(c.behaviour_log_prob, want + std::log(0.5), 1e-5);
+  ApplyBehaviour(g.action, Actor::kPlanner, true, 0.5, &g.action, c);
+  EXPECT_EQ(c.behaviour, Behaviour::kUnknown);
+  ApplyBehaviour(g.action, Actor::kExecutor, false, 0.5, &g.action, c);
+  EXPECT_EQ(c.behaviour, Behaviour::kUnknown);
+}
+
+// An agent whose executor samples its actions logs each decision's log-probability; a greedy one
+// logs its decisions as deterministic.
+TEST_F(AgentTest, TheLogCarriesTheBehaviourPolicysProbability) {
+  for (const bool sample : {true, false}) {
+    TempDir dir;
+    AgentOptions o = SmallOptions(Mode::kReflex);
+    o.sample_actions = sample;
+    o.log_dir = dir.str();
+    o.labels = {LabelPolicy::kRandom, 0.01};
+    auto agent = Make(o);
+    agent->Start();
+    for (int i = 0; i < 200; ++i) {
+      agent->Act(Obs(i));
+      agent->Observe(0.0, i % 20 == 19, false);
+    }
+    ASSERT_TRUE(agent->Stop().ok());
+    const EpisodeLogContents log = ReadEpisodeLog(dir.str()).ValueOrThrow();
+    ASSERT_EQ(log.records.size(), 200u);
+    EXPECT_EQ(log.segments.at(0).metadata.record_revision, kEpisodeLogRecordRevision);
+    for (const DecisionRecord& r : log.records) {
+      if (!sample) {
+        EXPECT_EQ(r.behaviour, Behaviour::kDeterministic);
+        continue;
+      }
+      ASSERT_EQ(r.behaviour, Behaviour::kStochastic);
+      const std::vector<float> p = r.executor.Probabilities();
+      EXPECT_NEAR(r.behaviour_log_prob, std::log(p[static_cast<size_t>(r.executor_action.index())]),
+                  1e-5);
+    }
+  }
+}
+
 // Decisions whose feedback never comes do not pile up: past max_pending the oldest is logged at
 // once, long before the outcome wait, and a later outcome for it is not lost when a lookup knows
 // the decision (the service's journal).

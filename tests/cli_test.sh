@@ -192,7 +192,15 @@ else
   logs="$run_dir/logs"
   expect 0 "return of complete episodes" -- inspect "$logs" --episodes
   "$bin" inspect "$logs" --json >"$tmp/inspect.json"
-  json_keys "$tmp/inspect.json" records labelled episodes executor_version_max damage
+  json_keys "$tmp/inspect.json" records labelled episodes executor_version_max damage \
+    behaviour_stochastic behaviour_deterministic record_revision
+  # A sync run's decisions come from a β-mixture of planner and executor: each records its
+  # probability; none is unknown.
+  if ! python3 -c 'import json, sys; s = json.load(open(sys.argv[1])); sys.exit(0 if s["behaviour_stochastic"] + s["behaviour_deterministic"] == s["records"] == 2000 else 1)' "$tmp/inspect.json"; then
+    echo "FAIL: inspect: a sync run's records do not all carry the behaviour probability"
+    failures=$((failures + 1))
+  fi
+  expect 0 "behaviour probability" -- inspect "$logs"
   expect 0 "held-out agreement" -- distill --logs "$logs" --out "$tmp/p.snap" --quiet
   "$bin" distill --logs "$logs" --out "$tmp/p.snap" --env cartpole --episodes 3 --quiet --json \
     >"$tmp/distill.json"

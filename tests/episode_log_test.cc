@@ -76,6 +76,8 @@ DecisionRecord DiscreteRecord(int64_t i) {
     r.truth = Action::Discrete((i + 1) % 2);
   }
   if (i % 4 == 1) r.legal = {1, static_cast<uint8_t>(i % 8 == 1 ? 0 : 1)};  // a board game's mask
+  r.behaviour = static_cast<Behaviour>(i % 3);
+  if (r.behaviour == Behaviour::kStochastic) r.behaviour_log_prob = -0.125f * x;
   return r;
 }
 
@@ -111,6 +113,8 @@ void ExpectSameRecord(const DecisionRecord& want, const DecisionRecord& got) {
   EXPECT_EQ(got.step, want.step);
   EXPECT_EQ(got.observation, want.observation);
   EXPECT_EQ(got.legal, want.legal);
+  EXPECT_EQ(got.behaviour, want.behaviour);
+  EXPECT_EQ(got.behaviour_log_prob, want.behaviour_log_prob);
   EXPECT_EQ(got.has_label, want.has_label);
   EXPECT_EQ(got.planner.kind, want.planner.kind);
   EXPECT_EQ(got.planner.logits, want.planner.logits);
@@ -241,6 +245,27 @@ TEST(EpisodeLog, RoundTripsDiscreteRecordsAndMetadata) {
   EXPECT_EQ(log.segments[0].metadata, CartPoleMetadata());
   EXPECT_EQ(log.segments[0].records, 21);
   EXPECT_EQ(fs::path(log.segments[0].file).filename(), "segment-000000.alog");
+}
+
+// A header written before the record revision existed (the field absent) reads as revision 1,
+// whose records say nothing of the behaviour policy; today's headers carry revision 2.
+TEST(EpisodeLog, AHeaderWithoutARecordRevisionReadsAsRevisionOne) {
+  TempDir dir;
+  EpisodeLogMetadata old = CartPoleMetadata();
+  old.record_revision = 0;  // not written: what an older writer wrote
+  DecisionRecord r = DiscreteRecord(1);
+  r.behaviour = Behaviour::kUnknown;
+  {
+    EpisodeLogWriter writer = EpisodeLogWriter::Open(WriterOptions(dir.str()), old).ValueOrThrow();
+    ASSERT_TRUE(writer.Append(r).ok());
+    ASSERT_TRUE(writer.Close().ok());
+  }
+  const EpisodeLogContents log = ReadOrDie(dir.str());
+  ASSERT_EQ(log.segments.size(), 1u);
+  EXPECT_EQ(log.segments[0].metadata.record_revision, 1u);
+  ASSERT_EQ(log.records.size(), 1u);
+  EXPECT_EQ(log.records[0].behaviour, Behaviour::kUnknown);
+  EXPECT_EQ(CartPoleMetadata().record_revision, 2u);
 }
 
 TEST(EpisodeLog, RoundTripsContinuousRecords) {
