@@ -96,12 +96,16 @@ class Client {
       : socket_(context, zmq::socket_type::dealer) {
     socket_.set(zmq::sockopt::linger, 0);
     socket_.set(zmq::sockopt::rcvtimeo, 10'000);
+    // A DEALER with no live connection (a refused handshake) blocks in send: bounded here.
+    socket_.set(zmq::sockopt::sndtimeo, 10'000);
     socket_.connect(endpoint);
   }
-  void Send(const std::string& bytes) {
+  // Whether the message was queued within the send timeout.
+  bool TrySend(const std::string& bytes) {
     zmq::message_t m(bytes.data(), bytes.size());
-    ASSERT_TRUE(socket_.send(m, zmq::send_flags::none));
+    return socket_.send(m, zmq::send_flags::none).has_value();
   }
+  void Send(const std::string& bytes) { ASSERT_TRUE(TrySend(bytes)); }
   // The next reply as Json; null on timeout.
   Json Receive() {
     zmq::message_t m;
@@ -110,8 +114,9 @@ class Client {
     EXPECT_TRUE(j.ok()) << j.status().message();
     return j.ok() ? *j : Json();
   }
+  // The reply to `bytes`; null when it could not be sent or no reply came in time.
   Json Call(const std::string& bytes) {
-    Send(bytes);
+    if (!TrySend(bytes)) return Json();
     return Receive();
   }
   zmq::socket_t& socket() { return socket_; }
@@ -550,6 +555,7 @@ TEST(Curve, OnlyListedClientsAreServedAndTheOthersGetNothing) {
   auto client = [&](const CurveKeyPair* keys) {
     auto c = std::make_unique<Client>(s.context, endpoint);
     c->socket().set(zmq::sockopt::rcvtimeo, 1'000);
+    c->socket().set(zmq::sockopt::sndtimeo, 1'000);
     if (keys != nullptr) {
       // Connect again with the keys set: options apply to connections made after them.
       c->socket().disconnect(endpoint);
@@ -578,6 +584,7 @@ TEST(Curve, OnlyListedClientsAreServedAndTheOthersGetNothing) {
     ExpectActReply(ok->Call(Act(obs, 4).Bytes()), 4, action);
     auto confused = std::make_unique<Client>(s.context, endpoint);
     confused->socket().set(zmq::sockopt::rcvtimeo, 1'000);
+    confused->socket().set(zmq::sockopt::sndtimeo, 1'000);
     confused->socket().disconnect(endpoint);
     UseCurve(*confused, listed, unlisted.public_key);
     confused->socket().connect(endpoint);
