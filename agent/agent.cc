@@ -365,39 +365,33 @@ AgentMetrics Agent::Metrics() const {
   m.elapsed_s = static_cast<double>(NowNs() - start_ns_) * 1e-9;
   double return_sum = 0.0;
   int64_t return_count = 0;
+  ArbiterCounters total;
+  const auto add_returns = [&](std::pair<double, int64_t> recent) {
+    return_sum += recent.first * static_cast<double>(recent.second);
+    return_count += recent.second;
+  };
   {
     std::lock_guard lock(arbiters_mu_);
     for (const auto& a : arbiters_) {
-      const ArbiterCounters c = a->counters();
-      m.steps += c.steps;
-      m.episodes += c.episodes;
-      m.acted_by_executor += c.acted_by_executor;
-      m.acted_by_planner += c.acted_by_planner;
-      m.deadline_misses += c.deadline_misses;
-      m.planner_requests += c.planner_requests;
-      m.planner_drops += c.planner_drops;
-      m.planner_timeouts += c.planner_timeouts;
-      m.decision_drops += c.decision_drops;
-      m.unselected += c.unselected;
+      total += a->counters();
       m.act.Merge(a->act_latency());
-      const auto [mean, count] = a->recent_return();
-      return_sum += mean * static_cast<double>(count);
-      return_count += count;
+      add_returns(a->recent_return());
     }
     for (const auto& crowd : crowds_) {  // its ticks are not decisions: no act latency
-      const ArbiterCounters c = crowd->counters();
-      m.steps += c.steps;
-      m.episodes += c.episodes;
-      m.acted_by_executor += c.acted_by_executor;
-      m.planner_requests += c.planner_requests;
-      m.planner_drops += c.planner_drops;
-      m.decision_drops += c.decision_drops;
-      m.unselected += c.unselected;
-      const auto [mean, count] = crowd->recent_return();
-      return_sum += mean * static_cast<double>(count);
-      return_count += count;
+      total += crowd->counters();
+      add_returns(crowd->recent_return());
     }
   }
+  m.steps = total.steps;
+  m.episodes = total.episodes;
+  m.acted_by_executor = total.acted_by_executor;
+  m.acted_by_planner = total.acted_by_planner;
+  m.deadline_misses = total.deadline_misses;
+  m.planner_requests = total.planner_requests;
+  m.planner_drops = total.planner_drops;
+  m.planner_timeouts = total.planner_timeouts;
+  m.decision_drops = total.decision_drops;
+  m.unselected = total.unselected;
   m.outcome_drops = report_drops_.load(std::memory_order_relaxed);
   m.recent_return = return_count > 0 ? return_sum / static_cast<double>(return_count) : 0.0;
 

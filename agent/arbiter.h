@@ -67,6 +67,20 @@ struct ArbiterCounters {
   // Decisions the collector never got: its inbox was full, or the agent stopped before Observe().
   int64_t decision_drops = 0;
   int64_t unselected = 0;  // decisions the label budget left to the executor alone
+
+  ArbiterCounters& operator+=(const ArbiterCounters& o) {
+    steps += o.steps;
+    episodes += o.episodes;
+    acted_by_executor += o.acted_by_executor;
+    acted_by_planner += o.acted_by_planner;
+    deadline_misses += o.deadline_misses;
+    planner_requests += o.planner_requests;
+    planner_drops += o.planner_drops;
+    planner_timeouts += o.planner_timeouts;
+    decision_drops += o.decision_drops;
+    unselected += o.unselected;
+    return *this;
+  }
 };
 
 class Arbiter {

@@ -22,6 +22,7 @@
 #include "env/episode.h"
 #include "env/registry.h"
 #include "planner/registry.h"
+#include "runtime/evaluation.h"
 #include "runtime/run.h"
 
 namespace apprentice {
@@ -191,13 +192,10 @@ Action RandomAction(const Space& space, Rng& rng) {
 
 // A uniformly random action legal in `env`'s current state.
 Action RandomAction(const Env& env, Rng& rng) {
-  std::vector<uint8_t> legal;
-  if (LegalMask(env, legal).empty()) return RandomAction(env.action_space(), rng);
-  std::vector<int64_t> moves;
-  for (size_t a = 0; a < legal.size(); ++a) {
-    if (legal[a] != 0) moves.push_back(static_cast<int64_t>(a));
-  }
-  return Action::Discrete(moves[rng.Below(moves.size())]);
+  std::vector<uint8_t> buffer;
+  const std::span<const uint8_t> legal = LegalMask(env, buffer);
+  if (legal.empty()) return RandomAction(env.action_space(), rng);
+  return UniformRandomAction(env.action_space(), rng, legal);
 }
 
 std::vector<float> Copy(std::span<const float> v) { return {v.begin(), v.end()}; }
