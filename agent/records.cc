@@ -2,7 +2,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <numbers>
 #include <span>
 #include <utility>
 
@@ -44,22 +43,6 @@ void ApplyOutcome(const Outcome& outcome, DecisionRecord& record) {
   record.truth = outcome.has_truth ? outcome.truth : Action();
 }
 
-namespace {
-
-// Executor::Sample's probability of index `a`: softmax over the entries above max + kMinLogit.
-double SampledProbability(std::span<const float> logits, int64_t a) {
-  const float max = logits[static_cast<size_t>(Argmax(logits))];
-  const float floor = max + kMinLogit;
-  if (logits[static_cast<size_t>(a)] <= floor) return 0.0;
-  double total = 0.0;
-  for (const float l : logits) {
-    if (l > floor) total += std::exp(static_cast<double>(l - max));
-  }
-  return std::exp(static_cast<double>(logits[static_cast<size_t>(a)] - max)) / total;
-}
-
-}  // namespace
-
 void ApplyBehaviour(const Action& taken, Actor acted_by, bool executor_sampled,
                     double mixture_beta, const Action* planner_action, DecisionRecord& record) {
   record.behaviour = Behaviour::kUnknown;
@@ -91,12 +74,7 @@ void ApplyBehaviour(const Action& taken, Actor acted_by, bool executor_sampled,
   if (acted_by == Actor::kPlanner || !executor_sampled || taken.is_discrete()) return;
   const auto values = taken.values();
   if (values.size() != out.mean.size() || out.mean.size() != out.log_std.size()) return;
-  double log_density = 0.0;
-  for (size_t i = 0; i < values.size(); ++i) {
-    const double log_std = out.log_std[i];
-    const double z = (values[i] - out.mean[i]) / std::exp(log_std);
-    log_density += -0.5 * z * z - log_std - 0.5 * std::log(2.0 * std::numbers::pi);
-  }
+  double log_density = GaussianLogDensity(values, out.mean, out.log_std);
   if (mixture) log_density += std::log1p(-std::min(mixture_beta, 1.0));
   if (!std::isfinite(log_density)) return;
   record.behaviour = Behaviour::kStochastic;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <numbers>
 #include <string>
 
 #include "core/decision.h"
@@ -24,6 +25,27 @@ void Softmax(std::span<const float> logits, std::span<float> out, float temperat
 int64_t Argmax(std::span<const float> values) {
   if (values.empty()) return -1;
   return std::max_element(values.begin(), values.end()) - values.begin();
+}
+
+double SampledProbability(std::span<const float> logits, int64_t a) {
+  const float max = logits[static_cast<size_t>(Argmax(logits))];
+  const float floor = max + kMinLogit;
+  if (logits[static_cast<size_t>(a)] <= floor) return 0.0;
+  double total = 0.0;
+  for (const float l : logits) {
+    if (l > floor) total += std::exp(static_cast<double>(l - max));
+  }
+  return std::exp(static_cast<double>(logits[static_cast<size_t>(a)] - max)) / total;
+}
+
+double GaussianLogDensity(std::span<const float> x, std::span<const float> mean,
+                          std::span<const float> log_std) {
+  double log_density = 0.0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double z = (x[i] - mean[i]) / std::exp(static_cast<double>(log_std[i]));
+    log_density += -0.5 * z * z - log_std[i] - 0.5 * std::log(2.0 * std::numbers::pi);
+  }
+  return log_density;
 }
 
 Status MaskLogits(std::span<float> logits, std::span<const uint8_t> legal) {

@@ -49,6 +49,14 @@ void Softmax(std::span<const float> logits, std::span<float> out, float temperat
 // Index of the largest element (lowest index on ties); -1 for an empty span.
 int64_t Argmax(std::span<const float> values);
 
+// The probability that a draw from softmax(logits) (Executor::Sample) is index `a`, where an entry
+// kMinLogit or more below the largest (a masked action) has probability 0. `a` must be in range.
+double SampledProbability(std::span<const float> logits, int64_t a);
+// log N(x; mean, diag(exp(log_std))^2): the log-density of `x`, summed over components (all
+// three spans of the same size).
+double GaussianLogDensity(std::span<const float> x, std::span<const float> mean,
+                          std::span<const float> log_std);
+
 // Legal-move masks (board games): one byte per action of a Discrete(n) space, nonzero where the
 // action is legal in the current state. An empty mask means every action is legal.
 //

@@ -33,7 +33,8 @@ Action UniformRandomAction(const Space& space, Rng& rng, std::span<const uint8_t
 }
 
 std::optional<double> RunEpisode(Env& env, uint64_t seed, const Policy& policy,
-                                 const StopFlag* stop) {
+                                 const StopFlag* stop,
+                                 const std::function<void(const StepResult&)>& after_step) {
   std::span<const float> observation = env.Reset(seed);
   double total = 0.0;
   std::vector<uint8_t> legal;
@@ -43,6 +44,7 @@ std::optional<double> RunEpisode(Env& env, uint64_t seed, const Policy& policy,
     env.action_space().Clip(action);
     const StepResult r = env.Step(action);
     total += r.reward;
+    if (after_step) after_step(r);
     if (r.done()) return total;
     observation = r.observation;
   }

@@ -32,8 +32,10 @@ using Policy =
 Action UniformRandomAction(const Space& space, Rng& rng, std::span<const uint8_t> legal = {});
 
 // The return of one episode of `env` from Reset(seed), or nullopt when `stop` (if given) is
-// requested before the episode ends (checked every step).
+// requested before the episode ends (checked every step). `after_step` (if set) sees every step's
+// result, right after the policy's action was taken.
 std::optional<double> RunEpisode(Env& env, uint64_t seed, const Policy& policy,
-                                 const StopFlag* stop = nullptr);
+                                 const StopFlag* stop = nullptr,
+                                 const std::function<void(const StepResult&)>& after_step = nullptr);
 
 }  // namespace apprentice

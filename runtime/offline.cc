@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <limits>
 #include <numeric>
 #include <optional>
@@ -334,6 +335,12 @@ double RolloutResult::mean() const {
   return std::accumulate(returns.begin(), returns.end(), 0.0) / static_cast<double>(returns.size());
 }
 
+double RolloutResult::discounted_mean() const {
+  if (discounted_returns.empty()) return kNaN;
+  return std::accumulate(discounted_returns.begin(), discounted_returns.end(), 0.0) /
+         static_cast<double>(discounted_returns.size());
+}
+
 double RolloutResult::min() const {
   return returns.empty() ? kNaN : *std::min_element(returns.begin(), returns.end());
 }
@@ -351,6 +358,8 @@ Json RolloutResult::ToJson() const {
               {"mean_return", mean()},
               {"min_return", min()},
               {"max_return", max()},
+              {"discount", discount},
+              {"mean_discounted_return", discounted_mean()},
               {"returns", std::move(list)}};
 }
 
@@ -373,25 +382,94 @@ Status CheckSnapshotFitsEnv(const MlpSpec& spec, const Env& env) {
   return Status::Ok();
 }
 
+Status RolloutOptions::Validate() const {
+  if (!(discount > 0.0 && discount <= 1.0)) {
+    return Status::InvalidArgument("rollout discount must be in (0, 1]");
+  }
+  return policy.Validate();
+}
+
 Result<RolloutResult> Rollout(std::shared_ptr<const Snapshot> snapshot, const std::string& env_name,
-                              int64_t episodes, uint64_t seed, const OptionValues& env_options) {
+                              int64_t episodes, uint64_t seed, const OptionValues& env_options,
+                              const RolloutOptions& options) {
   Require(snapshot != nullptr, "Rollout needs a snapshot");
   Require(episodes >= 0, "Rollout needs episodes >= 0");
+  if (Status s = options.Validate(); !s.ok()) return s;
   Result<std::unique_ptr<Env>> made = MakeEnv(env_name, env_options);
   if (!made.ok()) return made.status();
   Env& env = **made;
   if (Status fits = CheckSnapshotFitsEnv(snapshot->spec(), env); !fits.ok()) return fits;
-  SnapshotSlot slot(std::move(snapshot));
-  Executor executor(slot, env.action_space());
+  if (!env.action_space().is_discrete() && options.policy.epsilon > 0.0) {
+    return Status::InvalidArgument("epsilon applies to Discrete actions; " + env.name() +
+                                   "'s are " + env.action_space().ToString());
+  }
+  std::optional<EpisodeLogWriter> log;
+  if (!options.log_dir.empty()) {
+    std::error_code ec;
+    if (std::filesystem::exists(options.log_dir, ec) &&
+        !std::filesystem::is_empty(options.log_dir, ec)) {
+      return Status::InvalidArgument("rollout log directory " + options.log_dir +
+                                     " is not empty: a rollout writes a new log");
+    }
+    EpisodeLogWriter::Options writer;
+    writer.directory = options.log_dir;
+    Result<EpisodeLogWriter> opened = EpisodeLogWriter::Open(
+        writer, {env.name(), env.observation_space().ToString(), env.action_space().ToString(),
+                 "rollout of an executor snapshot (version " +
+                     std::to_string(snapshot->version()) + ")"});
+    if (!opened.ok()) return opened.status();
+    log.emplace(std::move(*opened));
+  }
+  const int64_t version = snapshot->version();
+  CandidatePolicy policy(std::move(snapshot), env.action_space(), options.policy);
   RolloutResult out;
   out.env = env_name;
   out.seed = seed;
+  out.discount = options.discount;
   Rng seeds(StreamSeed(seed, SeedStream::kRollout));
+  Rng draws(StreamSeed(seed, SeedStream::kExecutorSampling));
+  DecisionRecord record;
+  Status written = Status::Ok();
+  double discounted = 0.0, scale = 1.0;
   for (int64_t e = 0; e < episodes; ++e) {
+    record.episode = e;
+    record.step = 0;
+    discounted = 0.0;
+    scale = 1.0;
     out.returns.push_back(*RunEpisode(
-        env, seeds.Next(), [&](std::span<const float> o, std::span<const uint8_t> legal) {
-          return executor.Act(o, legal).action;
+        env, seeds.Next(),
+        [&](std::span<const float> o, std::span<const uint8_t> legal) {
+          double log_prob = 0.0;
+          Action a = policy.Choose(o, legal, draws, log_prob);
+          if (log) {
+            record.observation.assign(o.begin(), o.end());
+            record.legal.assign(legal.begin(), legal.end());
+            record.executor_action = a;
+            record.executor_version = version;
+            record.acted_by = Actor::kExecutor;
+            record.behaviour = policy.stochastic() ? Behaviour::kStochastic : Behaviour::kDeterministic;
+            record.behaviour_log_prob = policy.stochastic() ? static_cast<float>(log_prob) : 0.0f;
+          }
+          return a;
+        },
+        nullptr,
+        [&](const StepResult& r) {
+          discounted += scale * r.reward;
+          scale *= options.discount;
+          if (!log) return;
+          ++record.decision_id;
+          record.reward = static_cast<float>(r.reward);
+          record.terminated = r.terminated;
+          record.truncated = r.truncated;
+          if (written.ok()) written = log->Append(record);
+          ++record.step;
         }));
+    out.discounted_returns.push_back(discounted);
+  }
+  if (log) {
+    const Status closed = log->Close();
+    if (!written.ok()) return written;
+    if (!closed.ok()) return closed;
   }
   return out;
 }

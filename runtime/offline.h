@@ -42,6 +42,7 @@
 #include "executor/executor.h"
 #include "executor/snapshot.h"
 #include "replay/episode_log.h"
+#include "runtime/ope.h"
 
 namespace apprentice {
 
@@ -167,8 +168,11 @@ struct RolloutResult {
   std::string env;
   uint64_t seed = 0;
   std::vector<double> returns;  // one per episode
+  double discount = 1.0;                   // of discounted_returns
+  std::vector<double> discounted_returns;  // Σ discount^t r_t, one per episode
 
   double mean() const;  // NaN for no episodes
+  double discounted_mean() const;  // NaN for no episodes
   double min() const;
   double max() const;
   Json ToJson() const;  // env, seed, episodes, mean_return, min_return, max_return, returns
@@ -179,13 +183,28 @@ struct RolloutResult {
 // naming both otherwise.
 Status CheckSnapshotFitsEnv(const MlpSpec& spec, const Env& env);
 
-// Runs `episodes` episodes of `env_name` with the snapshot's greedy actions (the executor alone;
-// the env's action bounds clip a Gaussian mean). Episode k is reset with the k-th draw of an
-// Rng seeded from `seed`, so the same seed gives the same episodes. NotFound for an unknown env,
-// InvalidArgument when the snapshot does not fit it.
+// How a rollout acts and what it keeps.
+struct RolloutOptions {
+  // The snapshot's policy (runtime/ope.h): greedy by default; `sample` draws from its head and
+  // `epsilon` mixes in uniformly random legal actions (Discrete).
+  CandidateOptions policy;
+  // When set, every decision is written to an episode log in this directory (created; it must
+  // not hold a log already), with the behaviour probability of the action taken: logs of a known
+  // policy for off-policy estimates (`apprentice eval --ope`).
+  std::string log_dir;
+  double discount = 1.0;  // of RolloutResult::discounted_returns, in (0, 1]
+  Status Validate() const;
+};
+
+// Runs `episodes` episodes of `env_name` with the snapshot acting alone (the env's action bounds
+// clip a Gaussian's action). Episode k is reset with the k-th draw of an Rng seeded from `seed`
+// (the policy's draws come from their own stream of it), so the same seed gives the same episodes.
+// NotFound for an unknown env, InvalidArgument when the snapshot does not fit it or for invalid
+// options, the log writer's errors when the log cannot be written.
 Result<RolloutResult> Rollout(std::shared_ptr<const Snapshot> snapshot, const std::string& env_name,
                               int64_t episodes, uint64_t seed,
-                              const OptionValues& env_options = {});
+                              const OptionValues& env_options = {},
+                              const RolloutOptions& options = {});
 
 // ---------------------------------------------------------------------------------------------
 // Offline distillation

@@ -164,6 +164,14 @@ expect 2 "--env: unknown value 'mars'" -- eval --logs "$tmp" --policy p.snap --e
 expect 2 "--episodes: 0 is out of range" -- eval --logs "$tmp" --policy p.snap --episodes 0
 expect 1 "--policy: " -- eval --logs "$tmp" --policy "$tmp/nothing.snap"
 expect 1 "--policy: " -- eval --logs "$tmp" --policy "$tmp/s.json"
+expect 2 "several --policy need --ope" -- eval --logs "$tmp" --policy a.snap --policy b.snap
+expect 2 "--ope needs --logs" -- eval --ope --policy p.snap --env cartpole
+expect 2 "--log-rollouts needs --env" -- eval --logs "$tmp" --policy p.snap --log-rollouts "$tmp/x"
+expect 2 "--epsilon: 2 is out of range" -- eval --logs "$tmp" --policy p.snap --epsilon 2
+expect 2 "fqe refits must be 0 (none) or >= 2" -- eval --ope --logs "$tmp" --policy p.snap \
+  --fqe-refits 1
+expect 2 "--rank-by dr needs the fitted Q" -- eval --ope --logs "$tmp" --policy p.snap --no-fqe \
+  --rank-by dr
 expect 2 "--out is required" -- distill --logs "$tmp"
 expect 2 "--holdout: 1.5 is out of range" -- distill --logs "$tmp" --out p.snap --holdout 1.5
 expect 2 "give --epochs or --updates, not both" -- distill --logs "$tmp" --out p.snap \
@@ -217,6 +225,21 @@ else
     eval --logs "$logs" --policy "$tmp/p.snap" --env pendulum
   expect 2 "--env: pendulum" -- distill --logs "$logs" --out "$tmp/q.snap" --env pendulum
   expect 0 "agreement" -- eval --logs "$logs" --policy "$run_dir/executor.snap"
+  # Off-policy estimates on the sync run's log (its beta-mixture's probabilities), two candidates.
+  expect 0 "ranking by dr" -- eval --ope --logs "$logs" --policy "$tmp/p.snap" \
+    --policy "$run_dir/executor.snap" --discount 0.9 --fqe-iterations 5 --fqe-refits 0 --quiet
+  "$bin" eval --ope --logs "$logs" --policy "$tmp/p.snap" --discount 0.9 --fqe-iterations 5 \
+    --fqe-refits 2 --bootstrap 20 --env cartpole --episodes 2 --quiet --json >"$tmp/ope.json"
+  json_keys "$tmp/ope.json" logs records episodes logged_return discount clip confidence \
+    bootstrap actions epsilon rank_by candidates ranking interrupted damage_count damage \
+    estimates effective_sample_size zero_weight_share unsupported_share warnings fqe \
+    refit_sd_dr rollout mean_discounted_return
+  # Rollouts alone, logged with their behaviour probabilities, then estimated.
+  expect 0 "episode log" -- eval --policy "$tmp/p.snap" --env cartpole --episodes 3 \
+    --epsilon 0.2 --log-rollouts "$tmp/rollouts"
+  expect 0 "deterministic 0, unknown 0" -- inspect "$tmp/rollouts"
+  expect 2 "--log-rollouts takes one --policy" -- eval --ope --logs "$tmp/rollouts" \
+    --policy "$tmp/p.snap" --policy "$tmp/p.snap" --env cartpole --log-rollouts "$tmp/r2"
   # Damage: a torn tail (the last record cut short) and a flipped byte in the middle. inspect
   # and eval report it and keep every intact record (2000 logged).
   cp -r "$logs" "$tmp/torn"
@@ -251,6 +274,10 @@ expect 2 "--beta: 1.0000001 is out of range [0, 1]" -- run --beta 1.0000001
 # ---- Continuous control: Box actions get a sampling planner unless one is named. ----
 expect 0 "planner mppi" -- run --env pendulum --steps 40 --min-replay 16 --eval-episodes 1 \
   --planner-eval-episodes 1 --mppi-samples 16 --run-dir "$tmp/pend" --quiet
+if [ -d "$run_dir/logs" ]; then  # a Gaussian candidate on CartPole's log: bad usage
+  expect 2 "the policy (3-64-64-1 tanh gaussian) takes observations of 3 floats" -- \
+    eval --ope --logs "$run_dir/logs" --policy "$tmp/pend/executor.snap" --quiet
+fi
 expect 0 "normalised return" -- run --env pendulum --planner cem --steps 40 --min-replay 16 \
   --eval-episodes 1 --planner-eval-episodes 1 --cem-samples 16 --run-dir "$tmp/pend2" --quiet
 expect 0 "normalised return" -- run --env pendulum --mode reflex --sample-actions --steps 100 \
