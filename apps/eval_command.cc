@@ -157,6 +157,7 @@ Json OpeJson(const OffPolicyEvaluation& ev, const OffPolicyOptions& o, const std
     row.Set("effective_sample_size", c.report.effective_sample_size);
     row.Set("zero_weight_share", c.report.zero_weight_share);
     row.Set("unsupported_share", c.report.unsupported_share);
+    row.Set("logged_action_probability", c.report.logged_action_probability);
     row.Set("warnings", std::move(warnings));
     row.Set("fqe", o.fit_q ? Json{{"iterations", c.fqe_iterations},
                                   {"loss", c.fqe_loss},
@@ -220,6 +221,7 @@ void PrintOpeTables(const OffPolicyEvaluation& ev, const OffPolicyOptions& o,
                      static_cast<long long>(c.report.episodes))});
     t.AddRow({"zero-weight episodes", Percent(c.report.zero_weight_share)});
     t.AddRow({"unsupported probability", Percent(c.report.unsupported_share)});
+    t.AddRow({"P(logged action)", Num("%.3f", c.report.logged_action_probability)});
     if (o.fit_q) {
       t.AddRow({"fitted Q", Format("%lld iterations, loss %.2e, %.1f s",
                                    static_cast<long long>(c.fqe_iterations), c.fqe_loss,

@@ -59,7 +59,7 @@ std::vector<Task> Tasks() {
 }
 
 struct Cell {
-  std::vector<double> values;
+  std::vector<double> values, lows, highs;
   int64_t covered = 0;
   double width = 0.0;
 };
@@ -149,6 +149,8 @@ int main(int argc, char** argv) {
         if (!cells.contains(e.estimator)) names.push_back(e.estimator);
         Cell& cell = cells[e.estimator];
         cell.values.push_back(e.value);
+        cell.lows.push_back(e.low);
+        cell.highs.push_back(e.high);
         cell.covered += e.low <= truth_value && truth_value <= e.high;
         cell.width += (e.high - e.low) / static_cast<double>(seeds);
         line += " " + e.estimator + " " + std::to_string(e.value).substr(0, 7);
@@ -176,7 +178,15 @@ int main(int argc, char** argv) {
                     static_cast<long long>(cell.covered), static_cast<long long>(n),
                     100.0 * coverage, cell.width);
       table += row;
+      Json::Array per_seed;
+      for (size_t k = 0; k < cell.values.size(); ++k) {
+        per_seed.push_back(Json{{"seed", first_seed + static_cast<int64_t>(k)},
+                                {"value", cell.values[k]},
+                                {"low", cell.lows[k]},
+                                {"high", cell.highs[k]}});
+      }
       out_rows.push_back(Json{{"task", task.env},
+                              {"per_seed", std::move(per_seed)},
                               {"estimator", name},
                               {"truth", truth_value},
                               {"mean", mean},

@@ -1,4 +1,4 @@
-// The only translation unit of the distiller that includes LibTorch.
+// The distiller's LibTorch translation unit for the student (fitted_q.cc is the other).
 #include "distiller/distiller.h"
 
 #include <torch/torch.h>

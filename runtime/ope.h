@@ -58,6 +58,8 @@ struct OpeStep {
   double v = std::numeric_limits<double>::quiet_NaN();  // V̂(s) = E_{a'~π} Q̂(s, a')
   // The candidate's probability of actions the logging policy could not have taken here.
   double unsupported = 0.0;
+  // π(a|s) of the logged action (Discrete; NaN for Box actions, whose π is a density).
+  double candidate_probability = std::numeric_limits<double>::quiet_NaN();
 };
 using OpeEpisode = std::vector<OpeStep>;
 
@@ -119,10 +121,12 @@ class CandidatePolicy {
 struct OpeOptions {
   double discount = 1.0;
   // Warn when the candidate puts more than this share of its probability (mean over decisions)
-  // on actions the logging policy could not take, and when the effective sample size is below
-  // ess_warning of the episodes.
+  // on actions the logging policy could not take, when the effective sample size is below
+  // ess_warning of the episodes, and when the candidate's mean probability of the logged action
+  // is below agreement_warning.
   double support_warning = 0.01;
   double ess_warning = 0.05;
+  double agreement_warning = 0.8;
   double clip = 0.0;          // cap on each per-decision ratio; 0 = none
   int64_t bootstrap = 200;    // resamples of the episodes for the intervals; 0 = no intervals
   double confidence = 0.95;   // of the intervals
@@ -142,6 +146,10 @@ struct OpeReport {
   double effective_sample_size = 0.0;  // of the trajectory weights
   double zero_weight_share = 0.0;      // episodes with W = 0
   double unsupported_share = 0.0;      // mean over decisions of OpeStep::unsupported
+  // Mean over decisions of π(a_t|s_t), the candidate's probability of the logged action
+  // (Discrete; NaN for Box): how often it would have done what was logged. Low: its own
+  // trajectories leave the logged states soon, where only the fitted Q speaks for it.
+  double logged_action_probability = std::numeric_limits<double>::quiet_NaN();
   std::vector<OpeEstimate> estimates;  // is, wis, pdis, wpdis, then dm and dr with a model
   std::vector<std::string> warnings;   // support and effective sample size, in words
 
@@ -178,7 +186,8 @@ struct OffPolicyOptions {
   FqeOptions fqe;     // its discount and seed are replaced by estimate's
   // Refits of Q̂, each on a bootstrap resample of the episodes (Hanna et al. 2017): the spread of
   // their dm and dr estimates (standard deviation s) widens those intervals to at least
-  // value ± z s (z of `confidence`), so that they hold the model's fitting noise too. 0: none.
+  // value ± t s (t: Student's quantile of `confidence` with refits − 1 degrees of freedom), so
+  // that they hold the model's fitting noise too. 0: none.
   int64_t fqe_refits = 0;
   Status Validate() const;
 };

@@ -227,7 +227,9 @@ TEST(Ope, ActionsADeterministicLoggerNeverTookAreCountedAndWarnedAbout) {
   o.bootstrap = 0;
   const OpeReport r = EstimateOffPolicy(episodes, o).ValueOrThrow();
   EXPECT_NEAR(r.unsupported_share, 0.4, 1e-12);
-  ASSERT_FALSE(r.warnings.empty());
+  EXPECT_NEAR(r.logged_action_probability, 0.6, 1e-12);
+  ASSERT_EQ(r.warnings.size(), 2u);  // support, and a candidate that often acts otherwise
+  EXPECT_NE(r.warnings[1].find("logged action with probability 0.60"), std::string::npos);
   EXPECT_NE(r.warnings[0].find("40.0 % of its probability"), std::string::npos) << r.warnings[0];
   // A candidate that agrees with the logger: fully supported, no warning.
   const OpeReport agree =
