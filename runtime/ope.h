@@ -17,11 +17,13 @@
 // - dr:    mean over episodes of Σ_t γ^t (w_t (r_t − Q̂(s_t, a_t)) + w_{t−1} V̂(s_t)), w_{−1} = 1
 //          (per-decision doubly robust, Jiang & Li 2016: unbiased when the ratios are right,
 //          whatever Q̂; low-variance when Q̂ is good).
-// Intervals: percentile bootstrap over episodes (the model is fitted once, on all of them, so
-// the dm and dr intervals leave out the model's own fitting noise). Diagnostics: the effective
-// sample size of the trajectory weights, (Σ W)² / Σ W², the share of episodes the candidate would
-// never have produced (W = 0), and the candidate's probability on actions the logging policy could
-// not take (its choice was deterministic and different): what importance weights cannot see.
+// Intervals: percentile bootstrap over episodes with the model fitted once, on all of them; on a
+// log, refits on resamples widen the dm and dr intervals by the model's own spread
+// (OffPolicyOptions::fqe_refits). Diagnostics: the effective sample size of the trajectory
+// weights, (Σ W)² / Σ W², the share of episodes the candidate would never have produced (W = 0),
+// the candidate's probability on actions the logging policy could not take (its choice was
+// deterministic and different): what importance weights cannot see, and its mean probability of
+// the logged actions.
 //
 // Single-step logs (a fraud stream, contextual bandits): records with no episode id (-1) are
 // episodes of one decision each.
