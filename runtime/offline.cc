@@ -200,6 +200,11 @@ std::optional<Space> HeaderActionSpace(const std::vector<EpisodeLogSegment>& seg
 
 }  // namespace
 
+Space LogActionSpace(const std::vector<EpisodeLogSegment>& segments, const MlpSpec& spec) {
+  const std::optional<Space> space = HeaderActionSpace(segments);
+  return ScorerSpace(spec, space ? &*space : nullptr);
+}
+
 PolicyScorer::PolicyScorer(std::shared_ptr<const Snapshot> snapshot, const Space* action_space)
     : action_space_(ScorerSpace(snapshot->spec(), action_space)),
       slot_(std::move(snapshot)),

@@ -123,6 +123,9 @@ class PolicyScorer {
 // The action space a snapshot's head acts in when no env says more: Discrete(n) for a
 // categorical head, Box(-inf, inf, (d,)) for a Gaussian one.
 Space HeadActionSpace(const MlpSpec& spec);
+// The action space a snapshot acts in on a log: the one its first intact header names when that
+// parses and fits the head (kind and size), else HeadActionSpace(spec).
+Space LogActionSpace(const std::vector<EpisodeLogSegment>& segments, const MlpSpec& spec);
 
 // One episode of a log, scored.
 struct EpisodeScore {

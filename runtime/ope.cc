@@ -403,11 +403,14 @@ Action CandidatePolicy::Choose(std::span<const float> observation, std::span<con
   if (spec().head == HeadKind::kCategorical) {
     int64_t a = 0;
     if (impl_->options.epsilon > 0.0 && rng.Uniform() < impl_->options.epsilon) {
-      std::vector<int64_t> choices;
-      for (int64_t k = 0; k < spec().actions; ++k) {
-        if (legal.empty() || legal[static_cast<size_t>(k)] != 0) choices.push_back(k);
+      // The k-th legal action, k uniform.
+      auto is_legal = [&](int64_t k) { return legal.empty() || legal[static_cast<size_t>(k)] != 0; };
+      int64_t legal_count = 0;
+      for (int64_t k = 0; k < spec().actions; ++k) legal_count += is_legal(k);
+      auto pick = static_cast<int64_t>(rng.Below(static_cast<uint64_t>(legal_count)));
+      for (a = 0;; ++a) {
+        if (is_legal(a) && pick-- == 0) break;
       }
-      a = choices[rng.Below(choices.size())];
     } else {
       if (impl_->options.sample) impl_->executor.Sample(d, rng);
       a = d.action.index();
@@ -451,22 +454,6 @@ std::vector<size_t> OffPolicyEvaluation::Ranking(const std::string& estimator) c
 }
 
 namespace {
-
-// The action space of a log: its first intact header's when that parses and fits the
-// candidate's head, else the head's own (HeadActionSpace).
-Space CandidateSpace(const std::vector<EpisodeLogSegment>& segments, const MlpSpec& spec) {
-  for (const EpisodeLogSegment& s : segments) {
-    if (!s.header_ok) continue;
-    Result<Space> space = Space::Parse(s.metadata.action_space);
-    if (space.ok() && (spec.head == HeadKind::kCategorical
-                           ? space->is_discrete() && space->n() == spec.actions
-                           : !space->is_discrete() && space->flat_size() == spec.actions)) {
-      return *space;
-    }
-    break;
-  }
-  return HeadActionSpace(spec);
-}
 
 // The logged transitions in `order` as FQE's input for `policy`: rows of (observation, action
 // one-hot or values, time features).
@@ -613,7 +600,7 @@ Result<OffPolicyEvaluation> EvaluateOffPolicyOnLog(
     }
     const OffPolicyCandidate& candidate = candidates[c];
     CandidatePolicy policy(candidate.snapshot,
-                           CandidateSpace(reader->segments(), candidate.snapshot->spec()),
+                           LogActionSpace(reader->segments(), candidate.snapshot->spec()),
                            options.policy);
     Result<std::vector<OpeEpisode>> episodes =
         OpeEpisodes(records, [&](const DecisionRecord& r) {
