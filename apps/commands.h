@@ -16,6 +16,8 @@ int DistillCommand(const std::vector<std::string>& args);
 int ServeCommand(const std::vector<std::string>& args);
 // CURVE key pairs for the service and its clients (service/curve.h).
 int KeygenCommand(const std::vector<std::string>& args);
+// An HTML page with plots of one or several run directories (runtime/run_report.h).
+int ReportCommand(const std::vector<std::string>& args);
 // The fraud-decision loop's tools (fraud/).
 int FraudCommand(const std::vector<std::string>& args);
 

@@ -23,6 +23,7 @@ constexpr const char* kHelp =
     "  serve     the decision service: act and feedback over ZeroMQ + MessagePack\n"
     "  keygen    a CURVE key pair for the service or a client\n"
     "  fraud     the fraud-decision loop: generate a transaction stream\n"
+    "  report    an HTML page with plots of one or several runs\n"
     "  version   print the version\n"
     "\n"
     "Run 'apprentice <command> --help' for a command's flags.\n";
@@ -46,6 +47,7 @@ int main(int argc, char** argv) {
     if (command == "serve") return apprentice::ServeCommand(args);
     if (command == "keygen") return apprentice::KeygenCommand(args);
     if (command == "fraud") return apprentice::FraudCommand(args);
+    if (command == "report") return apprentice::ReportCommand(args);
     if (command == "version" || command == "--version") {
       std::printf("apprentice %s\n", APPRENTICE_VERSION);
       return 0;

@@ -36,7 +36,8 @@ constexpr const char* kUsage =
     "trains on its own thread. reflex: the executor always acts. deadline: the planner acts if\n"
     "it answers within --deadline-us. gated: the executor acts when its confidence is at least\n"
     "--gate-confidence, else as deadline. planner: the planner acts. dagger: the planner acts\n"
-    "with probability beta. Agent modes write metrics as JSON lines to RUN_DIR/metrics.jsonl.\n"
+    "with probability beta. Every mode appends metrics as JSON lines to RUN_DIR/metrics.jsonl\n"
+    "(apprentice report draws them).\n"
     "\n"
     "Envs, planners and replay samplers declare their own options: --<name>-<option> (e.g.\n"
     "--mcts-simulations 64) or --env-opt/--planner-opt/--replay-opt key=value, listed below.\n"
@@ -194,6 +195,8 @@ int RunCommand(const std::vector<std::string>& args) {
   flags.String("run-dir", &run_dir,
                "directory for the run's logs, snapshot, checkpoint and metrics (default "
                "runs/<time>-<env>-<mode>-seed<N>)");
+  flags.Int("metrics-interval-ms", &o.agent.metrics_interval_ms,
+            "between the lines of RUN_DIR/metrics.jsonl", 10, 3'600'000);
   flags.Int("checkpoint-every-ms", &o.checkpoint_every_ms,
             "agent modes: save the checkpoint and snapshot this often (and at the end)", 1,
             86'400'000);

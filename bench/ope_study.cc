@@ -2,23 +2,32 @@
 // measured by live rollouts, and logs of a different behaviour policy, one per seed; every
 // estimator of runtime/ope.h is run on every log and compared with the truth.
 //
-//   ope_study [--envs cartpole,pendulum] [--seeds 20] [--episodes 20] [--truth-episodes 1000]
+//   ope_study [--envs cartpole,pendulum,fraud] [--seeds 20] [--episodes N] [--truth-episodes N]
 //             [--discount 0.95] [--fqe-refits 5] [--json]
 //
 // Tasks (bench/ope_controllers.h: hand-written controllers as executor snapshots, so the truth
-// does not depend on a training run):
+// does not depend on a training run); logs of 20 episodes and a truth from 1000 rollouts unless
+// the flags say otherwise:
 //   cartpole  candidate: a linear controller acting greedily; behaviour: the same controller
 //             with epsilon 0.2 (a random push one step in five);
 //   pendulum  candidate: a linear Gaussian controller with std 0.4, sampling; behaviour: the
-//             same mean with std 0.5 (V̂ from 8 draws of the candidate, to halve the cost).
+//             same mean with std 0.5 (V̂ from 8 draws of the candidate, to halve the cost);
+//   fraud     the fraud stream as a one-decision-per-payment env (fraud/payment_env.h, its
+//             default stream); candidate: decline when 2 log1p(amount) + 20 term_risk_7d > 10.6,
+//             greedily; behaviour: another rule (2 log1p(amount) + 8 term_risk_7d > 10.9, which
+//             lets more frauds at compromised terminals through) with epsilon 0.2. Logs of 5000
+//             payments (a fraud team logs many decisions, each one step); the truth is exact:
+//             the candidate's mean reward over every payment the env draws from.
 // Per estimator: the bias (mean estimate - truth), the spread (standard deviation over seeds),
 // the RMSE, and the coverage: the share of seeds whose 95 % bootstrap interval holds the truth.
 // Progress goes to stderr; a markdown table (or --json) to stdout.
 #include <unistd.h>
 
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
@@ -26,6 +35,8 @@
 #include "bench/ope_controllers.h"
 #include "core/flags.h"
 #include "core/json.h"
+#include "core/rng.h"
+#include "fraud/payment_env.h"
 #include "runtime/offline.h"
 #include "runtime/ope.h"
 
@@ -38,7 +49,21 @@ struct Task {
   std::shared_ptr<const Snapshot> candidate, behaviour;
   CandidateOptions candidate_policy, behaviour_policy;
   std::string description;
+  int64_t episodes = 20;  // the default of --episodes
+  // The candidate's exact value where it can be worked out (no rollouts then), else empty.
+  std::function<double()> exact_truth;
 };
+
+// The fraud env's payments are known: the candidate's value is its mean reward over all of them.
+double ExactFraudValue(const std::shared_ptr<const Snapshot>& candidate) {
+  const PaymentEnv env{PaymentEnv::Options()};
+  CandidatePolicy greedy(candidate, env.action_space(), CandidateOptions{});
+  Rng rng(1);
+  double log_prob = 0.0;
+  return env.MeanReward([&](std::span<const float> features) {
+    return greedy.Choose(features, {}, rng, log_prob).index();
+  });
+}
 
 std::vector<Task> Tasks() {
   Task cartpole;
@@ -55,7 +80,20 @@ std::vector<Task> Tasks() {
   pendulum.candidate_policy.gaussian_draws = 8;
   pendulum.behaviour_policy.sample = true;
   pendulum.description = "linear Gaussian controller, std 0.4; logs: the same mean, std 0.5";
-  return {cartpole, pendulum};
+  Task fraud;
+  fraud.env = "fraud";
+  std::array<float, 15> rule{};
+  rule[0] = 2.0f;    // log1p(amount)
+  rule[13] = 20.0f;  // term_risk_7d
+  fraud.candidate = bench::FraudController(rule, -10.6f, 4.0f);
+  rule[13] = 8.0f;
+  fraud.behaviour = bench::FraudController(rule, -10.9f, 4.0f);
+  fraud.behaviour_policy.epsilon = 0.2;
+  fraud.episodes = 5000;
+  fraud.exact_truth = [candidate = fraud.candidate] { return ExactFraudValue(candidate); };
+  fraud.description =
+      "greedy rule on amount and terminal risk; logs: a laxer rule with epsilon 0.2";
+  return {cartpole, pendulum, fraud};
 }
 
 struct Cell {
@@ -67,8 +105,8 @@ struct Cell {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string envs = "cartpole,pendulum";
-  int64_t seeds = 20, first_seed = 1, episodes = 20, truth_episodes = 1000;
+  std::string envs = "cartpole,pendulum,fraud";
+  int64_t seeds = 20, first_seed = 1, episodes_flag = 0, truth_episodes_flag = 0;
   double discount = 0.95;
   int64_t fqe_updates = 20, fqe_iterations = 0, fqe_batch = 256, fqe_refits = 5;
   double fqe_lr = 1e-3;
@@ -76,12 +114,14 @@ int main(int argc, char** argv) {
   FlagSet flags(
       "usage: ope_study [flags]\n\nEvery off-policy estimator against the true value of a "
       "candidate policy, over many seeds of behaviour logs (docs/ope.md).");
-  flags.String("envs", &envs, "comma-separated tasks: cartpole, pendulum");
+  flags.String("envs", &envs, "comma-separated tasks: cartpole, pendulum, fraud");
   flags.Int("seeds", &seeds, "behaviour logs (and estimates) per task", 1, 10'000);
   flags.Int("first-seed", &first_seed, "seed of the first behaviour log", 0, INT64_MAX / 2);
-  flags.Int("episodes", &episodes, "episodes per behaviour log", 1, 1'000'000);
-  flags.Int("truth-episodes", &truth_episodes, "rollouts of the candidate for its true value", 1,
-            10'000'000);
+  flags.Int("episodes", &episodes_flag,
+            "episodes per behaviour log; 0: the task's (20, fraud 5000)", 0, 10'000'000);
+  flags.Int("truth-episodes", &truth_episodes_flag,
+            "rollouts of the candidate for its true value; 0: 1000 (fraud: exact, no rollouts)", 0,
+            100'000'000);
   flags.Double("discount", &discount, "discount of the returns estimated", 1e-6, 1.0);
   flags.Int("fqe-updates", &fqe_updates, "Adam steps per fitted-Q iteration", 1, 100'000);
   flags.Int("fqe-iterations", &fqe_iterations, "fitted-Q iterations; 0: automatic", 0, 100'000);
@@ -105,19 +145,29 @@ int main(int argc, char** argv) {
       "mean interval width |\n|---|---|---|---|---|---|---|---|---|\n";
   for (const Task& task : Tasks()) {
     if (("," + envs + ",").find("," + task.env + ",") == std::string::npos) continue;
-    RolloutOptions truth_options;
-    truth_options.policy = task.candidate_policy;
-    truth_options.discount = discount;
-    const RolloutResult truth =
-        Rollout(task.candidate, task.env, truth_episodes, 999'999, {}, truth_options).ValueOrThrow();
-    const double truth_value = truth.discounted_mean();
-    double truth_sd = 0.0;
-    for (double g : truth.discounted_returns) truth_sd += (g - truth_value) * (g - truth_value);
-    truth_sd = std::sqrt(truth_sd / static_cast<double>(truth.discounted_returns.size()));
-    std::fprintf(stderr, "%s: candidate's true value %.3f (standard error %.3f, %lld rollouts)\n",
-                 task.env.c_str(), truth_value,
-                 truth_sd / std::sqrt(static_cast<double>(truth_episodes)),
-                 static_cast<long long>(truth_episodes));
+    const int64_t episodes = episodes_flag > 0 ? episodes_flag : task.episodes;
+    const int64_t truth_episodes = truth_episodes_flag > 0 ? truth_episodes_flag : 1000;
+    double truth_value = 0.0;
+    if (task.exact_truth) {
+      truth_value = task.exact_truth();
+      std::fprintf(stderr, "%s: candidate's true value %.4f (exact)\n", task.env.c_str(),
+                   truth_value);
+    } else {
+      RolloutOptions truth_options;
+      truth_options.policy = task.candidate_policy;
+      truth_options.discount = discount;
+      const RolloutResult truth =
+          Rollout(task.candidate, task.env, truth_episodes, 999'999, {}, truth_options)
+              .ValueOrThrow();
+      truth_value = truth.discounted_mean();
+      double truth_sd = 0.0;
+      for (double g : truth.discounted_returns) truth_sd += (g - truth_value) * (g - truth_value);
+      truth_sd = std::sqrt(truth_sd / static_cast<double>(truth.discounted_returns.size()));
+      std::fprintf(stderr, "%s: candidate's true value %.3f (standard error %.3f, %lld rollouts)\n",
+                   task.env.c_str(), truth_value,
+                   truth_sd / std::sqrt(static_cast<double>(truth_episodes)),
+                   static_cast<long long>(truth_episodes));
+    }
     std::map<std::string, Cell> cells;
     std::vector<std::string> names;
     double logged = 0.0;

@@ -53,6 +53,25 @@ double LatencyHistogram::Quantile(double q) const {
   return static_cast<double>(max_);
 }
 
+std::vector<LatencyHistogram::Bin> LatencyHistogram::Bins(int per_decade) const {
+  std::vector<Bin> bins;
+  if (count_ == 0 || per_decade < 1) return bins;
+  auto bin_of = [per_decade](int bucket) {
+    const double us = std::max(BucketMiddle(bucket), 1.0) * 1e-3;
+    return static_cast<int>(std::floor(per_decade * std::log10(us) + 1e-9));
+  };
+  int first = 0, last = kBuckets - 1;
+  while (buckets_[first] == 0) ++first;
+  while (buckets_[last] == 0) --last;
+  const int low = bin_of(first);
+  bins.resize(static_cast<size_t>(bin_of(last) - low + 1));
+  for (size_t i = 0; i < bins.size(); ++i) {
+    bins[i].upper_us = std::pow(10.0, static_cast<double>(low + static_cast<int>(i) + 1) / per_decade);
+  }
+  for (int b = first; b <= last; ++b) bins[static_cast<size_t>(bin_of(b) - low)].count += buckets_[b];
+  return bins;
+}
+
 void SharedLatencyHistogram::Record(int64_t ns) {
   ns = std::max<int64_t>(ns, 0);
   // Single writer: plain load + store, each atomic, so readers never see a torn value.
@@ -88,6 +107,15 @@ Json LatencyPercentilesJson(const LatencyHistogram& h) {
                       {"p90", h.QuantileUs(0.9)},
                       {"p99", h.QuantileUs(0.99)},
                       {"max", static_cast<double>(h.max_ns()) * 1e-3}};
+}
+
+Json LatencyBinsJson(const LatencyHistogram& h) {
+  Json::Array upper, count;
+  for (const LatencyHistogram::Bin& bin : h.Bins(10)) {
+    upper.push_back(bin.upper_us);
+    count.push_back(bin.count);
+  }
+  return Json::Object{{"upper_us", std::move(upper)}, {"count", std::move(count)}};
 }
 
 }  // namespace apprentice

@@ -10,6 +10,7 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
+#include <vector>
 
 #include "core/json.h"
 
@@ -29,6 +30,16 @@ class LatencyHistogram {
   // middle of the bucket, clamped to [min, max].
   double Quantile(double q) const;
   double QuantileUs(double q) const { return Quantile(q) * 1e-3; }
+
+  // The counts regrouped into `per_decade` log-spaced bins per power of ten (bin i holds
+  // [10^(i/per_decade), 10^((i+1)/per_decade)) microseconds; a bucket goes to the bin of its
+  // middle, 0 ns to the bin of 1 ns): {upper edge in µs, count} for every bin from the first to
+  // the last non-empty one, empty bins between included (a chart's bars). Empty when no record.
+  struct Bin {
+    double upper_us = 0.0;
+    int64_t count = 0;
+  };
+  std::vector<Bin> Bins(int per_decade = 10) const;
 
  private:
   static constexpr int kExact = 128;
@@ -65,5 +76,7 @@ class SharedLatencyHistogram {
 
 // {"p50", "p90", "p99", "max"} in microseconds: the one form every summary and metrics line uses.
 Json LatencyPercentilesJson(const LatencyHistogram& histogram);
+// {"upper_us": [...], "count": [...]}: Bins(10), for plots (summary.json's latency_histograms).
+Json LatencyBinsJson(const LatencyHistogram& histogram);
 
 }  // namespace apprentice

@@ -141,6 +141,7 @@ RunSummary RunAgentLoop(const RunOptions& options, const ProgressCallback& progr
   summary.recent_return = m.recent_return;
   summary.final_loss = m.last_loss;
   summary.act_latency = m.act;
+  summary.train_latency = m.train;
   summary.acted_by_executor = m.acted_by_executor;
   summary.acted_by_planner = m.acted_by_planner;
   summary.deadline_misses = m.deadline_misses;

@@ -74,7 +74,8 @@ struct RunOptions {
   // taken from the fields above.
   AgentOptions agent;
   // Where the run keeps its files (runtime/run_store.h): episode logs, executor snapshot,
-  // distiller checkpoint, metrics.jsonl (agent modes). Empty = no files. The caller holds the
+  // distiller checkpoint, metrics.jsonl (a line every agent.metrics_interval_ms, every mode).
+  // Empty = no files. The caller holds the
   // directory (RunDirectory) while the run writes it.
   std::string run_dir;
   bool resume = false;  // continue the run in run_dir (its logs and checkpoint)
@@ -127,6 +128,7 @@ struct RunSummary {
   double final_loss = 0.0;
   LatencyHistogram executor_latency, planner_latency;
   LatencyHistogram act_latency;     // the loop's whole act (sync: the executor's)
+  LatencyHistogram train_latency;   // distiller updates
   int64_t acted_by_executor = 0, acted_by_planner = 0;
   int64_t deadline_misses = 0, planner_drops = 0, planner_timeouts = 0, planner_errors = 0;
   int64_t planner_abandoned = 0, loop_overruns = 0;

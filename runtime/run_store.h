@@ -7,7 +7,7 @@
 //                                 docs/log-format.md); flushed at least once a second
 //   RUN_DIR/executor.snap         the latest executor snapshot, loadable without LibTorch
 //   RUN_DIR/distiller.ckpt        the distiller's weights and optimiser state, for --resume
-//   RUN_DIR/metrics.jsonl         agent modes: one metrics line per interval (appended to)
+//   RUN_DIR/metrics.jsonl         one metrics line per interval, every mode (appended to)
 //   RUN_DIR/summary.json          the run's summary (written atomically by the command line)
 //
 // Resuming reads the logs (every intact record; damage is skipped and counted), refills the

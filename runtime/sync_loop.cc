@@ -1,5 +1,6 @@
 // RunSync: the deterministic loop (mode "sync"); see runtime/run.h.
 #include <deque>
+#include <fstream>
 #include <memory>
 #include <optional>
 
@@ -86,6 +87,48 @@ RunSummary RunSync(const RunOptions& options, const ProgressCallback& progress, 
   Rng sampling(StreamSeed(options.seed, SeedStream::kExecutorSampling));
   AgreementWindow agreement(kAgreementWindow);
   std::deque<double> recent_returns;
+  // RUN_DIR/metrics.jsonl: the keys of the agent modes' lines that a sync run has (no queue: the
+  // planner answers every step before the loop moves on, so nothing waits, drops or misses).
+  std::ofstream metrics_file;
+  if (!options.run_dir.empty()) {
+    metrics_file.open(RunMetricsPath(options.run_dir), std::ios::out | std::ios::app);
+    if (!metrics_file.is_open()) {
+      summary.error = "cannot write metrics to " + RunMetricsPath(options.run_dir);
+      return summary;
+    }
+  }
+  const int64_t metrics_interval_ns = options.agent.metrics_interval_ms * 1'000'000;
+  int64_t last_metrics_ns = NowNs();
+  auto write_metrics = [&](int64_t steps_done, int64_t episodes_done, double recent_return) {
+    last_metrics_ns = NowNs();
+    const Json line = Json::Object{
+        {"t", total_clock.ElapsedSeconds()},
+        {"mode", "sync"},
+        {"steps", steps_done},
+        {"episodes", episodes_done},
+        {"acted_by", Json::Object{{"executor", summary.acted_by_executor},
+                                  {"planner", summary.acted_by_planner}}},
+        {"deadline_misses", 0},
+        {"act_latency_us", LatencyPercentilesJson(summary.act_latency)},
+        {"planner_latency_us", LatencyPercentilesJson(summary.planner_latency)},
+        {"train_latency_us", LatencyPercentilesJson(summary.train_latency)},
+        {"planner_requests", summary.planner_labels},
+        {"planner_drops", 0},
+        {"queue_depth", 0},
+        {"labels", summary.planner_labels},
+        {"train_steps", learning.distiller().updates()},
+        {"agreement", agreement.rate()},
+        {"mean_kl", agreement.mean_kl()},
+        {"recent_return", recent_return},
+        {"last_loss", summary.final_loss},
+        {"executor_version", slot.version()},
+        {"logged", log ? log->records_written() : 0},
+        {"beta", mixture.beta()},
+    };
+    metrics_file << line.Dump(-1) << '\n';
+    metrics_file.flush();
+    if (!metrics_file) fail("metrics", Status::Unavailable("write failed"));
+  };
   Reporter reporter(options, progress);
   RunProgress& prog = reporter.prog;
   auto report = [&](bool force) {
@@ -154,7 +197,10 @@ RunSummary RunSync(const RunOptions& options, const ProgressCallback& progress, 
       if (Status s = log->Append(record); !s.ok()) fail_log(s);
     }
     learning.Add(std::make_shared<const DecisionRecord>(std::move(record)));
-    while (std::optional<Distiller::TrainStats> stats = learning.TryTrainStep()) {
+    for (int64_t train_start = NowNs();; train_start = NowNs()) {
+      std::optional<Distiller::TrainStats> stats = learning.TryTrainStep();
+      if (!stats) break;
+      summary.train_latency.Record(NowNs() - train_start);
       summary.final_loss = stats->loss;
       if (stats->snapshot) RequireOk(slot.Publish(std::move(stats->snapshot)));
       if (log && learning.distiller().updates() % kCheckpointEvery == 0) {
@@ -184,8 +230,14 @@ RunSummary RunSync(const RunOptions& options, const ProgressCallback& progress, 
     prog.beta = mixture.beta();
     prog.recent_return = Mean(recent_returns, episode_return);
     report(/*force=*/false);
+    if (metrics_file.is_open() && NowNs() - last_metrics_ns >= metrics_interval_ns) {
+      write_metrics(steps + 1, episode - resumed.next_episode, Mean(recent_returns, 0.0));
+    }
   }
   report(/*force=*/true);
+  if (metrics_file.is_open()) {
+    write_metrics(steps, episode - resumed.next_episode, Mean(recent_returns, 0.0));
+  }
   summary.steps = steps;
   summary.episodes = episode - resumed.next_episode;
   summary.recent_return = Mean(recent_returns, 0.0);

@@ -31,7 +31,7 @@ expect 0 "usage: apprentice <command>" -- --help
 expect 2 "usage: apprentice <command>" --
 expect 2 "unknown command 'fly'" -- fly
 expect 0 "--summary-json" -- run --help
-expect 2 "--env: unknown value 'mars' (choose cartpole|connect-four|gridworld|mujoco|" -- run --env mars
+expect 2 "--env: unknown value 'mars' (choose cartpole|connect-four|fraud|gridworld|mujoco|" -- run --env mars
 expect 2 "--planner: unknown value 'oracle'" -- run --planner oracle
 expect 2 "--steps: 0 is out of range" -- run --steps 0
 expect 2 "--steps: 'many' is not an integer" -- run --steps many
@@ -40,6 +40,10 @@ expect 2 "--beta: 1.5 is out of range" -- run --beta 1.5
 expect 2 "--hidden: '64,x'" -- run --hidden 64,x
 expect 2 "unknown flag --stpes" -- run --stpes 10
 expect 2 "--steps needs a value" -- run --steps
+expect 2 "fraud dataset $tmp/none.fraud not found" -- run --env fraud --fraud-data "$tmp/none.fraud"
+expect 2 "from_day (60) must be before the stream's last day" -- run --env fraud --fraud-from-day 60
+expect 0 "executor return" -- run --env fraud --steps 300 --min-replay 32 --eval-episodes 1 \
+  --planner-eval-episodes 1 --quiet
 expect 0 "executor return" -- run --steps 150 --min-replay 32 --eval-episodes 1 \
   --planner-eval-episodes 1 --mcts-simulations 16 --summary-json "$tmp/s.json" --run-dir "$tmp/r0"
 

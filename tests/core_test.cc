@@ -132,6 +132,26 @@ TEST(LatencyHistogram, QuantilesWithinBucketPrecision) {
   EXPECT_EQ(small.count(), 10001);
 }
 
+TEST(LatencyHistogram, BinsRegroupEveryCountByTenthsOfADecade) {
+  LatencyHistogram h;
+  EXPECT_TRUE(h.Bins().empty());
+  h.Record(0);          // the 1 ns bin: [0.001, 0.00126) us
+  h.Record(1'000);      // 1 us: [1, 1.26) us
+  h.Record(1'000);
+  h.Record(150'000);    // 150 us: [126, 158) us
+  const std::vector<LatencyHistogram::Bin> bins = h.Bins(10);
+  ASSERT_EQ(bins.size(), 52u);  // from 10^-3 to 10^2.2 us, every tenth of a decade
+  int64_t total = 0;
+  for (const LatencyHistogram::Bin& b : bins) total += b.count;
+  EXPECT_EQ(total, 4);
+  EXPECT_EQ(bins.front().count, 1);
+  EXPECT_NEAR(bins.front().upper_us, std::pow(10.0, -2.9), 1e-12);
+  EXPECT_EQ(bins[30].count, 2);
+  EXPECT_NEAR(bins[30].upper_us, std::pow(10.0, 0.1), 1e-12);
+  EXPECT_EQ(bins.back().count, 1);
+  EXPECT_NEAR(bins.back().upper_us, std::pow(10.0, 2.2), 1e-9);
+}
+
 TEST(Json, DumpsStableOrderAndEscapes) {
   Json j;
   j.Set("b", 1).Set("a", "x\"y").Set("n", Json::Object{{"p50", 0.5}});

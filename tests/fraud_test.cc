@@ -1,6 +1,7 @@
 // The fraud loop's data side: the generator (deterministic, the scenarios as documented), the
 // online features (equal to a brute-force recomputation, and blind to labels not yet known), the
-// dataset file (round trip, every kind of damage refused) and the measures.
+// dataset file (round trip, every kind of damage refused), the measures, and the stream as an
+// environment (tests/conformance_test.cc checks its contract).
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -9,8 +10,10 @@
 #include <iterator>
 #include <set>
 
+#include "env/registry.h"
 #include "fraud/features.h"
 #include "fraud/metrics.h"
+#include "fraud/payment_env.h"
 #include "tests/temp_files.h"
 
 namespace apprentice {
@@ -205,6 +208,91 @@ TEST(FraudMetrics, AreTheDocumentedMeasuresWorkedOutByHand) {
   // Perfect scores: AP 1.
   for (int i = 0; i < 4; ++i) s[i].score = frauds[i] ? 1.0f : 0.0f;
   EXPECT_NEAR(AveragePrecision(t, s), 1.0, 1e-12);
+}
+
+TEST(PaymentEnv, EachEpisodeIsOnePaymentWithTheCostOfTheDecisionAsReward) {
+  PaymentEnv::Options o;
+  o.customers = 500;
+  o.terminals = 1'000;
+  o.days = 40;
+  o.data_seed = 3;
+  o.from_day = 20;
+  o.decline_cost = 7.5;
+  PaymentEnv env(o);
+  const FraudDataset& d = env.dataset();
+  ASSERT_GT(env.first_payment(), 0);
+  EXPECT_EQ(d.transactions[static_cast<size_t>(env.first_payment())].day, 20);
+  EXPECT_EQ(d.transactions[static_cast<size_t>(env.first_payment() - 1)].day, 19);
+  int64_t frauds = 0;
+  std::set<int64_t> seen;
+  for (uint64_t seed = 0; seed < 400; ++seed) {
+    const std::span<const float> obs = env.Reset(seed);
+    const int64_t i = env.payment();
+    ASSERT_GE(i, env.first_payment());
+    seen.insert(i);
+    const Transaction& t = d.transactions[static_cast<size_t>(i)];
+    ASSERT_TRUE(std::equal(obs.begin(), obs.end(), d.features[static_cast<size_t>(i)].begin()));
+    PaymentEnv clone = env;
+    const StepResult approve = env.Step(Action::Discrete(0));
+    const StepResult decline = clone.Step(Action::Discrete(1));
+    EXPECT_TRUE(approve.terminated && decline.terminated);
+    EXPECT_EQ(approve.reward, t.fraud ? -static_cast<double>(t.amount) : 0.0);
+    EXPECT_EQ(decline.reward, t.fraud ? 0.0 : -7.5);
+    EXPECT_THROW(env.Step(Action::Discrete(0)), InvalidArgument);  // one step per episode
+    frauds += t.fraud;
+  }
+  EXPECT_GT(seen.size(), 390u);  // payments drawn across the window, not one
+  EXPECT_GT(frauds, 0);
+  // Exact values: approving everything costs the frauds' amounts, declining everything
+  // decline_cost per genuine payment, both per payment of the window.
+  double fraud_amount = 0.0, genuine = 0.0;
+  const auto payments = static_cast<int64_t>(d.transactions.size());
+  for (int64_t i = env.first_payment(); i < payments; ++i) {
+    const Transaction& t = d.transactions[static_cast<size_t>(i)];
+    fraud_amount += t.fraud ? t.amount : 0.0f;
+    genuine += t.fraud ? 0.0 : 1.0;
+  }
+  const auto n = static_cast<double>(payments - env.first_payment());
+  EXPECT_NEAR(env.MeanReward([](std::span<const float>) { return int64_t{0}; }),
+              -fraud_amount / n, 1e-9 * fraud_amount);
+  EXPECT_NEAR(env.MeanReward([](std::span<const float>) { return int64_t{1}; }),
+              -7.5 * genuine / n, 1e-9);
+  env.Reset(11);
+  const int64_t again = env.payment();
+  env.Reset(11);
+  EXPECT_EQ(env.payment(), again);
+}
+
+TEST(PaymentEnv, ReadsADatasetFileAndRefusesBadOptionsAndFilesByName) {
+  TempDir dir;
+  FraudSimOptions sim = Small();
+  sim.days = 20;
+  const std::string path = dir.str() + "/data.fraud";
+  ASSERT_TRUE(WriteFraudDataset(path, MakeFraudDataset(sim, 7)).ok());
+  auto env = MakeEnv("fraud", {{"data", path}, {"from_day", "10"}});
+  ASSERT_TRUE(env.ok()) << env.status().message();
+  (*env)->Reset(1);
+  EXPECT_EQ((*env)->observation_space().flat_size(), kFraudFeatures);
+  auto late = MakeEnv("fraud", {{"data", path}, {"from_day", "25"}});
+  ASSERT_FALSE(late.ok());
+  EXPECT_NE(late.status().message().find("no payment on day 25"), std::string::npos)
+      << late.status().message();
+  auto missing = MakeEnv("fraud", {{"data", dir.str() + "/missing.fraud"}});
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("missing.fraud"), std::string::npos)
+      << missing.status().message();
+  std::ofstream(dir.str() + "/text.fraud") << "not a dataset";
+  auto text = MakeEnv("fraud", {{"data", dir.str() + "/text.fraud"}});
+  ASSERT_FALSE(text.ok());
+  EXPECT_NE(text.status().message().find("APFRAUD1"), std::string::npos)
+      << text.status().message();
+  auto after_end = MakeEnv("fraud", {{"days", "30"}, {"from_day", "30"}});
+  ASSERT_FALSE(after_end.ok());
+  EXPECT_NE(after_end.status().message().find("from_day"), std::string::npos);
+  auto tiny = MakeEnv("fraud", {{"customers", "2"}});
+  ASSERT_FALSE(tiny.ok());
+  EXPECT_NE(tiny.status().message().find("compromised cards"), std::string::npos)
+      << tiny.status().message();
 }
 
 }  // namespace

@@ -26,7 +26,7 @@ declare -A allowed=(
   [learner]="core replay executor agent distiller learner"
   [runtime]="core env replay executor planner agent distiller learner runtime"
   [service]="core env replay executor planner agent service"
-  [fraud]="core fraud"
+  [fraud]="core env fraud"
   [apps]="core env replay executor planner agent distiller learner runtime service fraud apps"
 )
 # Layers whose libraries must not reach LibTorch, and executables that must not either.

@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <array>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -20,6 +21,7 @@
 #include "core/rng.h"
 #include "distiller/fitted_q.h"
 #include "executor/snapshot_file.h"
+#include "fraud/payment_env.h"
 #include "replay/episode_log.h"
 #include "runtime/offline.h"
 #include "runtime/ope.h"
@@ -444,6 +446,45 @@ TEST(OffPolicyOnLog, RefitsOnResamplesWidenTheModelIntervals) {
   EXPECT_EQ(e.report.Find("wpdis")->low, plain.candidates[0].report.Find("wpdis")->low);
   o.fqe_refits = 1;
   EXPECT_FALSE(EvaluateOffPolicyOnLog(dir, {&c, 1}, o).ok());
+  std::filesystem::remove_all(dir);
+}
+
+// The fraud stream's single-step logs: a laxer rule, epsilon-noised, logs 3000 payments; the
+// estimates of a stricter rule's value hold its exact value (its mean reward over every payment
+// the env draws from) within their intervals.
+TEST(OffPolicyOnLog, OnTheFraudStreamTheEstimatesHoldTheCandidatesExactValue) {
+  const std::string dir = TempDir("fraud");
+  std::array<float, 15> rule{};
+  rule[0] = 2.0f;
+  rule[13] = 20.0f;
+  const auto candidate = bench::FraudController(rule, -10.6f, 4.0f);
+  rule[13] = 8.0f;
+  const auto behaviour = bench::FraudController(rule, -10.9f, 4.0f);
+  RolloutOptions r;
+  r.policy.epsilon = 0.2;
+  r.log_dir = dir;
+  ASSERT_TRUE(Rollout(behaviour, "fraud", 3000, 7, {}, r).ok());
+  // Each payment is a one-decision episode.
+  EXPECT_EQ(ReadEpisodeLog(dir).ValueOrThrow().records.size(), 3000u);
+  const PaymentEnv env{PaymentEnv::Options()};
+  CandidatePolicy greedy(candidate, env.action_space(), CandidateOptions{});
+  Rng rng(1);
+  double log_prob = 0.0;
+  const double truth = env.MeanReward([&](std::span<const float> features) {
+    return greedy.Choose(features, {}, rng, log_prob).index();
+  });
+  OffPolicyOptions o;
+  o.fqe.hidden = {32};
+  o.fqe.updates_per_iteration = 10;
+  const OffPolicyCandidate c{"strict", candidate};
+  const OffPolicyEvaluation ev = EvaluateOffPolicyOnLog(dir, {&c, 1}, o).ValueOrThrow();
+  for (const char* name : {"is", "wis", "dr"}) {
+    const OpeEstimate& e = *ev.candidates[0].report.Find(name);
+    EXPECT_LE(e.low, truth) << name << " " << e.value;
+    EXPECT_GE(e.high, truth) << name << " " << e.value;
+  }
+  // The stricter rule declines frauds the logged one let through: it is worth more.
+  EXPECT_GT(truth, ev.logged_return);
   std::filesystem::remove_all(dir);
 }
 

@@ -9,6 +9,7 @@
 
 #include "replay/episode_log.h"
 #include "runtime/run.h"
+#include "runtime/run_report.h"
 #include "runtime/run_store.h"
 #include "tests/temp_files.h"
 
@@ -262,6 +263,69 @@ TEST(RunStore, ResolvesARunDirectoryToItsLogs) {
   std::filesystem::create_directories(RunLogDir(dir.str()));
   EXPECT_EQ(ResolveLogPath(dir.str()), RunLogDir(dir.str()));
   EXPECT_EQ(ResolveLogPath(RunLogDir(dir.str())), RunLogDir(dir.str()));
+}
+
+TEST(RunReport, ASyncRunDirectoryGivesItsSeriesAndNamesWhatItCouldNotRead) {
+  TempDir dir;
+  RunOptions o = Small(6);
+  o.planner = "lqr";
+  o.planner_options = {};
+  o.run_dir = dir.str();
+  o.agent.metrics_interval_ms = 10;
+  const RunSummary s = RunSync(o);
+  ASSERT_TRUE(s.error.empty()) << s.error;
+  // Sync runs write metrics lines too; the last one at the last step.
+  std::ifstream metrics(RunMetricsPath(dir.str()));
+  std::string line, last;
+  int64_t lines = 0;
+  while (std::getline(metrics, line)) {
+    ++lines;
+    last = line;
+  }
+  ASSERT_GE(lines, 1);
+  EXPECT_NE(last.find("\"mode\":\"sync\",\"steps\":300,"), std::string::npos) << last;
+  std::ofstream(RunMetricsPath(dir.str()), std::ios::app) << "{not json\n";
+  std::ofstream(dir.str() + "/summary.json") << s.ToJson().Dump(2);
+
+  RunReportOptions options;
+  options.max_points = 50;
+  int64_t progress = 0;
+  const Json r = LoadRunReport(dir.str(), options, [&](int64_t n) { progress = n; }).ValueOrThrow();
+  EXPECT_EQ(progress, 300);
+  EXPECT_EQ(r.Find("log")->Find("records")->AsInt(), 300);
+  EXPECT_EQ(r.Find("metrics")->Find("lines")->AsInt(), lines);
+  EXPECT_EQ(r.Find("metrics")->Find("bad_lines")->AsInt(), 1);
+  const Json& agreement = *r.Find("log")->Find("agreement");
+  EXPECT_EQ(agreement.Find("x")->AsArray().size(), 50u);  // 300 labelled, thinned to 50
+  EXPECT_EQ(agreement.Find("x")->AsArray().back().AsNumber(), 299.0);
+  // Every complete episode's return, by who acted; CartPole's reward is 1 a step.
+  double steps_in_episodes = 0.0;
+  for (const char* key : {"executor_episode_returns", "planner_episode_returns"}) {
+    for (const Json& y : r.Find("log")->Find(key)->Find("y")->AsArray()) steps_in_episodes += y.AsNumber();
+  }
+  EXPECT_GT(steps_in_episodes, 0.0);
+  EXPECT_LE(steps_in_episodes, 300.0);
+  const Json& train = *r.Find("histograms")->Find("train");
+  int64_t updates = 0;
+  for (const Json& c : train.Find("count")->AsArray()) updates += c.AsInt();
+  EXPECT_EQ(updates, s.distiller_updates);
+  const Json::Array& problems = r.Find("problems")->AsArray();
+  ASSERT_EQ(problems.size(), 1u);
+  EXPECT_NE(problems[0].AsString().find("metrics.jsonl line"), std::string::npos);
+
+  EXPECT_EQ(LoadRunReport(dir.str() + "/missing").status().code(), StatusCode::kNotFound);
+  TempDir empty;
+  EXPECT_EQ(LoadRunReport(empty.str()).status().code(), StatusCode::kInvalidArgument);
+}
+
+TEST(RunReport, ThinningKeepsBothEndsInOrder) {
+  EXPECT_TRUE(ThinIndices(0, 10).empty());
+  EXPECT_EQ(ThinIndices(3, 10), (std::vector<int64_t>{0, 1, 2}));
+  const std::vector<int64_t> t = ThinIndices(1'000'001, 11);
+  ASSERT_EQ(t.size(), 11u);
+  EXPECT_EQ(t.front(), 0);
+  EXPECT_EQ(t[5], 500'000);
+  EXPECT_EQ(t.back(), 1'000'000);
 }
 
 }  // namespace
