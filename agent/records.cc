@@ -33,6 +33,7 @@ void ApplyPlanDecision(PlanDecision&& decision, DecisionRecord& record) {
   record.planner_action = decision.action;
   record.planner_value = static_cast<float>(decision.value);
   record.planner_latency_ns = decision.latency_ns;
+  record.teacher_features = std::move(decision.features);
 }
 
 void ApplyOutcome(const Outcome& outcome, DecisionRecord& record) {

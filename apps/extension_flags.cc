@@ -52,13 +52,23 @@ Result<OptionValues> ExtensionFlags::ValuesFor(const std::string& selected) cons
   for (const std::string& entry : opt_values_) {
     if (Status s = values.ParseInto(entry, "--" + opt_flag_); !s.ok()) return s;
   }
+  // "a,b": several extensions together (a planner ensemble); their options are named
+  // "<extension>.<option>".
+  std::vector<std::string> members;
+  for (size_t from = 0;;) {
+    const size_t comma = selected.find(',', from);
+    members.push_back(selected.substr(from, comma - from));
+    if (comma == std::string::npos) break;
+    from = comma + 1;
+  }
   for (const Bound& b : bound_) {
     if (!flags_.WasSet(b.flag)) continue;
-    if (b.extension != selected) {
+    if (std::find(members.begin(), members.end(), b.extension) == members.end()) {
       return Status::InvalidArgument("--" + b.flag + " is an option of " + kind_ + " " +
-                                     b.extension + ", but the " + kind_ + " is " + selected);
+                                     b.extension + ", but the " + kind_ +
+                                     (members.size() > 1 ? "s are " : " is ") + selected);
     }
-    values.Set(b.option, *b.value);
+    values.Set(members.size() > 1 ? b.extension + "." + b.option : b.option, *b.value);
   }
   return values;
 }

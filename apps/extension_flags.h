@@ -30,8 +30,10 @@ class ExtensionFlags {
                  std::vector<Extension> extensions);
 
   // The option values given for extension `selected`: --<kind>-opt entries, then its own
-  // --<extension>-<option> flags. InvalidArgument for a malformed --<kind>-opt entry or a flag of
-  // another extension. (Unknown keys are left for the registry to refuse.)
+  // --<extension>-<option> flags. `selected` may join several extensions with commas (a planner
+  // ensemble, "mcts,lqr"): each one's flags then give "<extension>.<option>" keys.
+  // InvalidArgument for a malformed --<kind>-opt entry or a flag of an extension not selected.
+  // (Unknown keys are left for the registry to refuse.)
   Result<OptionValues> ValuesFor(const std::string& selected) const;
 
  private:

@@ -4,6 +4,8 @@
 #include <cstdlib>
 #include <sstream>
 
+#include "planner/registry.h"
+
 namespace apprentice {
 
 int UsageError(std::string_view command, const std::string& message) {
@@ -42,6 +44,19 @@ Result<std::vector<int64_t>> ParseHiddenWidths(const std::string& text) {
   return widths;
 }
 
+Status CheckFeatureTeacher(double feature_weight, const std::string& planner,
+                           const OptionValues& planner_options) {
+  if (feature_weight == 0.0) return Status::Ok();
+  Result<OptionValues> resolved = ResolvePlannerOptions(planner, planner_options);
+  const std::string* features = resolved.ok() ? resolved->Find("features") : nullptr;
+  if (planner != "torchscript" || features == nullptr || *features != "true") {
+    return Status::InvalidArgument(
+        "--feature-weight needs a teacher that gives its features: --planner torchscript "
+        "--torchscript-features true");
+  }
+  return Status::Ok();
+}
+
 void DeclareDistillerFlags(FlagSet& flags, Distiller::Options& options, std::string& hidden,
                            bool publish_every) {
   flags.String("hidden", &hidden, "executor hidden layer widths, comma-separated");
@@ -55,6 +70,11 @@ void DeclareDistillerFlags(FlagSet& flags, Distiller::Options& options, std::str
   if (publish_every) {
     flags.Int("publish-every", &options.publish_every, "updates between executor snapshots", 1,
               100'000'000);
+    flags.Double("feature-weight", &options.feature_weight,
+                 "weight of feature distillation: match a projection of the executor's last "
+                 "hidden layer to the teacher's features (a TorchScript teacher with "
+                 "--torchscript-features); 0 = off",
+                 0, 1e6);
   }
 }
 

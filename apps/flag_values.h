@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/flags.h"
+#include "core/options.h"
 #include "core/status.h"
 #include "distiller/distiller.h"
 
@@ -25,8 +26,14 @@ std::optional<int> ParseCommandFlags(FlagSet& flags, const std::vector<std::stri
 // flag and the text otherwise.
 Result<std::vector<int64_t>> ParseHiddenWidths(const std::string& text);
 
+// Ok unless `feature_weight` > 0 and the teacher gives no features (feature distillation needs
+// --planner torchscript --torchscript-features true); a message for the command line then.
+Status CheckFeatureTeacher(double feature_weight, const std::string& planner,
+                           const OptionValues& planner_options);
+
 // The distillation flags (--hidden into `hidden`, for ParseHiddenWidths; --temperature, --alpha,
-// --lr, --batch-size, and with `publish_every` --publish-every) into `options`.
+// --lr, --batch-size, and with `publish_every` — live training from a teacher — --publish-every
+// and --feature-weight) into `options`.
 void DeclareDistillerFlags(FlagSet& flags, Distiller::Options& options, std::string& hidden,
                            bool publish_every);
 

@@ -97,8 +97,15 @@ Result<FraudLoopResult> RunFraudLoop(const FraudLoopOptions& o,
   }
   const bool teacher = o.training != "truth";
   const bool truth = o.training != "teacher";
+  // Feature distillation asks the teacher for its features() (a module without it is refused).
+  const std::string features = o.distiller.feature_weight > 0.0 ? "true" : "false";
+  if (!teacher && o.distiller.feature_weight > 0.0) {
+    return Status::InvalidArgument("--feature-weight needs the teacher (--training distill or "
+                                   "teacher)");
+  }
   if (teacher) {
-    Result<std::unique_ptr<Planner>> probe = MakePlanner("torchscript", {{"model", o.teacher}});
+    Result<std::unique_ptr<Planner>> probe =
+        MakePlanner("torchscript", {{"model", o.teacher}, {"features", features}});
     if (!probe.ok()) return probe.status();
     if (Status s = (*probe)->CanTeachSpaces(kFeatures, kDecision); !s.ok()) return s;
   }
@@ -129,8 +136,9 @@ Result<FraudLoopResult> RunFraudLoop(const FraudLoopOptions& o,
   if (teacher) {
     const std::string model = o.teacher;
     const double delay = o.teacher_delay_ms;
-    seams.planners = [model, delay] {
-      return MakePlanner("torchscript", {{"model", model}, {"batch", "64"}}, delay);
+    seams.planners = [model, delay, features] {
+      return MakePlanner("torchscript", {{"model", model}, {"batch", "64"}, {"features", features}},
+                         delay);
     };
   }
   Agent agent(ao, kFeatures, kDecision, seams);

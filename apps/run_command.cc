@@ -1,5 +1,6 @@
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
@@ -164,10 +165,16 @@ int RunCommand(const std::vector<std::string>& args) {
 
   FlagSet flags(kUsage);
   flags.String("env", &o.env, "environment (options below)", EnvNames());
+  std::string all_planners;
+  for (const std::string& name : PlannerNames()) all_planners += (all_planners.empty() ? "" : "|") + name;
   flags.String("planner", &o.planner,
-               "planner, the teacher (options below); when not given, mcts for an env with "
-               "Discrete actions and mppi for one with Box actions",
-               PlannerNames());
+               "planner, the teacher (options below): " + all_planners +
+                   "; several joined by commas (mcts,lqr) teach as an ensemble (--planner-weights); "
+                   "when not given, mcts for an env with Discrete actions and mppi for one with "
+                   "Box actions");
+  std::string planner_weights;
+  flags.String("planner-weights", &planner_weights,
+               "an ensemble's weights, one per --planner member (0.7,0.3); default equal");
   flags.String("mode", &o.mode, "who acts, and how the actors run (see above)", RunModeNames());
   flags.Double("rate-hz", &o.rate_hz, "agent modes: fixed loop rate; 0 = as fast as possible", 0,
                1e6);
@@ -251,9 +258,27 @@ int RunCommand(const std::vector<std::string>& args) {
     if (!env.ok()) return usage_error(env.status().message());
     o.planner = DefaultPlannerFor((*env)->action_space());
   }
+  for (const std::string& member : PlannerMembers(o.planner)) {
+    const std::vector<std::string> known = PlannerNames();
+    if (std::find(known.begin(), known.end(), member) == known.end()) {
+      return usage_error("--planner: unknown value '" + member + "' (choose " + all_planners +
+                         ", or several joined by commas)");
+    }
+  }
   Result<OptionValues> planner_options = planner_flags.ValuesFor(o.planner);
   if (!planner_options.ok()) return usage_error(planner_options.status().message());
   o.planner_options = std::move(*planner_options);
+  if (Status s = CheckFeatureTeacher(o.distiller.feature_weight, o.planner, o.planner_options);
+      !s.ok()) {
+    return usage_error(s.message());
+  }
+  if (!planner_weights.empty()) {
+    if (PlannerMembers(o.planner).size() < 2) {
+      return usage_error("--planner-weights needs an ensemble: several --planner names, "
+                         "joined by commas");
+    }
+    o.planner_options.Set("weights", planner_weights);
+  }
   Result<OptionValues> replay_options = replay_flags.ValuesFor(o.replay_sampler);
   if (!replay_options.ok()) return usage_error(replay_options.status().message());
   o.replay_options = std::move(*replay_options);

@@ -315,6 +315,11 @@ int ServeCommand(const std::vector<std::string>& args) {
     agent_options.seed = static_cast<uint64_t>(t.seed);
     Result<OptionValues> planner_options = planner_flags.ValuesFor(t.planner);
     if (!planner_options.ok()) return usage_error(planner_options.status().message());
+    if (Status s = CheckFeatureTeacher(t.learner.learning.distiller.feature_weight, t.planner,
+                                       *planner_options);
+        !s.ok()) {
+      return usage_error(s.message());
+    }
     // One teacher made here, to refuse at once one that cannot serve (a model of the wrong
     // size, a planner that needs an environment model).
     Result<std::unique_ptr<Planner>> probe = MakePlanner(t.planner, *planner_options);

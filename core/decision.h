@@ -53,6 +53,10 @@ struct DecisionRecord {
   Action planner_action;     // the planner's choice: the hard label
   float planner_value = 0;   // the planner's value estimate of the state
   int64_t planner_latency_ns = 0;
+  // The teacher's hidden features at this state, when the teacher exposes them (a TorchScript
+  // teacher with features=true): what feature distillation matches (Distiller::Options::
+  // feature_weight). Kept in memory for the replay only: not written to the episode log.
+  std::vector<float> teacher_features;
 
   // What the executor chose and with which weights.
   Action executor_action;

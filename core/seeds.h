@@ -23,6 +23,7 @@ enum class SeedStream : uint64_t {
   kLabelSelection = 0x1AB3'0000'0000'0009ULL,// which decisions the teacher labels (a budget)
   kRandomPolicy = 0x4A4D'0000'0000'000AULL,  // the actions of the random policy's evaluation
   kExecutorSampling = 0x5A3D'0000'0000'000BULL,  // draws of an executor that samples its actions
+  kFeatureProjection = 0xFEA7'0000'0000'000CULL,  // the distiller's feature projection's weights
 };
 
 // The seed of `stream` in a run seeded with `seed`.

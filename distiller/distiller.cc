@@ -13,6 +13,7 @@
 
 #include "core/crc32c.h"
 #include "core/rng.h"
+#include "core/seeds.h"
 #include "core/atomic_file.h"
 
 namespace apprentice {
@@ -29,6 +30,9 @@ Status Distiller::Options::Validate() const {
   if (batch_size < 1) return Status::InvalidArgument("distiller batch size must be >= 1");
   if (publish_every < 1) return Status::InvalidArgument("distiller publish_every must be >= 1");
   if (torch_threads < 1) return Status::InvalidArgument("distiller torch_threads must be >= 1");
+  if (!(std::isfinite(feature_weight) && feature_weight >= 0.0)) {
+    return Status::InvalidArgument("distiller feature_weight must be finite and >= 0");
+  }
   return Status::Ok();
 }
 
@@ -85,6 +89,10 @@ struct Distiller::Impl {
   std::unique_ptr<torch::optim::Adam> optimizer;
   int64_t updates = 0;
   int64_t published = 0;
+  // Feature distillation: the projection of the student's last hidden layer to the teacher's
+  // features, made at the first batch that carries features, with its own optimiser.
+  torch::nn::Linear projection{nullptr};
+  std::unique_ptr<torch::optim::Adam> projection_optimizer;
 
   Impl(Options o, const Space& obs, const Space& act) : options(std::move(o)), action_space(act) {
     RequireOk(options.Validate());
@@ -112,13 +120,36 @@ struct Distiller::Impl {
         layers->parameters(), torch::optim::AdamOptions(options.learning_rate));
   }
 
-  torch::Tensor Forward(torch::Tensor x) {
+  // The student's output; `last_hidden`, when given, gets the input of its last layer.
+  torch::Tensor Forward(torch::Tensor x, torch::Tensor* last_hidden = nullptr) {
     const size_t n = layers->size();
     for (size_t i = 0; i < n; ++i) {
+      if (i + 1 == n && last_hidden != nullptr) *last_hidden = x;
       x = layers[i]->as<torch::nn::Linear>()->forward(x);
       if (i + 1 < n) x = spec.activation == Activation::kTanh ? torch::tanh(x) : torch::relu(x);
     }
     return x;
+  }
+
+  // The projection to `width` teacher features, made once (InvalidArgument for another width
+  // later): uniform +-1/sqrt(in) weights and biases from our generator, as nn.Linear's default.
+  void EnsureProjection(int64_t in, int64_t width) {
+    if (projection) {
+      Require(projection->weight.size(0) == width,
+              "training records carry teacher features of " + std::to_string(width) +
+                  " values; earlier ones had " + std::to_string(projection->weight.size(0)));
+      return;
+    }
+    projection = torch::nn::Linear(in, width);
+    Rng rng(StreamSeed(options.seed, SeedStream::kFeatureProjection));
+    const double bound = 1.0 / std::sqrt(static_cast<double>(in));
+    torch::NoGradGuard no_grad;
+    for (torch::Tensor* t : {&projection->weight, &projection->bias}) {
+      float* p = t->data_ptr<float>();
+      for (int64_t i = 0; i < t->numel(); ++i) p[i] = static_cast<float>(rng.Uniform(-bound, bound));
+    }
+    projection_optimizer = std::make_unique<torch::optim::Adam>(
+        projection->parameters(), torch::optim::AdamOptions(options.learning_rate));
   }
 
   // Splits a Gaussian head's output into mean and clamped log-std.
@@ -176,7 +207,42 @@ struct Distiller::Impl {
     }
     const auto b = static_cast<int64_t>(batch.size());
     const double t = options.temperature;
-    torch::Tensor out = Forward(Observations(batch));
+    // Feature distillation: the records' teacher features, all of one width.
+    int64_t feature_width = 0, featured = 0;
+    if (options.feature_weight > 0.0) {
+      for (const auto& r : batch) {
+        if (r->teacher_features.empty()) continue;
+        const auto width = static_cast<int64_t>(r->teacher_features.size());
+        Require(feature_width == 0 || width == feature_width,
+                "training records carry teacher features of different sizes (" +
+                    std::to_string(feature_width) + " and " + std::to_string(width) + ")");
+        Require(AllFinite(r->teacher_features), "training record (episode " +
+                                                    std::to_string(r->episode) + ", step " +
+                                                    std::to_string(r->step) +
+                                                    ") has non-finite teacher features");
+        feature_width = width;
+        ++featured;
+      }
+    }
+    torch::Tensor hidden;
+    torch::Tensor out = Forward(Observations(batch), featured > 0 ? &hidden : nullptr);
+    torch::Tensor feature_i;  // per record; 0 for records without features
+    if (featured > 0) {
+      EnsureProjection(hidden.size(1), feature_width);
+      auto target = torch::zeros({b, feature_width});
+      auto has = torch::zeros({b});
+      float* tp = target.data_ptr<float>();
+      float* hp = has.data_ptr<float>();
+      for (const auto& r : batch) {
+        if (!r->teacher_features.empty()) {
+          std::copy(r->teacher_features.begin(), r->teacher_features.end(), tp);
+          *hp = 1.0f;
+        }
+        tp += feature_width;
+        ++hp;
+      }
+      feature_i = (projection->forward(hidden) - target).pow(2).mean(1) * has;
+    }
     torch::Tensor soft_i, hard_i, priority_hard_i;  // per record
     if (spec.head == HeadKind::kCategorical) {
       const int64_t n = spec.actions;
@@ -245,26 +311,36 @@ struct Distiller::Impl {
       soft_i = soft_i * mask;
     }
     const double a = options.alpha;
+    // (Without features, written as before they existed: the same floats, bit for bit.)
+    torch::Tensor priority_i = a * t * t * soft_i + (1.0 - a) * priority_hard_i;
     torch::Tensor loss;
     if (weights.empty()) {
       loss = a * t * t * soft_i.mean() + (1.0 - a) * hard_i.mean();
+      if (featured > 0) loss = loss + options.feature_weight * feature_i.mean();
     } else {
       auto w = torch::empty({b});
       std::copy(weights.begin(), weights.end(), w.data_ptr<float>());
-      loss = (w * (a * t * t * soft_i + (1.0 - a) * hard_i)).mean();
+      torch::Tensor per_record = a * t * t * soft_i + (1.0 - a) * hard_i;
+      if (featured > 0) per_record = per_record + options.feature_weight * feature_i;
+      loss = (w * per_record).mean();
     }
+    if (featured > 0) priority_i = priority_i + options.feature_weight * feature_i;
     optimizer->zero_grad();
+    if (featured > 0) projection_optimizer->zero_grad();
     loss.backward();
     optimizer->step();
+    if (featured > 0) projection_optimizer->step();
     ++updates;
 
     TrainStats stats;
     stats.loss = loss.item<double>();
     stats.soft_loss = soft_i.mean().item<double>();
     stats.hard_loss = hard_i.mean().item<double>();
+    if (featured > 0) {
+      stats.feature_loss = feature_i.sum().item<double>() / static_cast<double>(featured);
+    }
     {
-      const auto priority =
-          (a * t * t * soft_i + (1.0 - a) * priority_hard_i).detach().clamp_min(0.0).contiguous();
+      const auto priority = priority_i.detach().clamp_min(0.0).contiguous();
       const float* p = priority.data_ptr<float>();
       stats.priorities.assign(p, p + b);
     }

@@ -15,6 +15,14 @@
 // The student is the executor's MLP (MlpSpec), initialised from `seed`
 // with our own generator, so the same seed gives the same weights bit for bit.
 //
+// Feature distillation (off by default: feature_weight 0): when records carry the teacher's hidden
+// features f (DecisionRecord::teacher_features, from a TorchScript teacher with features=true),
+// the loss gains feature_weight * mean_j (P h - f)_j^2 per such record, where h is the student's
+// last hidden layer (its input when it has none) and P a learned linear projection to the
+// teacher's width F (uniform +-1/sqrt(width) from `seed`, its own Adam). The gradient reaches the
+// student through h; P is not part of the snapshot, nor of the checkpoint (a resumed run starts
+// a fresh P). Records without features add 0 to the term.
+//
 // Checkpoints (SaveCheckpoint/LoadCheckpoint) hold what resuming needs: the student's weights,
 // Adam's state, updates() and published(). Format: docs/checkpoints.md.
 //
@@ -47,6 +55,7 @@ class Distiller {
     int64_t publish_every = 50;    // updates between snapshots
     uint64_t seed = 0;
     int64_t torch_threads = 1;     // LibTorch intra-op threads
+    double feature_weight = 0.0;   // weight of the feature term (above); 0 = off
     Status Validate() const;
   };
 
@@ -54,8 +63,12 @@ class Distiller {
     double loss = 0.0;       // what was minimised: the (weighted) mean of the records' losses
     double soft_loss = 0.0;  // the KL term (before alpha and T^2), unweighted mean
     double hard_loss = 0.0;  // CE or NLL, unweighted mean
+    // The feature term (before feature_weight): the mean over the records that carry teacher
+    // features of mean_j (P h - f)_j^2; 0 when none does or feature_weight is 0.
+    double feature_loss = 0.0;
     // Per record, in batch order: how much the student still has to learn from it, for
-    // prioritised replay. alpha * T^2 * KL_i + (1 - alpha) * H_i, with H_i the cross-entropy of
+    // prioritised replay. alpha * T^2 * KL_i + (1 - alpha) * H_i (+ feature_weight * F_i, the
+    // record's feature term), with H_i the cross-entropy of
     // the hard label (categorical) or 0.5 * |(a - mu) / sigma|^2 (Gaussian: the NLL without
     // its log-sigma and constant terms, so that the priority is >= 0). Finite and >= 0.
     std::vector<double> priorities;

@@ -43,6 +43,9 @@ struct PlanDecision {
   Action action;              // the hard label
   double value = 0.0;         // estimated return from this state
   int64_t latency_ns = 0;     // time spent in Plan()
+  // A network teacher's hidden features at this state, for feature distillation; empty for
+  // teachers that expose none (DecisionRecord::teacher_features).
+  std::vector<float> features;
 };
 
 class Planner {

@@ -28,9 +28,20 @@ PlannerRegistry& Planners();
 // A new planner called `name` with `options` applied to its declared defaults. NotFound for an
 // unknown name, InvalidArgument for an unknown option or a bad value. With delay_ms > 0 it comes
 // wrapped in a DelayedPlanner (planner/delayed.h): every decision takes at least that long.
+//
+// A name that lists planners, "mcts,lqr", makes an ensemble of them (planner/ensemble.h): each
+// member's options come with its name before the key ("mcts.simulations"), and the option
+// "weights" gives the members' weights ("0.7,0.3"; default equal).
 Result<std::unique_ptr<Planner>> MakePlanner(const std::string& name,
                                              const OptionValues& options = {},
                                              double delay_ms = 0.0);
+
+// Every declared option of the planner called `name` (or of each member of an ensemble, named as
+// above, with the weights), resolved: what a run records. The errors of MakePlanner().
+Result<OptionValues> ResolvePlannerOptions(const std::string& name, const OptionValues& options);
+
+// The members of an ensemble name ("mcts,lqr" -> {"mcts", "lqr"}); one name for a single planner.
+std::vector<std::string> PlannerMembers(const std::string& name);
 
 // The names MakePlanner() accepts, sorted.
 std::vector<std::string> PlannerNames();

@@ -152,7 +152,7 @@ Result<RunIdentity> IdentityOf(const RunOptions& options) {
   id.env_options = std::move(*env_options);
   id.planner = options.planner;
   Result<OptionValues> planner_options =
-      Planners().Resolve(options.planner, options.planner_options);
+      ResolvePlannerOptions(options.planner, options.planner_options);
   if (!planner_options.ok()) return planner_options.status();
   id.planner_options = std::move(*planner_options);
   Result<std::unique_ptr<Env>> env = MakeEnv(options.env, options.env_options);
@@ -201,7 +201,7 @@ RunSummary StartSummary(const RunOptions& options) {
   if (Result<OptionValues> v = Envs().Resolve(options.env, options.env_options); v.ok()) {
     summary.env_options = std::move(*v);
   }
-  if (Result<OptionValues> v = Planners().Resolve(options.planner, options.planner_options);
+  if (Result<OptionValues> v = ResolvePlannerOptions(options.planner, options.planner_options);
       v.ok()) {
     summary.planner_options = std::move(*v);
   }

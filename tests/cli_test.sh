@@ -33,6 +33,14 @@ expect 2 "unknown command 'fly'" -- fly
 expect 0 "--summary-json" -- run --help
 expect 2 "--env: unknown value 'mars' (choose cartpole|connect-four|fraud|gridworld|mujoco|" -- run --env mars
 expect 2 "--planner: unknown value 'oracle'" -- run --planner oracle
+expect 2 "--planner: unknown value 'oracle'" -- run --planner lqr,oracle
+expect 2 "--planner-weights needs an ensemble" -- run --planner lqr --planner-weights 1
+expect 2 "--feature-weight needs a teacher that gives its features" -- run --feature-weight 1
+expect 2 "1 weights for 2 planners" -- run --planner lqr,mcts --planner-weights 1
+expect 2 "--cem-elites is an option of planner cem, but the planners are lqr,mcts" -- run \
+  --planner lqr,mcts --cem-elites 8
+expect 0 "planner lqr,mcts" -- run --planner lqr,mcts --planner-weights 3,1 --mcts-simulations 16 \
+  --steps 150 --min-replay 32 --eval-episodes 1 --planner-eval-episodes 1
 expect 2 "--steps: 0 is out of range" -- run --steps 0
 expect 2 "--steps: 'many' is not an integer" -- run --steps many
 expect 2 "--seed: -3 is out of range" -- run --seed -3

@@ -10,6 +10,7 @@
 
 #include "core/crc32c.h"
 #include "core/rng.h"
+#include "core/seeds.h"
 #include "distiller/distiller.h"
 #include "executor/executor.h"
 #include "executor/snapshot_file.h"
@@ -157,6 +158,97 @@ TEST(Distiller, CategoricalLossIsAlphaT2KlPlusHardCrossEntropy) {
   EXPECT_NEAR(stats.soft_loss, soft, 1e-5);
   EXPECT_NEAR(stats.hard_loss, hard, 1e-5);
   EXPECT_NEAR(stats.loss, o.alpha * t * t * soft + (1 - o.alpha) * hard, 1e-5);
+}
+
+// Feature distillation: feature_weight * mean_j (P h - f)_j^2 per record with teacher features,
+// with h the student's last hidden layer and P the projection initialised as documented
+// (uniform +-1/sqrt(width) from the seed's kFeatureProjection stream, weights then biases).
+TEST(Distiller, FeatureLossIsTheProjectedHiddenLayersSquaredErrorToTheTeachersFeatures) {
+  Distiller::Options o;
+  o.hidden = {3};
+  o.temperature = 2.0;
+  o.alpha = 0.3;
+  o.feature_weight = 0.5;
+  o.seed = 7;
+  Distiller d(o, kObs4, Space::Discrete(2));
+  Rng rng(12);
+  Batch batch = SignBatch(rng, 3);
+  const std::vector<std::vector<float>> features = {{0.5f, -1.0f}, {}, {2.0f, 0.25f}};
+  for (size_t i = 0; i < batch.size(); ++i) {
+    auto r = std::make_shared<DecisionRecord>(*batch[i]);
+    r->teacher_features = features[i];
+    batch[i] = r;
+  }
+  // The student's hidden layer from its initial weights (W1 [3 x 4], b1, W2, b2).
+  const MlpSpec spec{4, {3}, 2, HeadKind::kCategorical, Activation::kTanh};
+  const std::vector<float> w = InitialParameters(spec, o.seed);
+  Rng projection_rng(StreamSeed(o.seed, SeedStream::kFeatureProjection));
+  const double bound = 1.0 / std::sqrt(3.0);
+  float p[2][3], pb[2];
+  for (auto& row : p) {
+    for (float& v : row) v = static_cast<float>(projection_rng.Uniform(-bound, bound));
+  }
+  for (float& v : pb) v = static_cast<float>(projection_rng.Uniform(-bound, bound));
+  double featured_sum = 0.0;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    if (features[i].empty()) continue;
+    double h[3];
+    for (int k = 0; k < 3; ++k) {
+      double z = w[12 + k];
+      for (int j = 0; j < 4; ++j) z += w[k * 4 + j] * batch[i]->observation[j];
+      h[k] = std::tanh(z);
+    }
+    double squared = 0.0;
+    for (int f = 0; f < 2; ++f) {
+      double y = pb[f];
+      for (int k = 0; k < 3; ++k) y += p[f][k] * h[k];
+      squared += (y - features[i][f]) * (y - features[i][f]);
+    }
+    featured_sum += squared / 2.0;
+  }
+  const auto stats = d.Train(batch);
+  EXPECT_NEAR(stats.feature_loss, featured_sum / 2.0, 1e-5);  // two records carry features
+  const double t = o.temperature, a = o.alpha;
+  EXPECT_NEAR(stats.loss,
+              a * t * t * stats.soft_loss + (1 - a) * stats.hard_loss + 0.5 * featured_sum / 3.0,
+              1e-5);
+  // A record's priority includes its feature term.
+  EXPECT_GT(stats.priorities[0], 0.0);
+
+  // Off: the same batch trains as without features.
+  o.feature_weight = 0.0;
+  Distiller off(o, kObs4, Space::Discrete(2));
+  const auto plain = off.Train(batch);
+  EXPECT_EQ(plain.feature_loss, 0.0);
+  EXPECT_NEAR(plain.loss, a * t * t * plain.soft_loss + (1 - a) * plain.hard_loss, 1e-6);
+
+  // Features of another width than before, or two widths in a batch, are refused.
+  o.feature_weight = 0.5;
+  Distiller strict(o, kObs4, Space::Discrete(2));
+  strict.Train(batch);
+  Batch wider = batch;
+  auto r = std::make_shared<DecisionRecord>(*batch[0]);
+  r->teacher_features = {1.0f, 2.0f, 3.0f};
+  wider[0] = r;
+  EXPECT_THROW(strict.Train(wider), InvalidArgument);
+}
+
+TEST(Distiller, FeatureDistillationTeachesTheHiddenLayerTheTeachersFeatures) {
+  Distiller::Options o;
+  o.hidden = {16};
+  o.feature_weight = 1.0;
+  Distiller d(o, kObs4, Space::Discrete(2));
+  Rng rng(13);
+  Batch batch = SignBatch(rng, 64);
+  for (auto& b : batch) {
+    auto r = std::make_shared<DecisionRecord>(*b);
+    r->teacher_features = {r->observation[0] - r->observation[1], 0.5f * r->observation[2]};
+    b = r;
+  }
+  const double first = d.Train(batch).feature_loss;
+  double last = first;
+  for (int i = 0; i < 300; ++i) last = d.Train(batch).feature_loss;
+  EXPECT_LT(last, 0.1 * first) << first << " -> " << last;
 }
 
 // Importance weights scale each record's loss; the per-record priorities are the records' own

@@ -47,6 +47,13 @@ print("fraud run: executor AP %.3f, teacher AP %.3f, %.1f %% labelled" % (
 PY
 [ -s "$work/run/summary.json" ] && [ -s "$work/run/executor.snap" ] || fail "no run directory files"
 grep -q "fraud run: days 14-20" "$work/run.err" || fail "no weekly progress: $(cat "$work/run.err")"
+# Feature distillation: the teacher exports its last hidden layer (features()), which the loop
+# asks for with --feature-weight.
+"$apprentice" fraud run --data "$work/data.fraud" --teacher "$work/teacher.pt" --serve-from-day 14 \
+  --test-days 7 --label-fraction 0.1 --min-replay 64 --feature-weight 0.5 --json \
+  >"$work/features.json" 2>"$work/features.err" \
+  || fail "fraud run with --feature-weight failed: $(cat "$work/features.err")"
+grep -q '"train_steps"' "$work/features.json" || fail "no summary: $(cat "$work/features.json")"
 out=$("$apprentice" fraud run --data "$work/data.fraud" --teacher "$work/data.fraud" \
   --serve-from-day 14 --test-days 7 2>&1)
 [ $? -eq 2 ] || fail "fraud run took a dataset as its teacher"

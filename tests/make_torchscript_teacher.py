@@ -11,6 +11,8 @@ writes, each saved with torch.jit.save:
                  declaring apprentice_output = "gaussian"
   wide.pt        8 inputs -> 2 logits (a model of the wrong input size for 6 observations)
   three.pt       6 inputs -> 3 logits (the wrong output size for Discrete(2))
+  featured.pt    rule.pt's logits, plus a method features(x) -> [n, 3] = 2 * x[:, :3] (a hidden
+                 layer for feature distillation)
   reference.txt  observations and the logits PyTorch computes for them with rule.pt, one line
                  each: 6 inputs, then 2 logits
 """
@@ -34,6 +36,12 @@ class Rule(torch.nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.linear(x)
+
+
+class Featured(Rule):
+    @torch.jit.export
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return 2.0 * x[:, :3]
 
 
 class Gaussian(torch.nn.Module):
@@ -61,6 +69,7 @@ def main():
     torch.jit.save(torch.jit.script(Gaussian().eval()), os.path.join(out, "gaussian.pt"))
     torch.jit.save(torch.jit.script(Rule(8, 2).eval()), os.path.join(out, "wide.pt"))
     torch.jit.save(torch.jit.script(Rule(6, 3).eval()), os.path.join(out, "three.pt"))
+    torch.jit.save(torch.jit.script(Featured().eval()), os.path.join(out, "featured.pt"))
     x = torch.rand(16, 6) * 2 - 1
     with torch.no_grad():
         logits = rule(x)

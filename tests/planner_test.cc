@@ -8,6 +8,7 @@
 #include "env/cartpole.h"
 #include "env/pendulum.h"
 #include "planner/cem.h"
+#include "planner/ensemble.h"
 #include "planner/lqr.h"
 #include "planner/mcts.h"
 #include "planner/mppi.h"
@@ -606,6 +607,156 @@ TEST(DelayedPlanner, TakesAtLeastItsDelayAndDecidesAsTheInnerPlanner) {
   EXPECT_EQ(d.distribution.logits, inner.distribution.logits);
   EXPECT_EQ(d.value, inner.value);
   EXPECT_FALSE(MakePlanner("lqr", {}, /*delay_ms=*/-1).ok());
+}
+
+// A teacher that always answers the same decision (or fails), for the ensemble's formulas.
+class FixedPlanner : public Planner {
+ public:
+  FixedPlanner(std::string name, Result<PlanDecision> answer, bool needs_env = false)
+      : name_(std::move(name)), answer_(std::move(answer)), needs_env_(needs_env) {}
+  std::string name() const override { return name_; }
+  bool needs_env() const override { return needs_env_; }
+  Status Supports(const Space& space) const override {
+    return space.is_discrete() || name_ != "discrete-only"
+               ? Status::Ok()
+               : Status::InvalidArgument("Discrete actions only");
+  }
+  Result<PlanDecision> Plan(const PlanRequest& request) override {
+    seeds.push_back(request.seed);
+    return answer_;
+  }
+  std::vector<uint64_t> seeds;
+
+ private:
+  std::string name_;
+  Result<PlanDecision> answer_;
+  bool needs_env_;
+};
+
+PlanDecision Categorical(std::vector<float> probs, double value) {
+  PlanDecision d;
+  d.distribution = PolicyOutput::FromProbabilities(probs);
+  d.action = d.distribution.Mode();
+  d.value = value;
+  return d;
+}
+
+PlanDecision Gaussian(std::vector<float> mean, std::vector<float> std, std::vector<float> action) {
+  PlanDecision d;
+  std::vector<float> log_std;
+  for (float s : std) log_std.push_back(std::log(s));
+  d.distribution = PolicyOutput::Gaussian(mean, log_std);
+  d.action = Action::Continuous(action);
+  return d;
+}
+
+TEST(EnsemblePlanner, AveragesProbabilitiesWithItsWeights) {
+  std::vector<EnsemblePlanner::Member> members;
+  auto* a = new FixedPlanner("a", Categorical({0.7f, 0.2f, 0.1f}, 1.0));
+  auto* b = new FixedPlanner("b", Categorical({0.1f, 0.1f, 0.8f}, 5.0), /*needs_env=*/true);
+  members.push_back({std::unique_ptr<Planner>(a), 3.0});
+  members.push_back({std::unique_ptr<Planner>(b), 1.0});
+  EnsemblePlanner ensemble(std::move(members));
+  EXPECT_EQ(ensemble.name(), "ensemble(a:0.75,b:0.25)");
+  EXPECT_TRUE(ensemble.needs_env());
+  PlanRequest request;
+  request.seed = 42;
+  const PlanDecision d = ensemble.Plan(request).ValueOrThrow();
+  // p = 0.75 (0.7, 0.2, 0.1) + 0.25 (0.1, 0.1, 0.8) = (0.55, 0.175, 0.275).
+  const std::vector<float> p = d.distribution.Probabilities();
+  ASSERT_EQ(p.size(), 3u);
+  EXPECT_NEAR(p[0], 0.55, 1e-6);
+  EXPECT_NEAR(p[1], 0.175, 1e-6);
+  EXPECT_NEAR(p[2], 0.275, 1e-6);
+  EXPECT_EQ(d.action.index(), 0);
+  EXPECT_DOUBLE_EQ(d.value, 0.75 * 1.0 + 0.25 * 5.0);
+  // Each member drew with its own seed.
+  ASSERT_EQ(a->seeds.size(), 1u);
+  ASSERT_EQ(b->seeds.size(), 1u);
+  EXPECT_NE(a->seeds[0], b->seeds[0]);
+}
+
+TEST(EnsemblePlanner, MatchesTheMomentsOfAGaussianMixture) {
+  const std::vector<PlanDecision> decisions = {Gaussian({1.0f, 0.0f}, {0.5f, 0.5f}, {1.0f, 0.0f}),
+                                               Gaussian({3.0f, 0.0f}, {1.0f, 1.0f}, {2.0f, 0.0f})};
+  const PlanDecision d = EnsemblePlanner::Combine(decisions, {0.5, 0.5}).ValueOrThrow();
+  // Component 0: mean 2, variance 0.5 (0.25 + 1) + 0.5 (1 + 9) - 4 = 1.625.
+  // Component 1: mean 0, variance 0.5 0.25 + 0.5 1 = 0.625.
+  ASSERT_EQ(d.distribution.kind, PolicyKind::kGaussian);
+  EXPECT_NEAR(d.distribution.mean[0], 2.0, 1e-6);
+  EXPECT_NEAR(d.distribution.mean[1], 0.0, 1e-6);
+  EXPECT_NEAR(d.distribution.log_std[0], 0.5 * std::log(1.625), 1e-6);
+  EXPECT_NEAR(d.distribution.log_std[1], 0.5 * std::log(0.625), 1e-6);
+  // The hard label: the weighted mean of the members' actions (the second one clipped its mean).
+  EXPECT_NEAR(d.action.values()[0], 1.5, 1e-6);
+  EXPECT_NEAR(d.action.values()[1], 0.0, 1e-6);
+}
+
+TEST(EnsemblePlanner, RefusesWhatCannotBeCombinedAndNamesTheMember) {
+  EXPECT_FALSE(EnsemblePlanner::Combine({Categorical({0.5f, 0.5f}, 0),
+                                         Gaussian({0.0f, 0.0f}, {1.0f, 1.0f}, {0.0f, 0.0f})},
+                                        {0.5, 0.5})
+                   .ok());
+  EXPECT_FALSE(EnsemblePlanner::Combine({Categorical({0.5f, 0.5f}, 0),
+                                         Categorical({0.2f, 0.3f, 0.5f}, 0)},
+                                        {0.5, 0.5})
+                   .ok());
+  auto single = [] {
+    std::vector<EnsemblePlanner::Member> m;
+    m.push_back({std::make_unique<FixedPlanner>("a", Categorical({1.0f}, 0)), 1.0});
+    return m;
+  };
+  EXPECT_THROW(EnsemblePlanner{single()}, InvalidArgument);
+  std::vector<EnsemblePlanner::Member> zero = single();
+  zero.push_back({std::make_unique<FixedPlanner>("b", Categorical({1.0f}, 0)), 0.0});
+  EXPECT_THROW(EnsemblePlanner{std::move(zero)}, InvalidArgument);
+
+  std::vector<EnsemblePlanner::Member> failing = single();
+  failing.push_back(
+      {std::make_unique<FixedPlanner>("broken", Status::Unavailable("no answer")), 1.0});
+  EnsemblePlanner with_failure(std::move(failing));
+  const Status s = with_failure.Plan(PlanRequest{}).status();
+  EXPECT_EQ(s.code(), StatusCode::kUnavailable);
+  EXPECT_NE(s.message().find("ensemble member broken: no answer"), std::string::npos) << s.message();
+
+  std::vector<EnsemblePlanner::Member> mixed = single();
+  mixed.push_back({std::make_unique<FixedPlanner>("discrete-only", Categorical({1.0f}, 0)), 1.0});
+  EnsemblePlanner partial(std::move(mixed));
+  EXPECT_TRUE(partial.Supports(Space::Discrete(2)).ok());
+  const Status box = partial.Supports(Space::Box(-1.0f, 1.0f, {1}));
+  EXPECT_NE(box.message().find("ensemble member discrete-only"), std::string::npos);
+}
+
+TEST(PlannerRegistry, ANameListingPlannersMakesAnEnsembleWithItsMembersOptions) {
+  CartPole env;
+  const std::span<const float> first = env.Reset(3);
+  const std::vector<float> obs(first.begin(), first.end());
+  auto planner = MakePlanner("lqr,mcts", {{"mcts.simulations", "16"}, {"weights", "3,1"}});
+  ASSERT_TRUE(planner.ok()) << planner.status().message();
+  EXPECT_EQ((*planner)->name(), "ensemble(lqr:0.75,mcts:0.25)");
+  ASSERT_TRUE((*planner)->CanTeach(env).ok());
+  PlanRequest request;
+  request.observation = obs;
+  request.env = &env;
+  const PlanDecision d = (*planner)->Plan(request).ValueOrThrow();
+  EXPECT_EQ(d.distribution.logits.size(), 2u);
+  const OptionValues resolved =
+      ResolvePlannerOptions("lqr,mcts", {{"mcts.simulations", "16"}}).ValueOrThrow();
+  ASSERT_NE(resolved.Find("mcts.simulations"), nullptr);
+  EXPECT_EQ(*resolved.Find("mcts.simulations"), "16");
+  EXPECT_NE(resolved.Find("lqr.temperature"), nullptr);
+  EXPECT_EQ(*resolved.Find("weights"), "1,1");
+  auto message = [](const std::string& name, const OptionValues& o) {
+    return MakePlanner(name, o).status().message();
+  };
+  EXPECT_NE(message("lqr,mcts", {{"weights", "1"}}).find("1 weights for 2 planners"),
+            std::string::npos);
+  EXPECT_NE(message("lqr,mcts", {{"simulations", "8"}}).find("names no member"), std::string::npos);
+  EXPECT_NE(message("lqr,mcts", {{"mcts.simulationz", "8"}}).find("simulationz"),
+            std::string::npos);
+  EXPECT_EQ(MakePlanner("lqr,oracle").status().code(), StatusCode::kNotFound);
+  EXPECT_NE(message("lqr,", {}).find("empty member"), std::string::npos);
+  EXPECT_NE(message("lqr,mcts", {{"weights", "1,-1"}}).find("weights"), std::string::npos);
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 
 #include "agent/plan_queue.h"
 #include "agent/planner_pool.h"
+#include "agent/records.h"
 #include "planner/registry.h"
 #include "planner/torchscript/torchscript_planner.h"
 #include "tests/temp_files.h"
@@ -122,6 +123,36 @@ TEST(TorchScriptPlanner, AGaussianModuleDeclaresItsOutputAndTeachesABox) {
   EXPECT_NEAR(d->action.values()[0], 0.75f, 1e-6);
   // The option overrides the module's declaration; a module declaring something else is refused.
   EXPECT_EQ(Make("gaussian.pt", "logits").output(), "logits");
+}
+
+TEST(TorchScriptPlanner, WithFeaturesEachDecisionCarriesTheModulesHiddenLayer) {
+  TorchScriptPlanner::Options o;
+  o.model = Model("featured.pt");
+  o.features = true;
+  TorchScriptPlanner planner(o);
+  const float a[6] = {0.5f, -0.25f, 0.8f, 0, 0, 0}, b[6] = {1.0f, 2.0f, -3.0f, 0, 0, 0};
+  std::vector<PlanRequest> requests(2);
+  requests[0].observation = a;
+  requests[1].observation = b;
+  const auto decisions = planner.PlanBatch(requests);
+  ASSERT_TRUE(decisions[0].ok() && decisions[1].ok());
+  EXPECT_EQ(decisions[0]->features, (std::vector<float>{1.0f, -0.5f, 1.6f}));
+  EXPECT_EQ(decisions[1]->features, (std::vector<float>{2.0f, 4.0f, -6.0f}));
+  // And into the record the replay keeps.
+  DecisionRecord record;
+  PlanDecision copy = *decisions[0];
+  ApplyPlanDecision(std::move(copy), record);
+  EXPECT_EQ(record.teacher_features, (std::vector<float>{1.0f, -0.5f, 1.6f}));
+  // Without the option, no features; a module without features() is refused when asked.
+  EXPECT_TRUE(Make("featured.pt").Plan(requests[0])->features.empty());
+  o.model = Model("rule.pt");
+  try {
+    TorchScriptPlanner refused(o);
+    ADD_FAILURE() << "a module without features() was taken";
+  } catch (const InvalidArgument& e) {
+    EXPECT_NE(std::string(e.what()).find("has no features() method"), std::string::npos)
+        << e.what();
+  }
 }
 
 TEST(TorchScriptPlanner, ModelsThatDoNotFitAreRefusedAtStartWithTheSizes) {

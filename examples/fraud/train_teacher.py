@@ -9,7 +9,8 @@ payments of days [0, train-days - delay): the labels it may know when the stream
 day train-days on. It is a large network (two hidden layers of 256 by default, about 70 000
 weights, against the executor's few thousand), trained with class-weighted cross-entropy, and
 saved with torch.jit.script and the attribute apprentice_output = "logits" (two logits: genuine,
-fraud) for `apprentice serve --planner torchscript` and `apprentice fraud run`. It prints its
+fraud) for `apprentice serve --planner torchscript` and `apprentice fraud run`, with a method
+features(x), its last hidden layer, for feature distillation (--feature-weight). It prints its
 average precision on the week after its training days, with progress on stderr.
 
 Exit status: 0 written; 1 a dataset that cannot be read or holds no fraud; 2 bad arguments.
@@ -49,13 +50,18 @@ class Teacher(torch.nn.Module):
         for h in hidden:
             layers += [torch.nn.Linear(width, h), torch.nn.ReLU()]
             width = h
-        layers.append(torch.nn.Linear(width, 2))
-        self.net = torch.nn.Sequential(*layers)
+        self.body = torch.nn.Sequential(*layers)
+        self.head = torch.nn.Linear(width, 2)
         # Read by apprentice's torchscript planner: forward() returns logits.
         self.apprentice_output = "logits"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.net(x)
+        return self.head(self.body(x))
+
+    @torch.jit.export
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The last hidden layer, for feature distillation (`fraud run --feature-weight`)."""
+        return self.body(x)
 
 
 def average_precision(scores, labels):

@@ -51,6 +51,11 @@ TorchScriptPlanner::TorchScriptPlanner(Options options)
                           LibTorchReason(e.what()));
   }
   impl_->module.eval();
+  if (options_.features && !impl_->module.find_method("features")) {
+    throw InvalidArgument("planner torchscript: " + options_.model +
+                          " has no features() method (features=true needs one: features(x) -> "
+                          "[n, F], its hidden layer)");
+  }
   output_ = options_.output;
   if (output_ == "auto") {
     output_ = "logits";
@@ -145,10 +150,13 @@ std::vector<Result<PlanDecision>> TorchScriptPlanner::PlanBatch(
     std::memcpy(dst + i * inputs, requests[i].observation.data(),
                 static_cast<size_t>(inputs) * sizeof(float));
   }
-  torch::Tensor y;
+  torch::Tensor y, f;
   try {
     torch::NoGradGuard no_grad;
     y = impl_->module.forward({x}).toTensor().to(torch::kFloat32).contiguous();
+    if (options_.features) {
+      f = impl_->module.get_method("features")({x}).toTensor().to(torch::kFloat32).contiguous();
+    }
   } catch (const std::exception& e) {
     out.assign(requests.size(),
                Status::Internal("planner torchscript: forward failed: " + LibTorchReason(e.what())));
@@ -158,6 +166,13 @@ std::vector<Result<PlanDecision>> TorchScriptPlanner::PlanBatch(
     out.assign(requests.size(),
                Status::Internal("planner torchscript: the module output a tensor of the wrong "
                                 "shape"));
+    return out;
+  }
+  if (options_.features &&
+      (f.dim() != 2 || f.size(0) != n || f.size(1) < 1 || !torch::isfinite(f).all().item<bool>())) {
+    out.assign(requests.size(),
+               Status::Internal("planner torchscript: features() output a tensor of the wrong "
+                                "shape or a non-finite value"));
     return out;
   }
   const int64_t width = y.size(1);
@@ -181,6 +196,10 @@ std::vector<Result<PlanDecision>> TorchScriptPlanner::PlanBatch(
       d.action = Action::Continuous(row.first(dims));
     }
     d.value = 0.0;
+    if (options_.features) {
+      const float* fr = f.data_ptr<float>() + i * f.size(1);
+      d.features.assign(fr, fr + f.size(1));
+    }
     d.latency_ns = latency;  // the batch's forward pass, shared by its requests
     out.push_back(std::move(d));
   }

@@ -15,6 +15,11 @@
 // LibTorch stays behind this header (pimpl): including it pulls in no torch headers. The target
 // (apprentice::torchscript) is the only planner that links LibTorch.
 //
+// Features (feature distillation, Distiller::Options::feature_weight): with features=true the
+// module must have a method `features(x) -> [n, F]`, its hidden layer for the same batch; each
+// decision then carries its row (PlanDecision::features). A module without it is refused when
+// the planner is made.
+//
 // Threading: as every planner, one thread at a time; the pool gives each worker its own instance
 // (its own copy of the module). LibTorch's intra-op threads are set process-wide to `threads`.
 #pragma once
@@ -36,6 +41,7 @@ class TorchScriptPlanner final : public Planner {
     std::string output = "auto";  // auto | logits | gaussian
     int64_t batch = 32;           // queued requests evaluated in one forward pass, at most
     int64_t threads = 1;          // LibTorch intra-op threads (process-wide)
+    bool features = false;        // also run the module's features() method (see above)
     void Declare(OptionBinder& b) {
       b.String("model", &model, "TorchScript file of the teacher network (torch.jit.save)");
       b.String("output", &output,
@@ -44,6 +50,9 @@ class TorchScriptPlanner final : public Planner {
                {"auto", "logits", "gaussian"});
       b.Int("batch", &batch, "queued requests evaluated in one forward pass, at most", 1, 1024);
       b.Int("threads", &threads, "LibTorch intra-op threads", 1, 256);
+      b.Bool("features", &features,
+             "also return the module's features(x) (its hidden layer) with each decision, for "
+             "feature distillation (--feature-weight)");
     }
     // The ranges are the binder's; a missing model is refused when the planner is made.
     Status Validate() const { return Status::Ok(); }
