@@ -16,11 +16,13 @@ Studies (each at equal label budgets: in sync mode every step is one planner lab
   dagger-bc    DAgger (the executor acts from the start, --beta 0; the planner labels what it
                visits) against behaviour cloning (the planner always acts, --beta 1
                --beta-decay 1), at 250, 500 and 1000
+On mujoco-reacher only soft-hard and dagger-bc run, at 500 and 1000 labels.
   replay       uniform against prioritised replay, at 500
   ensemble     one teacher against an ensemble of two (cartpole: mcts against mcts,lqr;
                pendulum: mppi against mppi,cem), at 500
 
-usage: distill_study.py APPRENTICE [--tasks cartpole,pendulum] [--seeds 5] [--studies ...]
+usage: distill_study.py APPRENTICE [--tasks cartpole,pendulum,mujoco-reacher] [--seeds 5]
+                        [--studies ...]
                         [--out-dir DIR] [--jobs 2]
 Progress goes to stderr; the markdown table to stdout and DIR/study.md.
 """
@@ -34,21 +36,26 @@ import subprocess
 import sys
 import time
 
+STUDIES = ["soft-hard", "temperature", "dagger-bc", "replay", "ensemble"]
 TASKS = {
     # Planners that teach each task well and fast enough for many runs; the evaluation of the
     # executor uses 20 episodes, the planner's (only the normalisation's reference) 3.
     "cartpole": {"planner": "mcts", "args": ["--mcts-simulations", "128"],
-                 "ensemble": "mcts,lqr"},
-    "pendulum": {"planner": "mppi", "args": [], "ensemble": "mppi,cem"},
+                 "ensemble": "mcts,lqr", "budgets": (250, 500, 1000, 2000), "studies": STUDIES},
+    "pendulum": {"planner": "mppi", "args": [], "ensemble": "mppi,cem",
+                 "budgets": (250, 500, 1000, 2000), "studies": STUDIES},
+    # MuJoCo's planar reacher (env/mujoco): MPPI on the physics costs ~30 ms a label here, so
+    # the two studies that matter most, at two budgets.
+    "mujoco-reacher": {"planner": "mppi", "args": [], "ensemble": "mppi,cem",
+                       "budgets": (500, 1000), "studies": ["soft-hard", "dagger-bc"]},
 }
-STUDIES = ["soft-hard", "temperature", "dagger-bc", "replay", "ensemble"]
 
 
 def cells(study, task):
     """(row label, column label, extra run flags) of a study."""
     t = TASKS[task]
     if study == "soft-hard":
-        for budget in (250, 500, 1000, 2000):
+        for budget in t["budgets"]:
             yield "soft targets (alpha 1, T 2)", budget, ["--steps", str(budget), "--alpha", "1"]
             yield "hard labels (alpha 0)", budget, ["--steps", str(budget), "--alpha", "0"]
     elif study == "temperature":
@@ -58,7 +65,7 @@ def cells(study, task):
                     "--steps", "500", "--alpha", alpha, "--temperature", temperature]
         yield "alpha 0 (hard only)", "any T", ["--steps", "500", "--alpha", "0"]
     elif study == "dagger-bc":
-        for budget in (250, 500, 1000):
+        for budget in t["budgets"][:3]:
             yield "DAgger (executor acts)", budget, ["--steps", str(budget), "--beta", "0"]
             yield "behaviour cloning (planner acts)", budget, [
                 "--steps", str(budget), "--beta", "1", "--beta-decay", "1"]
@@ -102,7 +109,7 @@ def mean_sd(values):
 def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("apprentice", help="path to the apprentice binary")
-    p.add_argument("--tasks", default="cartpole,pendulum")
+    p.add_argument("--tasks", default=",".join(TASKS))
     p.add_argument("--studies", default=",".join(STUDIES))
     p.add_argument("--seeds", type=int, default=5)
     p.add_argument("--out-dir", default="distill-study")
@@ -124,6 +131,8 @@ def main():
     jobs = {}
     for task in tasks:
         for study in studies:
+            if study not in TASKS[task]["studies"]:
+                continue
             for row, col, extra in cells(study, task):
                 for seed in range(1, a.seeds + 1):
                     key = (task, tuple(extra), seed)
@@ -146,6 +155,8 @@ def main():
     table_rows = []
     for task in tasks:
         for study in studies:
+            if study not in TASKS[task]["studies"]:
+                continue
             rows, cols = {}, []
             for row, col, extra in cells(study, task):
                 vals = [results[(task, tuple(extra), s)].get("normalised_return")
