@@ -54,13 +54,7 @@ Result<OptionValues> ExtensionFlags::ValuesFor(const std::string& selected) cons
   }
   // "a,b": several extensions together (a planner ensemble); their options are named
   // "<extension>.<option>".
-  std::vector<std::string> members;
-  for (size_t from = 0;;) {
-    const size_t comma = selected.find(',', from);
-    members.push_back(selected.substr(from, comma - from));
-    if (comma == std::string::npos) break;
-    from = comma + 1;
-  }
+  const std::vector<std::string> members = SplitCommas(selected);
   for (const Bound& b : bound_) {
     if (!flags_.WasSet(b.flag)) continue;
     if (std::find(members.begin(), members.end(), b.extension) == members.end()) {

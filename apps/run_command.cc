@@ -165,8 +165,11 @@ int RunCommand(const std::vector<std::string>& args) {
 
   FlagSet flags(kUsage);
   flags.String("env", &o.env, "environment (options below)", EnvNames());
+  const std::vector<std::string> known_planners = PlannerNames();
   std::string all_planners;
-  for (const std::string& name : PlannerNames()) all_planners += (all_planners.empty() ? "" : "|") + name;
+  for (const std::string& name : known_planners) {
+    all_planners += (all_planners.empty() ? "" : "|") + name;
+  }
   flags.String("planner", &o.planner,
                "planner, the teacher (options below): " + all_planners +
                    "; several joined by commas (mcts,lqr) teach as an ensemble (--planner-weights); "
@@ -259,8 +262,8 @@ int RunCommand(const std::vector<std::string>& args) {
     o.planner = DefaultPlannerFor((*env)->action_space());
   }
   for (const std::string& member : PlannerMembers(o.planner)) {
-    const std::vector<std::string> known = PlannerNames();
-    if (std::find(known.begin(), known.end(), member) == known.end()) {
+    if (std::find(known_planners.begin(), known_planners.end(), member) ==
+        known_planners.end()) {
       return usage_error("--planner: unknown value '" + member + "' (choose " + all_planners +
                          ", or several joined by commas)");
     }

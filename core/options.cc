@@ -164,22 +164,25 @@ void OptionValues::Merge(const OptionValues& other) {
   for (const auto& [k, v] : other.items_) Set(k, v);
 }
 
+std::vector<std::string> SplitCommas(std::string_view text) {
+  std::vector<std::string> fields;
+  for (size_t start = 0;;) {
+    const size_t comma = text.find(',', start);
+    fields.emplace_back(text.substr(start, comma == std::string_view::npos ? comma : comma - start));
+    if (comma == std::string_view::npos) return fields;
+    start = comma + 1;
+  }
+}
+
 Status OptionValues::ParseInto(std::string_view text, std::string_view what) {
   OptionValues parsed;
-  size_t start = 0;
-  while (start <= text.size()) {
-    const size_t comma = text.find(',', start);
-    const std::string_view entry =
-        text.substr(start, comma == std::string_view::npos ? std::string_view::npos
-                                                           : comma - start);
+  for (const std::string& entry : SplitCommas(text)) {
     const size_t eq = entry.find('=');
-    if (eq == std::string_view::npos || eq == 0) {
+    if (eq == std::string::npos || eq == 0) {
       return Status::InvalidArgument(std::string(what) + ": " + Quote(entry) +
                                      " is not key=value");
     }
-    parsed.Set(std::string(entry.substr(0, eq)), std::string(entry.substr(eq + 1)));
-    if (comma == std::string_view::npos) break;
-    start = comma + 1;
+    parsed.Set(entry.substr(0, eq), entry.substr(eq + 1));
   }
   Merge(parsed);
   return Status::Ok();

@@ -105,6 +105,10 @@ class OptionBinder {
   std::vector<Bound> bound_;
 };
 
+// The fields of a comma-separated list, in order, empty ones included: "a,b" -> {"a", "b"},
+// "a," -> {"a", ""}, "" -> {""}.
+std::vector<std::string> SplitCommas(std::string_view text);
+
 // The shortest decimal text that reads back as exactly `v` ("0.1", "2.0000002", "1e-06"), so that
 // an error can show why 2.0000002 is outside [-2, 2]. "inf", "-inf" and "nan" otherwise.
 std::string FormatNumber(double v);

@@ -1,6 +1,5 @@
 #include "planner/registry.h"
 
-#include <algorithm>
 #include <cmath>
 
 #include "planner/delayed.h"
@@ -15,16 +14,7 @@ PlannerRegistry& Planners() {
 
 std::vector<std::string> PlannerNames() { return Planners().Names(); }
 
-std::vector<std::string> PlannerMembers(const std::string& name) {
-  std::vector<std::string> out;
-  size_t from = 0;
-  while (true) {
-    const size_t comma = name.find(',', from);
-    out.push_back(name.substr(from, comma - from));
-    if (comma == std::string::npos) return out;
-    from = comma + 1;
-  }
-}
+std::vector<std::string> PlannerMembers(const std::string& name) { return SplitCommas(name); }
 
 namespace {
 
@@ -47,14 +37,10 @@ Result<EnsembleOptions> SplitEnsembleOptions(const std::string& name, const Opti
   for (const auto& [key, value] : values.items()) {
     if (key == "weights") {
       std::vector<double> weights;
-      size_t from = 0;
-      while (from <= value.size()) {
-        const size_t comma = std::min(value.find(',', from), value.size());
-        Result<double> w = ParseDouble(value.substr(from, comma - from), 1e-9, 1e9,
-                                       "planner " + name + ": weights");
+      for (const std::string& field : SplitCommas(value)) {
+        Result<double> w = ParseDouble(field, 1e-9, 1e9, "planner " + name + ": weights");
         if (!w.ok()) return w.status();
         weights.push_back(*w);
-        from = comma + 1;
       }
       if (weights.size() != e.members.size()) {
         return Status::InvalidArgument("planner " + name + ": " + std::to_string(weights.size()) +

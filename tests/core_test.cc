@@ -283,6 +283,13 @@ TEST(OptionBinder, RejectsUnknownKeysAndBadValuesAndChangesNothing) {
   EXPECT_EQ(s.message(), "planner toy: rollout: unknown value 'smart' (choose random|greedy)");
 }
 
+TEST(SplitCommas, KeepsEveryFieldInOrderEmptyOnesIncluded) {
+  EXPECT_EQ(SplitCommas("mcts,lqr"), (std::vector<std::string>{"mcts", "lqr"}));
+  EXPECT_EQ(SplitCommas("a,,b,"), (std::vector<std::string>{"a", "", "b", ""}));
+  EXPECT_EQ(SplitCommas("one"), (std::vector<std::string>{"one"}));
+  EXPECT_EQ(SplitCommas(""), (std::vector<std::string>{""}));
+}
+
 TEST(OptionValues, ParsesKeyValueListsAndLaterValuesWin) {
   OptionValues v;
   ASSERT_TRUE(v.ParseInto("a=1,b=x", "--planner-opt").ok());
