@@ -13,6 +13,11 @@
 // - Step() after the episode ended (terminated or truncated) throws InvalidArgument: reset first.
 // - The observation span stays valid until the next Reset()/Step() on the same env.
 //
+// An environment that lives elsewhere (env/remote/remote_env.h) can fail on its own: its server
+// stops answering or reports an error that is not the caller's. Every Env method then throws
+// EnvFailure, which the runtime's loops turn into a clean stop with the reason in the summary
+// (logs closed, nothing lost). In-process envs never throw it.
+//
 // Board games add legal-move masks and alternating turns (LegalActions, alternating_turns;
 // env/connect_four.h).
 //
@@ -23,6 +28,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -38,6 +44,12 @@ struct StepResult {
   bool terminated = false;
   bool truncated = false;
   bool done() const { return terminated || truncated; }
+};
+
+// The environment itself failed (not the caller): see above.
+class EnvFailure : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
 };
 
 class Env {

@@ -54,32 +54,47 @@ LocalLearner::Options LearnerOptionsFor(const RunOptions& o) {
 
 }  // namespace
 
+HostedAgent::HostedAgent(const RunOptions& options) : options_(options) {
+  RequireOk(CheckRunnable(options));
+  Require(options.mode != "sync", "an agent runs the agent modes, not sync");
+  prototype_ = MakeEnv(options.env, options.env_options).ValueOrThrow();
+  learner_ = std::make_unique<LocalLearner>(LearnerOptionsFor(options),
+                                            prototype_->observation_space(),
+                                            prototype_->action_space());
+  resumed_ = LoadResume(options);
+  RestoreLearner(options, resumed_, *learner_);
+  resumed_.labelled.clear();
+  AgentSeams seams;
+  seams.planners = [this] {
+    return MakePlanner(options_.planner, options_.planner_options, options_.planner_delay_ms);
+  };
+  seams.learner = learner_.get();
+  agent_ = std::make_unique<Agent>(AgentOptionsFor(options), *prototype_, seams);
+  if (options.resume) {
+    agent_->SetFirstEpisode(resumed_.next_episode);
+    agent_->SetFirstDecisionId(resumed_.next_decision_id);
+    resumed_version_ = learner_->weights().Latest()->version();
+  }
+}
+
+HostedAgent::~HostedAgent() {
+  if (agent_) (void)agent_->Stop();
+  agent_.reset();  // before the learner it trains with
+}
+
 RunSummary RunAgentLoop(const RunOptions& options, const ProgressCallback& progress,
                         StopFlag* stop) {
-  RequireOk(CheckRunnable(options));
   Require(options.mode != "sync", "RunAgentLoop runs the agent modes; use RunSync for sync");
   StopFlag never;
   StopFlag& stopper = stop != nullptr ? *stop : never;
   const Stopwatch total_clock;
-  std::unique_ptr<Env> env = MakeEnv(options.env, options.env_options).ValueOrThrow();
-
-  LocalLearner learner(LearnerOptionsFor(options), env->observation_space(), env->action_space());
-  const ResumeState resumed = LoadResume(options);
-  RestoreLearner(options, resumed, learner);
-  AgentSeams seams;
-  seams.planners = [&options] {
-    return MakePlanner(options.planner, options.planner_options, options.planner_delay_ms);
-  };
-  seams.learner = &learner;
-  Agent agent(AgentOptionsFor(options), *env, seams);
-  if (options.resume) {
-    agent.SetFirstEpisode(resumed.next_episode);
-    agent.SetFirstDecisionId(resumed.next_decision_id);
-  }
+  HostedAgent hosted(options);
+  Agent& agent = hosted.agent();
+  Env* env = &hosted.prototype();  // the agent only read it: the loop steps it
 
   RunSummary summary = StartSummary(options);
-  summary.resumed_records = resumed.records;
-  summary.resumed_version = options.resume ? learner.weights().Latest()->version() : 0;
+  summary.resumed_records = hosted.resumed().records;
+  summary.resumed_version = hosted.resumed_version();
   Reporter reporter(options, progress);
   RunProgress& prog = reporter.prog;
   AgentMetrics metrics;
@@ -102,7 +117,7 @@ RunSummary RunAgentLoop(const RunOptions& options, const ProgressCallback& progr
   // A fixed-rate loop sleeps to shortly before each tick, warms what act() reads, and spins to
   // the tick (agent/pacer.h).
   int64_t steps = 0;
-  TrainingEpisodes episodes(options, resumed, *env);
+  TrainingEpisodes episodes(options, hosted.resumed(), *env);
   std::optional<Pacer> pacer;
   if (options.rate_hz > 0) {
     Pacer::Options pacing;
@@ -118,16 +133,23 @@ RunSummary RunAgentLoop(const RunOptions& options, const ProgressCallback& progr
       break;
     }
     if (agent.failed()) break;  // the log cannot be written: Stop() reports why
-    const AgentDecision d = agent.Act(episodes.observation(), env.get(), LegalMask(*env, legal));
-    const StepResult r = episodes.Step(d.action);
-    agent.Observe(r.reward, r.terminated, r.truncated);
+    try {
+      const AgentDecision d = agent.Act(episodes.observation(), env, LegalMask(*env, legal));
+      const StepResult r = episodes.Step(d.action);
+      agent.Observe(r.reward, r.terminated, r.truncated);
+    } catch (const EnvFailure& e) {  // a remote env that stopped answering: stop cleanly
+      summary.error = std::string("environment: ") + e.what();
+      break;
+    }
     if (pacer) pacer->EndStep();
     prog.step = steps + 1;
     report(/*force=*/false);
   }
   report(/*force=*/true);
   if (pacer) summary.loop_overruns = pacer->overruns();
-  if (Status s = agent.Stop(); !s.ok()) summary.error = s.message();  // drain, join, flush, save
+  if (Status s = agent.Stop(); !s.ok() && summary.error.empty()) {  // drain, join, flush, save
+    summary.error = s.message();
+  }
   summary.train_seconds = train_clock.ElapsedSeconds();
 
   const AgentMetrics m = agent.Metrics();

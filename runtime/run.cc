@@ -213,8 +213,11 @@ ResumeState LoadResume(const RunOptions& options) {
   return LoadResumeState(options.run_dir, options.replay_capacity).ValueOrThrow();
 }
 
-void Evaluate(const RunOptions& options, Env& env, Executor& executor, Planner& planner,
-              RunSummary& summary, Reporter& reporter, const Stopwatch& clock, StopFlag* stop) {
+namespace {
+
+void EvaluateEpisodes(const RunOptions& options, Env& env, Executor& executor, Planner& planner,
+                      RunSummary& summary, Reporter& reporter, const Stopwatch& clock,
+                      StopFlag* stop) {
   Rng eval_seeds(StreamSeed(options.seed, SeedStream::kEvalEpisodes));
   Rng plan_seeds(StreamSeed(options.seed, SeedStream::kPlannerEval));
   auto report = [&](int64_t episodes) {
@@ -316,6 +319,17 @@ void Evaluate(const RunOptions& options, Env& env, Executor& executor, Planner& 
   summary.random_episodes = done;
   summary.random_return = done > 0 ? return_sum / static_cast<double>(done) : 0.0;
   if (done < options.eval_episodes) summary.interrupted = true;
+}
+
+}  // namespace
+
+void Evaluate(const RunOptions& options, Env& env, Executor& executor, Planner& planner,
+              RunSummary& summary, Reporter& reporter, const Stopwatch& clock, StopFlag* stop) {
+  try {
+    EvaluateEpisodes(options, env, executor, planner, summary, reporter, clock, stop);
+  } catch (const EnvFailure& e) {  // a remote env that stopped answering
+    if (summary.error.empty()) summary.error = std::string("environment: ") + e.what();
+  }
 }
 
 double CurveReturn(const RunOptions& options, Env& env, Executor& executor) {

@@ -170,6 +170,38 @@ RunSummary RunSync(const RunOptions& options, const ProgressCallback& progress =
 RunSummary RunAgentLoop(const RunOptions& options, const ProgressCallback& progress = nullptr,
                         StopFlag* stop = nullptr);
 
+// An Agent in options.mode (not "sync") taught by options.planner and trained by a LocalLearner,
+// built as RunAgentLoop builds its own (same seams, same files under options.run_dir, resumed
+// when options.resume), for programs that drive their own loop: the Python module's Agent, an
+// embedding that steps its own env. The caller steps prototype() (the agent only read it when it
+// was made) or another env of its kind, handing it to Act() for the model-based planners, and
+// Stop()s the agent at the end. Throws InvalidArgument when CheckRunnable() fails or a part
+// cannot be made.
+class HostedAgent {
+ public:
+  explicit HostedAgent(const RunOptions& options);
+  ~HostedAgent();  // stops the agent, then the learner
+  HostedAgent(const HostedAgent&) = delete;
+  HostedAgent& operator=(const HostedAgent&) = delete;
+
+  Agent& agent() { return *agent_; }
+  // An env of the run's kind, as made from options.env and options.env_options (not reset).
+  Env& prototype() { return *prototype_; }
+  const RunOptions& options() const { return options_; }
+  // What was read back from run_dir when resuming (empty otherwise; its labelled records went to
+  // the learner and are not kept here), and the executor version the checkpoint held.
+  const ResumeState& resumed() const { return resumed_; }
+  int64_t resumed_version() const { return resumed_version_; }
+
+ private:
+  const RunOptions options_;
+  std::unique_ptr<Env> prototype_;
+  std::unique_ptr<class LocalLearner> learner_;
+  std::unique_ptr<Agent> agent_;
+  ResumeState resumed_;
+  int64_t resumed_version_ = 0;
+};
+
 // RunSync or RunAgentLoop, by options.mode.
 RunSummary Run(const RunOptions& options, const ProgressCallback& progress = nullptr,
                StopFlag* stop = nullptr);

@@ -150,88 +150,96 @@ RunSummary RunSync(const RunOptions& options, const ProgressCallback& progress, 
       summary.interrupted = true;
       break;
     }
-    DecisionRecord record;
-    record.decision_id = ++decision_id;
-    record.episode = episode;
-    record.step = episode_step;
-    const std::vector<float>& obs = episodes.observation();
-    record.observation = obs;
+    // A remote env that stops answering (in the loop's step or a planner's simulation) ends
+    // training like an error of the log: what was logged stays, the summary says why.
+    try {
+      DecisionRecord record;
+      record.decision_id = ++decision_id;
+      record.episode = episode;
+      record.step = episode_step;
+      const std::vector<float>& obs = episodes.observation();
+      record.observation = obs;
 
-    const int64_t t0 = NowNs();
-    const std::span<const uint8_t> mask = LegalMask(*env, legal);
-    record.legal.assign(mask.begin(), mask.end());
-    ExecutorDecision exec = executor.Act(obs, record.legal);
-    if (options.agent.sample_actions) executor.Sample(exec, sampling);
-    const int64_t exec_ns = NowNs() - t0;
-    ApplyExecutorDecision(exec, head, exec_ns, record);
-    summary.executor_latency.Record(exec_ns);
-    summary.act_latency.Record(exec_ns);
+      const int64_t t0 = NowNs();
+      const std::span<const uint8_t> mask = LegalMask(*env, legal);
+      record.legal.assign(mask.begin(), mask.end());
+      ExecutorDecision exec = executor.Act(obs, record.legal);
+      if (options.agent.sample_actions) executor.Sample(exec, sampling);
+      const int64_t exec_ns = NowNs() - t0;
+      ApplyExecutorDecision(exec, head, exec_ns, record);
+      summary.executor_latency.Record(exec_ns);
+      summary.act_latency.Record(exec_ns);
 
-    PlanRequest request;
-    request.observation = obs;
-    request.env = env.get();
-    request.seed = episodes.seeds().Next();
-    request.episode = episode;
-    request.step = episode_step;
-    request.decision_id = record.decision_id;
-    Result<PlanDecision> label = planner->Plan(request);
-    if (!label.ok()) {
-      fail("planner", label.status());
-      break;
-    }
-    summary.planner_latency.Record(label->latency_ns);
-    ApplyPlanDecision(std::move(label).value(), record);
-    ++summary.planner_labels;
-    PushAgreement(action_space, record, agreement);
-
-    const double beta = mixture.beta();  // the β of this decision's draw
-    const bool planner_acts = mixture.PlannerActs();
-    record.acted_by = planner_acts ? Actor::kPlanner : Actor::kExecutor;
-    ApplyBehaviour(planner_acts ? record.planner_action : exec.action, record.acted_by,
-                   options.agent.sample_actions, beta, &record.planner_action, record);
-    ++(planner_acts ? summary.acted_by_planner : summary.acted_by_executor);
-    // The env moves on (to the next episode when this one ends): `obs` changes.
-    const StepResult result = episodes.Step(planner_acts ? record.planner_action : exec.action);
-    ApplyOutcome({result.reward, result.terminated, result.truncated}, record);
-    if (log) {
-      if (Status s = log->Append(record); !s.ok()) fail_log(s);
-    }
-    learning.Add(std::make_shared<const DecisionRecord>(std::move(record)));
-    for (int64_t train_start = NowNs();; train_start = NowNs()) {
-      std::optional<Distiller::TrainStats> stats = learning.TryTrainStep();
-      if (!stats) break;
-      summary.train_latency.Record(NowNs() - train_start);
-      summary.final_loss = stats->loss;
-      if (stats->snapshot) RequireOk(slot.Publish(std::move(stats->snapshot)));
-      if (log && learning.distiller().updates() % kCheckpointEvery == 0) {
-        if (Status s = log->Flush(); !s.ok()) fail_log(s);
-        const Status s = learning.distiller().SaveCheckpoint(RunCheckpointPath(options.run_dir));
-        if (!s.ok()) fail("checkpoint", s);
+      PlanRequest request;
+      request.observation = obs;
+      request.env = env.get();
+      request.seed = episodes.seeds().Next();
+      request.episode = episode;
+      request.step = episode_step;
+      request.decision_id = record.decision_id;
+      Result<PlanDecision> label = planner->Plan(request);
+      if (!label.ok()) {
+        fail("planner", label.status());
+        break;
       }
-    }
-    episode_return += result.reward;
-    ++episode_step;
+      summary.planner_latency.Record(label->latency_ns);
+      ApplyPlanDecision(std::move(label).value(), record);
+      ++summary.planner_labels;
+      PushAgreement(action_space, record, agreement);
 
-    if (result.done()) {
-      recent_returns.push_back(episode_return);
-      if (static_cast<int>(recent_returns.size()) > kReturnWindow) recent_returns.pop_front();
-      ++episode;
-      episode_step = 0;
-      episode_return = 0.0;
-      mixture.EndEpisode();
-    }
-    if (options.curve_every > 0 && summary.planner_labels % options.curve_every == 0) {
-      summary.curve.push_back({summary.planner_labels, CurveReturn(options, *eval_env, executor)});
-    }
+      const double beta = mixture.beta();  // the β of this decision's draw
+      const bool planner_acts = mixture.PlannerActs();
+      record.acted_by = planner_acts ? Actor::kPlanner : Actor::kExecutor;
+      ApplyBehaviour(planner_acts ? record.planner_action : exec.action, record.acted_by,
+                     options.agent.sample_actions, beta, &record.planner_action, record);
+      ++(planner_acts ? summary.acted_by_planner : summary.acted_by_executor);
+      // The env moves on (to the next episode when this one ends): `obs` changes.
+      const StepResult result = episodes.Step(planner_acts ? record.planner_action : exec.action);
+      ApplyOutcome({result.reward, result.terminated, result.truncated}, record);
+      if (log) {
+        if (Status s = log->Append(record); !s.ok()) fail_log(s);
+      }
+      learning.Add(std::make_shared<const DecisionRecord>(std::move(record)));
+      for (int64_t train_start = NowNs();; train_start = NowNs()) {
+        std::optional<Distiller::TrainStats> stats = learning.TryTrainStep();
+        if (!stats) break;
+        summary.train_latency.Record(NowNs() - train_start);
+        summary.final_loss = stats->loss;
+        if (stats->snapshot) RequireOk(slot.Publish(std::move(stats->snapshot)));
+        if (log && learning.distiller().updates() % kCheckpointEvery == 0) {
+          if (Status s = log->Flush(); !s.ok()) fail_log(s);
+          const Status s = learning.distiller().SaveCheckpoint(RunCheckpointPath(options.run_dir));
+          if (!s.ok()) fail("checkpoint", s);
+        }
+      }
+      episode_return += result.reward;
+      ++episode_step;
 
-    prog.step = steps + 1;
-    prog.labels = summary.planner_labels;
-    prog.episodes = episode;
-    prog.beta = mixture.beta();
-    prog.recent_return = Mean(recent_returns, episode_return);
-    report(/*force=*/false);
-    if (metrics_file.is_open() && NowNs() - last_metrics_ns >= metrics_interval_ns) {
-      write_metrics(steps + 1, episode - resumed.next_episode, Mean(recent_returns, 0.0));
+      if (result.done()) {
+        recent_returns.push_back(episode_return);
+        if (static_cast<int>(recent_returns.size()) > kReturnWindow) recent_returns.pop_front();
+        ++episode;
+        episode_step = 0;
+        episode_return = 0.0;
+        mixture.EndEpisode();
+      }
+      if (options.curve_every > 0 && summary.planner_labels % options.curve_every == 0) {
+        summary.curve.push_back(
+            {summary.planner_labels, CurveReturn(options, *eval_env, executor)});
+      }
+
+      prog.step = steps + 1;
+      prog.labels = summary.planner_labels;
+      prog.episodes = episode;
+      prog.beta = mixture.beta();
+      prog.recent_return = Mean(recent_returns, episode_return);
+      report(/*force=*/false);
+      if (metrics_file.is_open() && NowNs() - last_metrics_ns >= metrics_interval_ns) {
+        write_metrics(steps + 1, episode - resumed.next_episode, Mean(recent_returns, 0.0));
+      }
+    } catch (const EnvFailure& e) {
+      fail("environment", Status::Unavailable(e.what()));
+      break;
     }
   }
   report(/*force=*/true);

@@ -14,6 +14,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libmujoco-dev libmujoco-samples libeigen3-dev
   python3 python3-zmq python3-msgpack python3-torch
+  python3-dev python3-numpy pybind11-dev
   libjs-chart.js chromium
 )
 

@@ -4,7 +4,7 @@
 # planners' rollout threads) with
 # ThreadSanitizer into build-tsan/ and runs them there (label "concurrency"), and the damage and
 # garbage tests (episode logs, snapshot files, JSON and space parsers, the decision service's
-# protocol on a real socket, MuJoCo model files; label "damage") and the
+# protocol on a real socket, the remote env's replies, MuJoCo model files; label "damage") and the
 # executor's and agent's concurrency tests with AddressSanitizer and UBSan into build-asan/. This
 # is what CI runs (.ci/run).
 # SKIP_TSAN=1 / SKIP_ASAN=1 skip the sanitizer parts.
@@ -23,7 +23,7 @@ if [ "${SKIP_TSAN:-0}" != 1 ]; then
 fi
 if [ "${SKIP_ASAN:-0}" != 1 ]; then
   echo "== AddressSanitizer + UBSan: the damage and garbage tests, the executor and the agent"
-  BUILD_DIR=build-asan TARGETS="episode_log_test executor_test core_test agent_test service_test mujoco_test" \
+  BUILD_DIR=build-asan TARGETS="episode_log_test executor_test core_test agent_test service_test mujoco_test remote_env_test" \
     bash scripts/build.sh -DAPPRENTICE_SANITIZE=address "${sanitizer_flags[@]}"
   ASAN_OPTIONS="detect_leaks=1" UBSAN_OPTIONS="halt_on_error=1 print_stacktrace=1" \
     ctest --test-dir build-asan -L 'damage|concurrency' --output-on-failure -j 2 --timeout 900

@@ -24,6 +24,7 @@
 #include "planner/registry.h"
 #include "runtime/evaluation.h"
 #include "runtime/run.h"
+#include "tests/env_server.h"
 
 namespace apprentice {
 namespace {
@@ -165,9 +166,20 @@ APPRENTICE_REGISTER_PLANNER(LookaheadPlanner, "test-lookahead",
 // Helpers
 // ---------------------------------------------------------------------------------------------
 
+// The `remote` env needs a server: the Python Catch game (examples/python/catch_game.py), started
+// once for the whole suite on a free loopback port.
+const std::string& CatchServerAddress() {
+  static PythonEnvServer* server = new PythonEnvServer(  // lives until the process exits
+      APPRENTICE_PYTHON, APPRENTICE_SOURCE_DIR "/examples/python/catch_game.py");
+  return server->endpoint();
+}
+
 // The `mujoco` env runs any model file and has none by default: it gets a shipped one here.
 std::unique_ptr<Env> Make(const std::string& name, const OptionValues& options = {}) {
   OptionValues with_model = options;
+  if (name == "remote" && with_model.Find("address") == nullptr) {
+    with_model.Set("address", CatchServerAddress());
+  }
   if (name == "mujoco" && with_model.Find("model") == nullptr) {
     with_model.Set("model", APPRENTICE_SOURCE_DIR "/env/mujoco/models/pusher.xml");
   }

@@ -544,7 +544,7 @@ TEST(Pendulum, CloneIsIndependentAndContinuesIdentically) {
 TEST(Registry, ListsTheKnownEnvironments) {
   EXPECT_EQ(EnvNames(), std::vector<std::string>({"cartpole", "connect-four", "gridworld",
                                                   "mujoco", "mujoco-cartpole", "mujoco-pusher",
-                                                  "mujoco-reacher", "pendulum"}));
+                                                  "mujoco-reacher", "pendulum", "remote"}));
 }
 
 TEST(Registry, MakesEveryListedEnvironmentByName) {
@@ -553,6 +553,13 @@ TEST(Registry, MakesEveryListedEnvironmentByName) {
     if (name == "mujoco") {  // any model file, and none by default: says so
       ASSERT_FALSE(env.ok());
       EXPECT_NE(env.status().message().find("needs a model file"), std::string::npos);
+      continue;
+    }
+    if (name == "remote") {  // served by another process: with none there, says so in time
+      env = MakeEnv(name, {{"address", "tcp://127.0.0.1:1"}, {"timeout_ms", "200"}});
+      ASSERT_FALSE(env.ok());
+      EXPECT_NE(env.status().message().find("hello: no reply within 200 ms"), std::string::npos)
+          << env.status().message();
       continue;
     }
     ASSERT_TRUE(env.ok()) << name;
@@ -571,7 +578,7 @@ TEST(Registry, UnknownNameIsNotFoundAndListsTheKnownOnes) {
   EXPECT_EQ(env.status().code(), StatusCode::kNotFound);
   EXPECT_EQ(env.status().message(),
             "unknown environment 'mountaincar' (known: cartpole, connect-four, gridworld, mujoco, "
-            "mujoco-cartpole, mujoco-pusher, mujoco-reacher, pendulum)");
+            "mujoco-cartpole, mujoco-pusher, mujoco-reacher, pendulum, remote)");
   EXPECT_EQ(MakeEnv("CartPole").status().code(), StatusCode::kNotFound);
 }
 

@@ -14,7 +14,7 @@
 #                                               the sources, and expects each to be caught
 set -u
 
-order=(core env replay executor planner agent distiller learner runtime service fraud apps)
+order=(core env replay executor planner agent distiller learner runtime service fraud apps python)
 declare -A allowed=(
   [core]="core"
   [env]="core env"
@@ -28,6 +28,7 @@ declare -A allowed=(
   [service]="core env replay executor planner agent service"
   [fraud]="core env fraud"
   [apps]="core env replay executor planner agent distiller learner runtime service fraud apps"
+  [python]="core env replay executor planner agent distiller learner runtime fraud python"
 )
 # Layers whose libraries must not reach LibTorch, and executables that must not either.
 torch_free_layers="core env replay executor planner agent service fraud"
@@ -81,7 +82,8 @@ check_links() {
       -v allowed_planner="${allowed[planner]}" -v allowed_agent="${allowed[agent]}" \
       -v allowed_distiller="${allowed[distiller]}" -v allowed_learner="${allowed[learner]}" \
       -v allowed_runtime="${allowed[runtime]}" -v allowed_service="${allowed[service]}" \
-      -v allowed_fraud="${allowed[fraud]}" -v allowed_apps="${allowed[apps]}" '
+      -v allowed_fraud="${allowed[fraud]}" -v allowed_apps="${allowed[apps]}" \
+      -v allowed_python="${allowed[python]}" '
     function layer_of(name,   l) {  # apprentice_env_whole -> env; other targets -> ""
       if (name !~ /^apprentice_/) return ""
       l = substr(name, 12); sub(/_whole$/, "", l)
@@ -103,6 +105,7 @@ check_links() {
       allowed["distiller"] = allowed_distiller; allowed["learner"] = allowed_learner
       allowed["runtime"] = allowed_runtime; allowed["service"] = allowed_service
       allowed["fraud"] = allowed_fraud; allowed["apps"] = allowed_apps
+      allowed["python"] = allowed_python
       split(torch_linkers, T, " "); for (i in T) may_link_torch[T[i]] = 1
       failures = 0
     }
