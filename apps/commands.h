@@ -18,6 +18,8 @@ int ServeCommand(const std::vector<std::string>& args);
 int KeygenCommand(const std::vector<std::string>& args);
 // An HTML page with plots of one or several run directories (runtime/run_report.h).
 int ReportCommand(const std::vector<std::string>& args);
+// A planner worker for runs whose planners are elsewhere (nats/planner_worker.h).
+int PlannerWorkerCommand(const std::vector<std::string>& args);
 // The fraud-decision loop's tools (fraud/).
 int FraudCommand(const std::vector<std::string>& args);
 

@@ -24,6 +24,7 @@ constexpr const char* kHelp =
     "  keygen    a CURVE key pair for the service or a client\n"
     "  fraud     the fraud-decision loop: generate a transaction stream\n"
     "  report    an HTML page with plots of one or several runs\n"
+    "  planner-worker  label a run's plan requests pulled from NATS JetStream, on any machine\n"
     "  version   print the version\n"
     "\n"
     "Run 'apprentice <command> --help' for a command's flags.\n";
@@ -48,6 +49,7 @@ int main(int argc, char** argv) {
     if (command == "keygen") return apprentice::KeygenCommand(args);
     if (command == "fraud") return apprentice::FraudCommand(args);
     if (command == "report") return apprentice::ReportCommand(args);
+    if (command == "planner-worker") return apprentice::PlannerWorkerCommand(args);
     if (command == "version" || command == "--version") {
       std::printf("apprentice %s\n", APPRENTICE_VERSION);
       return 0;

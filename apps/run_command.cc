@@ -107,6 +107,7 @@ void PrintTable(const RunSummary& s) {
   t.AddRow({"logged records", std::to_string(s.logged)});
   t.AddRow({"time", Format("%.1f s  (training %.1f s)%s", s.total_seconds, s.train_seconds,
                            s.interrupted ? "  interrupted" : "")});
+  if (!s.nats.empty()) t.AddRow({"planner workers (NATS)", s.nats});
   if (!s.error.empty()) t.AddRow({"error", s.error});
   std::printf("apprentice run: env %s, planner %s, seed %llu, mode %s\n\n%s", s.env.c_str(),
               s.planner.c_str(), static_cast<unsigned long long>(s.seed), s.mode.c_str(),
@@ -207,6 +208,12 @@ int RunCommand(const std::vector<std::string>& args) {
                "runs/<time>-<env>-<mode>-seed<N>)");
   flags.Int("metrics-interval-ms", &o.agent.metrics_interval_ms,
             "between the lines of RUN_DIR/metrics.jsonl", 10, 3'600'000);
+  flags.String("nats", &o.nats_url,
+               "agent modes: plan requests go to planner workers over NATS JetStream at this URL "
+               "(nats://127.0.0.1:4222; `apprentice planner-worker`) instead of in-process "
+               "planners");
+  flags.String("nats-run", &o.nats_run,
+               "the name of this run's subjects and streams on NATS (the workers' --nats-run)");
   flags.Int("checkpoint-every-ms", &o.checkpoint_every_ms,
             "agent modes: save the checkpoint and snapshot this often (and at the end)", 1,
             86'400'000);

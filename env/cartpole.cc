@@ -91,4 +91,14 @@ void CartPole::WriteObservation() {
 APPRENTICE_REGISTER_ENV(CartPole, "cartpole",
                         "Gymnasium's CartPole-v1: balance a pole on a cart by pushing it sideways");
 
+Result<std::string> CartPole::SaveState() const {
+  return SaveDoublesState("cartpole", state_, episode_);
+}
+
+Status CartPole::LoadState(std::string_view bytes) {
+  if (Status s = LoadDoublesState(bytes, "cartpole", state_, episode_); !s.ok()) return s;
+  WriteObservation();
+  return Status::Ok();
+}
+
 }  // namespace apprentice

@@ -73,6 +73,8 @@ class CartPole final : public Env {
   std::unique_ptr<Env> Clone() const override;
   Status CopyStateFrom(const Env& other) override;
   int64_t elapsed_steps() const override { return episode_.elapsed(); }
+  Result<std::string> SaveState() const override;
+  Status LoadState(std::string_view state) override;
 
   // The exact (double) state. Before the first Reset() it is all zeros.
   const State& state() const { return state_; }

@@ -30,6 +30,7 @@
 #include <span>
 #include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/action.h"
@@ -75,6 +76,18 @@ class Env {
 
   // Steps taken in the current episode.
   virtual int64_t elapsed_steps() const = 0;
+
+  // The full state as bytes, and this env set from such bytes: what a planner in another process
+  // simulates from (a plan request over a network carries it). The bytes name the env; loading
+  // refuses (InvalidArgument, state unchanged) bytes of another env, another format or damaged
+  // ones. Unavailable (the default) for an env whose state cannot travel.
+  virtual Result<std::string> SaveState() const {
+    return Status::Unavailable(name() + ": its state cannot be saved as bytes");
+  }
+  virtual Status LoadState(std::string_view state) {
+    (void)state;
+    return Status::Unavailable(name() + ": its state cannot be loaded from bytes");
+  }
 
   // Legal-move masks (board games): writes into `legal` (action_space().n() bytes) 1 for each
   // action legal in the current state and 0 for the others, and returns true; Step() refuses an

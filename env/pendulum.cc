@@ -97,4 +97,14 @@ void Pendulum::WriteObservation() {
 APPRENTICE_REGISTER_ENV(Pendulum, "pendulum",
                         "Gymnasium's Pendulum-v1: swing a pendulum up with a torque in [-2, 2]");
 
+Result<std::string> Pendulum::SaveState() const {
+  return SaveDoublesState("pendulum", state_, episode_);
+}
+
+Status Pendulum::LoadState(std::string_view bytes) {
+  if (Status s = LoadDoublesState(bytes, "pendulum", state_, episode_); !s.ok()) return s;
+  WriteObservation();
+  return Status::Ok();
+}
+
 }  // namespace apprentice

@@ -11,6 +11,8 @@
 #include "core/clock.h"
 #include "env/registry.h"
 #include "learner/local_learner.h"
+#include "nats/nats_plan_queue.h"
+#include "nats/planner_worker.h"
 #include "planner/registry.h"
 #include "runtime/run.h"
 #include "runtime/run_common.h"
@@ -65,11 +67,32 @@ HostedAgent::HostedAgent(const RunOptions& options) : options_(options) {
   RestoreLearner(options, resumed_, *learner_);
   resumed_.labelled.clear();
   AgentSeams seams;
-  seams.planners = [this] {
-    return MakePlanner(options_.planner, options_.planner_options, options_.planner_delay_ms);
-  };
   seams.learner = learner_.get();
+  if (options.nats_url.empty()) {
+    seams.planners = [this] {
+      return MakePlanner(options_.planner, options_.planner_options, options_.planner_delay_ms);
+    };
+  } else {
+    // The planners are workers elsewhere: requests carry the env's state when they simulate.
+    NatsPlanQueue::Options q;
+    q.url = options.nats_url;
+    q.run = options.nats_run;
+    q.queue = options.agent.planner_queue;
+    q.budget_ms = options.agent.planner_budget_ms;
+    q.env_key = EnvKey(options.env, Envs().Resolve(options.env, options.env_options)
+                                        .ValueOrThrow()
+                                        .ToString());
+    q.carry_state = MakePlanner(options.planner, options.planner_options)
+                        .ValueOrThrow()
+                        ->needs_env();
+    Result<std::unique_ptr<NatsPlanQueue>> queue = NatsPlanQueue::Connect(
+        q, prototype_->observation_space().flat_size(), prototype_.get());
+    Require(queue.ok(), queue.ok() ? "" : queue.status().message());
+    nats_queue_ = std::move(*queue);
+    seams.plan_queue = nats_queue_;
+  }
   agent_ = std::make_unique<Agent>(AgentOptionsFor(options), *prototype_, seams);
+  if (nats_queue_) nats_queue_->SetLabelSink(&agent_->label_sink());
   if (options.resume) {
     agent_->SetFirstEpisode(resumed_.next_episode);
     agent_->SetFirstDecisionId(resumed_.next_decision_id);
@@ -79,7 +102,17 @@ HostedAgent::HostedAgent(const RunOptions& options) : options_(options) {
 
 HostedAgent::~HostedAgent() {
   if (agent_) (void)agent_->Stop();
+  if (nats_queue_) nats_queue_->SetLabelSink(nullptr);  // no label into a destroyed agent
   agent_.reset();  // before the learner it trains with
+}
+
+std::string HostedAgent::NatsCounters() const {
+  if (!nats_queue_) return "";
+  const NatsPlanQueue::Counters c = nats_queue_->counters();
+  return "published " + std::to_string(c.published) + ", not sent " +
+         std::to_string(c.publish_errors) + ", labels " + std::to_string(c.labels) +
+         ", bad labels " + std::to_string(c.bad_labels) + ", dropped after max deliveries " +
+         std::to_string(c.dropped);
 }
 
 RunSummary RunAgentLoop(const RunOptions& options, const ProgressCallback& progress,
@@ -151,6 +184,7 @@ RunSummary RunAgentLoop(const RunOptions& options, const ProgressCallback& progr
     summary.error = s.message();
   }
   summary.train_seconds = train_clock.ElapsedSeconds();
+  summary.nats = hosted.NatsCounters();
 
   const AgentMetrics m = agent.Metrics();
   summary.steps = steps;

@@ -35,6 +35,10 @@ Status RunOptions::Validate() const {
     return Status::InvalidArgument("the planner delay must be in [0, 3600000] ms");
   }
   if (steps < 1) return Status::InvalidArgument("steps must be >= 1");
+  if (!nats_url.empty() && mode == "sync") {
+    return Status::InvalidArgument("planner workers over NATS need an agent mode (reflex, ...), "
+                                   "not sync");
+  }
   if (resume && run_dir.empty()) return Status::InvalidArgument("resume needs a run directory");
   if (!(beta >= 0.0 && beta <= 1.0)) return Status::InvalidArgument("beta must be in [0, 1]");
   if (!(beta_decay >= 0.0 && beta_decay <= 1.0)) {
@@ -121,6 +125,7 @@ Json RunSummary::ToJson() const {
       {"logged", logged},
       {"last_error", last_error},
       {"error", error},
+      {"nats", nats},
       {"train_seconds", train_seconds},
       {"total_seconds", total_seconds},
   };

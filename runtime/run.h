@@ -82,6 +82,10 @@ struct RunOptions {
   // Agent modes: the distiller checkpoint and executor snapshot are saved this often (and at the
   // end); sync mode saves them every 1000 distiller updates.
   int64_t checkpoint_every_ms = 30'000;
+  // Agent modes: plan requests go to planner workers over NATS JetStream at this URL
+  // (`apprentice planner-worker`, nats/) instead of an in-process pool; empty = in process.
+  std::string nats_url;
+  std::string nats_run = "apprentice";  // names the run's subjects and streams on NATS
   Status Validate() const;
 };
 
@@ -142,6 +146,7 @@ struct RunSummary {
   int64_t resumed_records = 0;      // records read back from run_dir when resuming
   int64_t resumed_version = 0;      // the executor version the resumed checkpoint held (0: none)
   int64_t logged = 0;               // records in the episode log on disk
+  std::string nats;                 // with nats_url: HostedAgent::NatsCounters() at the end
   std::string last_error;
   std::string error;                // what ended the run early, if anything failed
   double train_seconds = 0.0, total_seconds = 0.0;
@@ -192,11 +197,15 @@ class HostedAgent {
   // the learner and are not kept here), and the executor version the checkpoint held.
   const ResumeState& resumed() const { return resumed_; }
   int64_t resumed_version() const { return resumed_version_; }
+  // With options.nats_url: requests published, labels received, requests given up on after the
+  // maximum deliveries ("published 120, labels 118, dropped 0"); empty otherwise.
+  std::string NatsCounters() const;
 
  private:
   const RunOptions options_;
   std::unique_ptr<Env> prototype_;
   std::unique_ptr<class LocalLearner> learner_;
+  std::shared_ptr<class NatsPlanQueue> nats_queue_;  // with nats_url: the workers' queue
   std::unique_ptr<Agent> agent_;
   ResumeState resumed_;
   int64_t resumed_version_ = 0;

@@ -23,7 +23,7 @@ if [ "${SKIP_TSAN:-0}" != 1 ]; then
 fi
 if [ "${SKIP_ASAN:-0}" != 1 ]; then
   echo "== AddressSanitizer + UBSan: the damage and garbage tests, the executor and the agent"
-  BUILD_DIR=build-asan TARGETS="episode_log_test executor_test core_test agent_test service_test mujoco_test remote_env_test" \
+  BUILD_DIR=build-asan TARGETS="episode_log_test executor_test core_test agent_test service_test mujoco_test remote_env_test nats_wire_test" \
     bash scripts/build.sh -DAPPRENTICE_SANITIZE=address "${sanitizer_flags[@]}"
   ASAN_OPTIONS="detect_leaks=1" UBSAN_OPTIONS="halt_on_error=1 print_stacktrace=1" \
     ctest --test-dir build-asan -L 'damage|concurrency' --output-on-failure -j 2 --timeout 900

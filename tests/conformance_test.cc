@@ -377,6 +377,33 @@ TEST_P(EnvConformance, EpisodesEndAtTheTimeLimitAndStepsAfterTheEndAreRefused) {
   }
 }
 
+TEST_P(EnvConformance, StateBytesRestoreTheSameFutureOrAreUnavailable) {
+  const auto env = Make(GetParam());
+  env->Reset(12);
+  Rng rng(12);
+  for (int t = 0; t < 3; ++t) {
+    if (env->Step(RandomAction(*env, rng)).done()) env->Reset(13);
+  }
+  const Result<std::string> state = env->SaveState();
+  if (!state.ok()) {  // an env whose state cannot travel says so, both ways
+    EXPECT_EQ(state.status().code(), StatusCode::kUnavailable);
+    EXPECT_EQ(env->LoadState("anything").code(), StatusCode::kUnavailable);
+    return;
+  }
+  const auto other = Make(GetParam());
+  ASSERT_TRUE(other->LoadState(*state).ok());
+  EXPECT_EQ(other->elapsed_steps(), env->elapsed_steps());
+  const auto copy = other->Clone();
+  ExpectSameFuture(*env, *other, 19);
+  // Damaged, foreign or empty bytes: refused, the state untouched.
+  const auto untouched = copy->Clone();
+  for (const std::string& bad : {state->substr(0, state->size() - 1), *state + "x",
+                                 std::string("garbage"), std::string()}) {
+    EXPECT_EQ(copy->LoadState(bad).code(), StatusCode::kInvalidArgument);
+  }
+  ExpectSameFuture(*copy, *untouched, 23);
+}
+
 TEST_P(EnvConformance, UnknownOptionsAreRefusedByName) {
   const auto made = MakeEnv(GetParam(), {{"no_such_option", "1"}});
   ASSERT_FALSE(made.ok());

@@ -14,7 +14,7 @@
 #                                               the sources, and expects each to be caught
 set -u
 
-order=(core env replay executor planner agent distiller learner runtime service fraud apps python)
+order=(core env replay executor planner agent nats distiller learner runtime service fraud apps python)
 declare -A allowed=(
   [core]="core"
   [env]="core env"
@@ -22,16 +22,17 @@ declare -A allowed=(
   [executor]="core executor"
   [planner]="core env planner"
   [agent]="core env replay executor planner agent"
+  [nats]="core env replay executor planner agent nats"
   [distiller]="core replay executor distiller"
   [learner]="core replay executor agent distiller learner"
-  [runtime]="core env replay executor planner agent distiller learner runtime"
+  [runtime]="core env replay executor planner agent nats distiller learner runtime"
   [service]="core env replay executor planner agent service"
   [fraud]="core env fraud"
-  [apps]="core env replay executor planner agent distiller learner runtime service fraud apps"
-  [python]="core env replay executor planner agent distiller learner runtime fraud python"
+  [apps]="core env replay executor planner agent nats distiller learner runtime service fraud apps"
+  [python]="core env replay executor planner agent nats distiller learner runtime fraud python"
 )
 # Layers whose libraries must not reach LibTorch, and executables that must not either.
-torch_free_layers="core env replay executor planner agent service fraud"
+torch_free_layers="core env replay executor planner agent nats service fraud"
 torch_free_targets="agent_without_torch"
 # The only targets that may link LibTorch directly.
 torch_linkers="apprentice_distiller apprentice_torchscript executor_bench"
@@ -80,6 +81,7 @@ check_links() {
       -v allowed_core="${allowed[core]}" -v allowed_env="${allowed[env]}" \
       -v allowed_replay="${allowed[replay]}" -v allowed_executor="${allowed[executor]}" \
       -v allowed_planner="${allowed[planner]}" -v allowed_agent="${allowed[agent]}" \
+      -v allowed_nats="${allowed[nats]}" \
       -v allowed_distiller="${allowed[distiller]}" -v allowed_learner="${allowed[learner]}" \
       -v allowed_runtime="${allowed[runtime]}" -v allowed_service="${allowed[service]}" \
       -v allowed_fraud="${allowed[fraud]}" -v allowed_apps="${allowed[apps]}" \
@@ -102,6 +104,7 @@ check_links() {
       allowed["core"] = allowed_core; allowed["env"] = allowed_env
       allowed["replay"] = allowed_replay; allowed["executor"] = allowed_executor
       allowed["planner"] = allowed_planner; allowed["agent"] = allowed_agent
+      allowed["nats"] = allowed_nats
       allowed["distiller"] = allowed_distiller; allowed["learner"] = allowed_learner
       allowed["runtime"] = allowed_runtime; allowed["service"] = allowed_service
       allowed["fraud"] = allowed_fraud; allowed["apps"] = allowed_apps
