@@ -20,11 +20,11 @@ namespace apprentice {
 namespace {
 
 constexpr const char* kUsage =
-    "usage: apprentice planner-worker --nats URL [--nats-run NAME] [--env NAME] [--planner NAME]\n"
-    "                                 [options]\n"
+    "usage: apprentice planner-worker [--nats URL] [--nats-run NAME] [--env NAME]\n"
+    "                                 [--planner NAME] [options]\n"
     "\n"
     "Labels the plan requests of a run whose agent uses planner workers (`apprentice run --nats\n"
-    "URL --mode reflex ...`, or `serve`): pulls them from the run's JetStream work queue, plans\n"
+    "URL --mode reflex ...`): pulls them from the run's JetStream work queue, plans\n"
     "each on its own copy of the env (loaded from the state the request carries), publishes the\n"
     "label and only then acknowledges the request. Start any number of workers, on any machine,\n"
     "at any time; a worker killed mid-plan loses nothing: its request comes again to another\n"
@@ -46,7 +46,7 @@ int PlannerWorkerCommand(const std::vector<std::string>& args) {
   o.name = std::string(host) + "-" + std::to_string(getpid());
 
   FlagSet flags(kUsage);
-  flags.String("nats", &o.url, "required: the NATS server(s), nats://host:port (comma-separated)");
+  flags.String("nats", &o.url, "the NATS server(s), nats://host:port (comma-separated)");
   flags.String("nats-run", &o.run, "the run's name on NATS (its --nats-run)");
   flags.String("env", &env_name, "the run's environment (options below)", EnvNames());
   flags.String("planner", &planner_name,
@@ -77,7 +77,7 @@ int PlannerWorkerCommand(const std::vector<std::string>& args) {
   if (std::optional<int> done = ParseCommandFlags(flags, args, "apprentice planner-worker")) {
     return *done;
   }
-  if (o.url.empty()) return usage_error("--nats is required");
+  if (o.url.empty()) return usage_error("--nats: give the NATS server's URL");
   o.idle_exit_ms *= 1000;
   Result<OptionValues> env_options = env_flags.ValuesFor(env_name);
   if (!env_options.ok()) return usage_error(env_options.status().message());

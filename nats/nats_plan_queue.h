@@ -1,7 +1,8 @@
 // NatsPlanQueue: the plan queue (agent/plan_queue.h) on NATS JetStream, for planner workers on
 // any machine (`apprentice planner-worker`, nats/planner_worker.h).
 //
-//   Arbiter ── Push ──▶ publish apprentice.RUN.plan ──▶ stream APPRENTICE_RUN_PLAN (work queue)
+//   Arbiter ── Push ──▶ LocalPlanQueue ──▶ publisher ──▶ apprentice.RUN.plan
+//                                            stream APPRENTICE_RUN_PLAN (work queue)
 //                                                            │ pulled by any worker, acked after
 //                                                            ▼ its label is stored
 //   LabelSink (the Agent) ◀── subscription ── apprentice.RUN.label ◀── workers
@@ -40,7 +41,7 @@ class NatsPlanQueue final : public PlanQueue {
     std::string url = "nats://127.0.0.1:4222";
     std::string run = "apprentice";  // names the subjects and streams (nats_link.h)
     int64_t queue = 1024;            // requests the stream keeps waiting for a worker
-    int64_t budget_ms = 0;           // how long a worker's planner may take per request; 0 = no limit
+    int64_t budget_ms = 0;           // a worker's planner's time per request; 0 = no limit
     int64_t max_request_bytes = 1 << 20;  // a longer request (a large env state) is not sent
     std::string env_key;             // the env the requests are made in (WireRequest::env)
     bool carry_state = false;        // the planner simulates: requests carry the env's state

@@ -36,7 +36,7 @@ struct PlannerWorkerStats {
   int64_t labels = 0;       // labels published and their requests acknowledged
   int64_t redelivered = 0;  // requests received for the second time or later
   int64_t failed = 0;       // plans that failed (published as failed labels)
-  int64_t refused = 0;      // requests that did not decode, or of another env: acknowledged, dropped
+  int64_t refused = 0;      // requests that did not decode or name another env (acked, dropped)
   int64_t errors = 0;       // NATS errors (a label not stored: the request is redelivered)
   double seconds = 0.0;
   std::string last_error;

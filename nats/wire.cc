@@ -135,7 +135,9 @@ class Fields {
     out.resize(bytes.size() / 4);
     for (size_t i = 0; i < out.size(); ++i) {
       uint32_t bits = 0;
-      for (int b = 0; b < 4; ++b) bits |= uint32_t{static_cast<uint8_t>(bytes[4 * i + b])} << (8 * b);
+      for (int b = 0; b < 4; ++b) {
+        bits |= uint32_t{static_cast<uint8_t>(bytes[4 * i + b])} << (8 * b);
+      }
       std::memcpy(&out[i], &bits, 4);
     }
   }
@@ -156,7 +158,8 @@ class Fields {
   }
 
   Status status() const {
-    return error_.empty() ? Status::Ok() : Status::InvalidArgument(std::string(what_) + ": " + error_);
+    if (error_.empty()) return Status::Ok();
+    return Status::InvalidArgument(std::string(what_) + ": " + error_);
   }
 
  private:
@@ -294,7 +297,8 @@ Result<Label> DecodeLabel(std::string_view body, std::string* worker) {
       if (f.status().ok() && mean.size() == log_std.size() && !mean.empty()) {
         l.decision.distribution = PolicyOutput::Gaussian(mean, log_std);
       } else if (f.status().ok()) {
-        return Status::InvalidArgument("label: \"mean\" and \"log_std\" differ in size or are empty");
+        return Status::InvalidArgument(
+            "label: \"mean\" and \"log_std\" differ in size or are empty");
       }
     } else {
       std::vector<float> logits;
