@@ -6,6 +6,8 @@
 
 #include <msgpack.hpp>
 
+#include "env/remote/msgpack_read.h"
+
 namespace apprentice {
 namespace {
 
@@ -65,17 +67,7 @@ class Fields {
     }
   }
 
-  const msgpack::object* Find(std::string_view key) const {
-    const msgpack::object& map = handle_.get();
-    for (uint32_t i = 0; i < map.via.map.size; ++i) {
-      const msgpack::object_kv& kv = map.via.map.ptr[i];
-      if (kv.key.type == msgpack::type::STR &&
-          std::string_view(kv.key.via.str.ptr, kv.key.via.str.size) == key) {
-        return &kv.val;
-      }
-    }
-    return nullptr;
-  }
+  const msgpack::object* Find(std::string_view key) const { return mp::Find(handle_.get(), key); }
   const msgpack::object* Need(std::string_view key) {
     if (!error_.empty()) return nullptr;
     const msgpack::object* o = Find(key);
@@ -103,15 +95,8 @@ class Fields {
   void Double(std::string_view key, double& out) {
     const msgpack::object* o = Need(key);
     if (o == nullptr) return;
-    if (o->type == msgpack::type::FLOAT64 || o->type == msgpack::type::FLOAT32) {
-      out = o->via.f64;
-    } else if (o->type == msgpack::type::POSITIVE_INTEGER) {
-      out = static_cast<double>(o->via.u64);
-    } else if (o->type == msgpack::type::NEGATIVE_INTEGER) {
-      out = static_cast<double>(o->via.i64);
-    } else {
-      Wrong(key, "a number");
-    }
+    if (!mp::IsNumber(*o)) return Wrong(key, "a number");
+    out = mp::NumberOf(*o);
   }
   void Bool(std::string_view key, bool& out) {
     const msgpack::object* o = Need(key);

@@ -7,6 +7,8 @@
 
 #include <msgpack.hpp>
 
+#include "env/remote/msgpack_read.h"
+
 namespace apprentice {
 namespace {
 
@@ -93,18 +95,8 @@ void PackJson(Packer& p, std::string& out, const Json& value) {
 
 std::string_view StringOf(const msgpack::object& o) { return {o.via.str.ptr, o.via.str.size}; }
 
-bool IsNumber(const msgpack::object& o) {
-  return o.type == msgpack::type::POSITIVE_INTEGER || o.type == msgpack::type::NEGATIVE_INTEGER ||
-         o.type == msgpack::type::FLOAT32 || o.type == msgpack::type::FLOAT64;
-}
-
-double NumberOf(const msgpack::object& o) {
-  switch (o.type) {
-    case msgpack::type::POSITIVE_INTEGER: return static_cast<double>(o.via.u64);
-    case msgpack::type::NEGATIVE_INTEGER: return static_cast<double>(o.via.i64);
-    default: return o.via.f64;
-  }
-}
+using mp::IsNumber;
+using mp::NumberOf;
 
 std::string TypeName(const msgpack::object& o) {
   switch (o.type) {

@@ -12,6 +12,7 @@
 #include <zmq.hpp>
 
 #include "env/registry.h"
+#include "env/remote/msgpack_read.h"
 
 namespace apprentice {
 namespace {
@@ -45,28 +46,9 @@ void PackHeader(Packer& p, std::string_view type, uint32_t extra) {
   PackString(p, type);
 }
 
-const msgpack::object* Find(const msgpack::object& map, std::string_view key) {
-  for (uint32_t i = 0; i < map.via.map.size; ++i) {
-    const msgpack::object_kv& kv = map.via.map.ptr[i];
-    if (kv.key.type == msgpack::type::STR &&
-        std::string_view(kv.key.via.str.ptr, kv.key.via.str.size) == key) {
-      return &kv.val;
-    }
-  }
-  return nullptr;
-}
-
-bool IsNumber(const msgpack::object& o) {
-  return o.type == msgpack::type::POSITIVE_INTEGER || o.type == msgpack::type::NEGATIVE_INTEGER ||
-         o.type == msgpack::type::FLOAT32 || o.type == msgpack::type::FLOAT64;
-}
-double NumberOf(const msgpack::object& o) {
-  switch (o.type) {
-    case msgpack::type::POSITIVE_INTEGER: return static_cast<double>(o.via.u64);
-    case msgpack::type::NEGATIVE_INTEGER: return static_cast<double>(o.via.i64);
-    default: return o.via.f64;
-  }
-}
+using mp::Find;
+using mp::IsNumber;
+using mp::NumberOf;
 
 }  // namespace
 
