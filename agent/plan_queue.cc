@@ -2,9 +2,26 @@
 
 #include <algorithm>
 #include <chrono>
+#include <exception>
+#include <string>
 #include <typeinfo>
 
 namespace apprentice {
+
+namespace {
+
+// Env::CopyStateFrom for a queue: a remote env that stopped answering throws EnvFailure, which
+// must not escape a queue operation (it would leave a claimed slot or end a worker thread). The
+// loop that owns the env meets the same failure on its next step and stops cleanly.
+Status CopyState(Env& to, const Env& from) {
+  try {
+    return to.CopyStateFrom(from);
+  } catch (const std::exception& e) {
+    return Status::Internal(std::string("copying the environment's state: ") + e.what());
+  }
+}
+
+}  // namespace
 
 void PlanTask::Prepare(int64_t observation_size, const Env* prototype) {
   observation.reserve(static_cast<size_t>(observation_size));
@@ -17,7 +34,7 @@ Status PlanTask::Assign(const PlanRequestView& request) {
                                                   : "this queue carries no environment state");
   }
   if (env != nullptr) {
-    if (Status s = env->CopyStateFrom(*request.state); !s.ok()) return s;
+    if (Status s = CopyState(*env, *request.state); !s.ok()) return s;
   }
   decision_id = request.decision_id;
   episode = request.episode;
@@ -30,16 +47,17 @@ Status PlanTask::Assign(const PlanRequestView& request) {
   return Status::Ok();
 }
 
-void PlanTask::CopyFrom(const PlanTask& other) {
+bool PlanTask::CopyFrom(const PlanTask& other) {
+  if (env != nullptr && other.env != nullptr && !CopyState(*env, *other.env).ok()) return false;
   decision_id = other.decision_id;
   episode = other.episode;
   step = other.step;
   observation.assign(other.observation.begin(), other.observation.end());
-  if (env != nullptr && other.env != nullptr) (void)env->CopyStateFrom(*other.env);
   seed = other.seed;
   deadline_ns = other.deadline_ns;
   executor_action = other.executor_action;
   urgent = other.urgent;
+  return true;
 }
 
 PlanRequest PlanTask::ToPlanRequest() const {
@@ -91,11 +109,8 @@ PlanQueue::PushResult LocalPlanQueue::Push(const PlanRequestView& request) {
 
 bool LocalPlanQueue::PopNow(PlanTask& task) {
   auto copy = [&](PlanTask& queued) {
-    if (queued.decision_id == 0) {  // a tombstone (see Push): nothing to copy
-      task.decision_id = 0;
-      return;
-    }
-    task.CopyFrom(queued);
+    // A tombstone (see Push) has nothing to copy; a state that cannot be copied is skipped too.
+    if (queued.decision_id == 0 || !task.CopyFrom(queued)) task.decision_id = 0;
   };
   while (urgent_.Pop(copy) || background_.Pop(copy)) {
     if (task.decision_id != 0) return true;

@@ -62,8 +62,10 @@ struct PlanTask {
   // Copies `request` in. InvalidArgument (task unchanged) when it carries a state of another kind
   // of env than the one prepared, or a state where none was prepared.
   Status Assign(const PlanRequestView& request);
-  // Copies another prepared task in (its env state into this one's clone): no allocation.
-  void CopyFrom(const PlanTask& other);
+  // Copies another prepared task in (its env state into this one's clone): no allocation. False
+  // (decision_id unchanged) when the env state could not be copied, e.g. a remote env's server
+  // stopped answering.
+  bool CopyFrom(const PlanTask& other);
   // What the planner is asked.
   PlanRequest ToPlanRequest() const;
 };

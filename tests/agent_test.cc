@@ -172,10 +172,13 @@ TEST(BoundedQueue, ConcurrentProducersAndConsumersSeeEveryItemOnceOrItsDrop) {
 // LocalPlanQueue
 // ---------------------------------------------------------------------------------------------
 
-// An env whose state cannot always be copied (CopyStateFrom fails for a `broken` source).
+// An env whose state cannot always be copied: CopyStateFrom fails for a `broken` source, and
+// throws EnvFailure, as a remote env whose server died does, once `down` (shared by the clones)
+// is set.
 class BrittleEnv final : public Env {
  public:
-  explicit BrittleEnv(bool broken = false) : broken_(broken) {}
+  explicit BrittleEnv(bool broken = false, std::shared_ptr<std::atomic<bool>> down = nullptr)
+      : broken_(broken), down_(std::move(down)) {}
   std::string name() const override { return "brittle"; }
   const Space& observation_space() const override {
     static const Space& space = *new Space(Space::Box(-1.0f, 1.0f, {1}));
@@ -190,6 +193,7 @@ class BrittleEnv final : public Env {
   StepResult Step(const Action&) override { return {obs_, 0.0, false, false}; }
   std::unique_ptr<Env> Clone() const override { return std::make_unique<BrittleEnv>(*this); }
   Status CopyStateFrom(const Env& other) override {
+    if (down_ != nullptr && down_->load()) throw EnvFailure("brittle: the server is gone");
     const auto& o = dynamic_cast<const BrittleEnv&>(other);
     if (o.broken_) return Status::InvalidArgument("brittle: this state cannot be copied");
     return Status::Ok();
@@ -198,6 +202,7 @@ class BrittleEnv final : public Env {
 
  private:
   bool broken_ = false;
+  std::shared_ptr<std::atomic<bool>> down_;
   std::vector<float> obs_ = {0.0f};
 };
 
@@ -227,6 +232,34 @@ TEST(LocalPlanQueue, ARequestWhoseStateCannotBeCopiedIsRefusedAndNeverServed) {
   while (queue.Pop(task)) served.push_back(task.decision_id);
   closer.join();
   EXPECT_EQ(served, (std::vector<uint64_t>{1, 3}));
+}
+
+// An env that throws EnvFailure while a request is copied in (Push, on the loop's thread) or out
+// (Pop, on a worker's) costs that request only: nothing throws out of the queue.
+TEST(LocalPlanQueue, AnEnvThatThrowsWhileItsStateIsCopiedCostsOnlyThatRequest) {
+  auto down = std::make_shared<std::atomic<bool>>(false);
+  const BrittleEnv env(/*broken=*/false, down);
+  LocalPlanQueue queue(4, Overflow::kDropOldest, 1, &env);
+  const std::vector<float> obs = {0.5f};
+  auto push = [&](uint64_t id) {
+    PlanRequestView r;
+    r.decision_id = id;
+    r.observation = obs;
+    r.state = &env;
+    return queue.Push(r);
+  };
+  EXPECT_TRUE(push(1).queued);
+  EXPECT_TRUE(push(2).queued);
+  down->store(true);
+  EXPECT_FALSE(push(3).queued);  // copying in throws: refused
+  PlanTask task;
+  task.Prepare(1, &env);
+  EXPECT_FALSE(queue.TryPop(task));  // copying out throws: 1 and 2 are skipped, not served
+  EXPECT_EQ(queue.size(), 0);
+  down->store(false);
+  EXPECT_TRUE(push(4).queued);
+  ASSERT_TRUE(queue.TryPop(task));
+  EXPECT_EQ(task.decision_id, 4u);
 }
 
 // ---------------------------------------------------------------------------------------------
