@@ -65,6 +65,18 @@ std::shared_ptr<const Snapshot> LoadOrThrow(const SnapshotFileWeights::Options& 
 
 }  // namespace
 
+Result<std::shared_ptr<const Snapshot>> NextToServe(std::shared_ptr<const Snapshot> next,
+                                                    const Snapshot& current,
+                                                    const std::string& from) {
+  if (next->spec() != current.spec()) {
+    return Status::InvalidArgument(from + " holds a " + next->spec().ToString() +
+                                   " network; the executor serves " + current.spec().ToString() +
+                                   " (kept)");
+  }
+  if (next->version() > current.version()) return next;
+  return Snapshot::Create(next->spec(), next->params(), current.version() + 1);
+}
+
 SnapshotFileWeights::SnapshotFileWeights(Options options)
     : WeightBroadcast(LoadOrThrow(options)), options_(std::move(options)) {
   file_version_.store(Latest()->version());
@@ -113,23 +125,17 @@ Status SnapshotFileWeights::CheckNow() {
     std::shared_ptr<const Snapshot> current = Latest();
     if (!loaded.ok()) {
       status = loaded.status();
-    } else if (loaded->snapshot->spec() != current->spec()) {
-      status = Status::InvalidArgument("snapshot file " + options_.path + " holds a " +
-                                       loaded->snapshot->spec().ToString() +
-                                       " network; the executor serves " +
-                                       current->spec().ToString() + " (kept)");
     } else {
-      std::shared_ptr<const Snapshot> next = loaded->snapshot;
-      file_version_.store(next->version(), std::memory_order_relaxed);
-      if (next->version() <= current->version()) {
-        Result<std::shared_ptr<const Snapshot>> renumbered =
-            Snapshot::Create(next->spec(), next->params(), current->version() + 1);
-        if (!renumbered.ok()) return renumbered.status();  // cannot happen: the same contents
-        next = *renumbered;
+      Result<std::shared_ptr<const Snapshot>> next =
+          NextToServe(loaded->snapshot, *current, "snapshot file " + options_.path);
+      if (!next.ok()) {
+        status = next.status();
+      } else {
+        file_version_.store(loaded->snapshot->version(), std::memory_order_relaxed);
+        Publish(std::move(*next));
+        reloads_.fetch_add(1, std::memory_order_relaxed);
+        return Status::Ok();
       }
-      Publish(std::move(next));
-      reloads_.fetch_add(1, std::memory_order_relaxed);
-      return Status::Ok();
     }
   }
   reload_errors_.fetch_add(1, std::memory_order_relaxed);

@@ -63,6 +63,16 @@ class WeightBroadcast : public WeightSource {
   int next_id_ = 1;                                    // guarded by publish_mu_
 };
 
+// What a source that receives whole snapshots from outside (a file, a key-value bucket) publishes
+// when `next` arrives while `current` is served: `next` itself, or a copy numbered
+// current.version() + 1 when its version is not above (the agent serves only newer snapshots; a
+// learner that started again from scratch numbers from 1). InvalidArgument when its network
+// (MlpSpec) differs from the one served: the executor keeps serving what it has. `from` names
+// the source in the message ("snapshot file F").
+Result<std::shared_ptr<const Snapshot>> NextToServe(std::shared_ptr<const Snapshot> next,
+                                                    const Snapshot& current,
+                                                    const std::string& from);
+
 // A snapshot that never changes (an executor served from a file, without a learner).
 class StaticWeights final : public WeightBroadcast {
  public:

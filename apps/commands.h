@@ -20,6 +20,8 @@ int KeygenCommand(const std::vector<std::string>& args);
 int ReportCommand(const std::vector<std::string>& args);
 // A planner worker for runs whose planners are elsewhere (nats/planner_worker.h).
 int PlannerWorkerCommand(const std::vector<std::string>& args);
+// The learner of a run whose agents send their records over NATS (runtime/learner_service.h).
+int LearnerCommand(const std::vector<std::string>& args);
 // The fraud-decision loop's tools (fraud/).
 int FraudCommand(const std::vector<std::string>& args);
 

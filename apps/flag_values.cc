@@ -78,4 +78,20 @@ void DeclareDistillerFlags(FlagSet& flags, Distiller::Options& options, std::str
   }
 }
 
+void DeclareNatsFlags(FlagSet& flags, std::string& url, std::string& run, NatsSecurity& security,
+                      int64_t& replicas, const std::string& url_help) {
+  flags.String("nats", &url, url_help);
+  flags.String("nats-run", &run,
+               "the run's name on NATS: its subjects, streams and bucket (docs/scaling.md)");
+  flags.String("nats-tls-ca", &security.tls_ca,
+               "PEM file of the CA that signed the NATS servers' certificates (turns TLS on)");
+  flags.String("nats-tls-cert", &security.tls_cert,
+               "PEM file of this client's certificate, for servers that verify clients");
+  flags.String("nats-tls-key", &security.tls_key, "PEM file of that certificate's key");
+  flags.String("nats-nkey", &security.nkey_file,
+               "file with this client's nkey: its public key (U...) and seed (SU...) lines");
+  flags.Int("nats-replicas", &replicas,
+            "servers of a cluster that store each stream and bucket this process creates", 1, 5);
+}
+
 }  // namespace apprentice

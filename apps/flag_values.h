@@ -11,6 +11,7 @@
 #include "core/options.h"
 #include "core/status.h"
 #include "distiller/distiller.h"
+#include "nats/nats_link.h"
 
 namespace apprentice {
 
@@ -36,5 +37,11 @@ Status CheckFeatureTeacher(double feature_weight, const std::string& planner,
 // and --feature-weight) into `options`.
 void DeclareDistillerFlags(FlagSet& flags, Distiller::Options& options, std::string& hidden,
                            bool publish_every);
+
+// The flags of every command on NATS: --nats (`url_help` says what goes there), --nats-run, the
+// security files (--nats-tls-ca, --nats-tls-cert, --nats-tls-key, --nats-nkey) and
+// --nats-replicas.
+void DeclareNatsFlags(FlagSet& flags, std::string& url, std::string& run, NatsSecurity& security,
+                      int64_t& replicas, const std::string& url_help);
 
 }  // namespace apprentice

@@ -25,6 +25,7 @@ constexpr const char* kHelp =
     "  fraud     the fraud-decision loop: generate a transaction stream\n"
     "  report    an HTML page with plots of one or several runs\n"
     "  planner-worker  label a run's plan requests pulled from NATS JetStream, on any machine\n"
+    "  learner         train a run's executor from its record stream on NATS; survives restarts\n"
     "  version   print the version\n"
     "\n"
     "Run 'apprentice <command> --help' for a command's flags.\n";
@@ -50,6 +51,7 @@ int main(int argc, char** argv) {
     if (command == "fraud") return apprentice::FraudCommand(args);
     if (command == "report") return apprentice::ReportCommand(args);
     if (command == "planner-worker") return apprentice::PlannerWorkerCommand(args);
+    if (command == "learner") return apprentice::LearnerCommand(args);
     if (command == "version" || command == "--version") {
       std::printf("apprentice %s\n", APPRENTICE_VERSION);
       return 0;

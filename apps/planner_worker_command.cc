@@ -46,8 +46,8 @@ int PlannerWorkerCommand(const std::vector<std::string>& args) {
   o.name = std::string(host) + "-" + std::to_string(getpid());
 
   FlagSet flags(kUsage);
-  flags.String("nats", &o.url, "the NATS server(s), nats://host:port (comma-separated)");
-  flags.String("nats-run", &o.run, "the run's name on NATS (its --nats-run)");
+  DeclareNatsFlags(flags, o.url, o.run, o.security, o.replicas,
+                   "the NATS server(s), nats://host:port (comma-separated)");
   flags.String("env", &env_name, "the run's environment (options below)", EnvNames());
   flags.String("planner", &planner_name,
                "the planner (options below); default mcts for Discrete actions, mppi for Box");

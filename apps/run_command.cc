@@ -107,7 +107,7 @@ void PrintTable(const RunSummary& s) {
   t.AddRow({"logged records", std::to_string(s.logged)});
   t.AddRow({"time", Format("%.1f s  (training %.1f s)%s", s.total_seconds, s.train_seconds,
                            s.interrupted ? "  interrupted" : "")});
-  if (!s.nats.empty()) t.AddRow({"planner workers (NATS)", s.nats});
+  if (!s.nats.empty()) t.AddRow({"NATS", s.nats});
   if (!s.error.empty()) t.AddRow({"error", s.error});
   std::printf("apprentice run: env %s, planner %s, seed %llu, mode %s\n\n%s", s.env.c_str(),
               s.planner.c_str(), static_cast<unsigned long long>(s.seed), s.mode.c_str(),
@@ -162,6 +162,7 @@ int RunCommand(const std::vector<std::string>& args) {
   bool json = false, quiet = false;
   std::string hidden = "64,64";
   std::string run_dir, resume_dir;
+  std::string nats_parts = "planners";
   int64_t seed = static_cast<int64_t>(o.seed);
 
   FlagSet flags(kUsage);
@@ -208,12 +209,15 @@ int RunCommand(const std::vector<std::string>& args) {
                "runs/<time>-<env>-<mode>-seed<N>)");
   flags.Int("metrics-interval-ms", &o.agent.metrics_interval_ms,
             "between the lines of RUN_DIR/metrics.jsonl", 10, 3'600'000);
-  flags.String("nats", &o.nats_url,
-               "agent modes: plan requests go to planner workers over NATS JetStream at this URL "
-               "(nats://127.0.0.1:4222; `apprentice planner-worker`) instead of in-process "
-               "planners");
-  flags.String("nats-run", &o.nats_run,
-               "the name of this run's subjects and streams on NATS (the workers' --nats-run)");
+  DeclareNatsFlags(flags, o.nats_url, o.nats_run, o.nats_security, o.nats_replicas,
+                   "agent modes: parts of the run are elsewhere, on NATS JetStream at this URL "
+                   "(nats://127.0.0.1:4222): the planners (`apprentice planner-worker`), the "
+                   "learner (`apprentice learner`) or both, by --nats-parts");
+  flags.String("nats-parts", &nats_parts,
+               "with --nats: what runs elsewhere: planners, learner, or planners,learner",
+               {"planners", "learner", "planners,learner", "learner,planners"});
+  flags.Int("nats-wait-ms", &o.nats_wait_ms,
+            "with the learner elsewhere: the longest wait for its first snapshot", 0, 3'600'000);
   flags.Int("checkpoint-every-ms", &o.checkpoint_every_ms,
             "agent modes: save the checkpoint and snapshot this often (and at the end)", 1,
             86'400'000);
@@ -292,6 +296,11 @@ int RunCommand(const std::vector<std::string>& args) {
   Result<OptionValues> replay_options = replay_flags.ValuesFor(o.replay_sampler);
   if (!replay_options.ok()) return usage_error(replay_options.status().message());
   o.replay_options = std::move(*replay_options);
+  o.nats_planners = nats_parts.find("planners") != std::string::npos;
+  o.nats_learner = nats_parts.find("learner") != std::string::npos;
+  if (o.nats_url.empty() && (flags.WasSet("nats-parts") || flags.WasSet("nats-run"))) {
+    return usage_error("--nats-parts and --nats-run need --nats URL");
+  }
   if (Status s = CheckRunnable(o); !s.ok()) return usage_error(s.message());
   // Checked before the run without touching the file, so that a bad path is found before
   // minutes of work, and an existing file is replaced only by a complete new summary.

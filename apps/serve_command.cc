@@ -21,6 +21,7 @@
 #include "core/space.h"
 #include "executor/snapshot_file.h"
 #include "learner/local_learner.h"
+#include "nats/nats_weights.h"
 #include "planner/registry.h"
 #include "service/journal.h"
 #include "service/service.h"
@@ -31,7 +32,7 @@ namespace {
 constexpr const char* kUsage =
     "usage: apprentice serve --observation-size N (--actions K | --action-dims D)\n"
     "                        [--planner torchscript --torchscript-model FILE] [flags]\n"
-    "       apprentice serve --executor-only --snapshot FILE [flags]\n"
+    "       apprentice serve --executor-only (--snapshot FILE | --nats URL) [flags]\n"
     "\n"
     "Serves decisions over ZeroMQ + MessagePack (the protocol: docs/protocol.md). Clients send\n"
     "act (an observation: the executor answers at once, with the decision id), feedback (a\n"
@@ -52,7 +53,9 @@ constexpr const char* kUsage =
     "edge service): the file is checked every --reload-ms and a new version is served from the\n"
     "next request on, without pausing (replace the file atomically: write, then rename). The\n"
     "observation and action spaces are those recorded in the snapshot file, or Box(input) and\n"
-    "Discrete(actions) of its network.\n"
+    "Discrete(actions) of its network. With --nats instead of --snapshot, an edge executor serves\n"
+    "the newest snapshot in a run's weights bucket on NATS (put there by `apprentice learner`;\n"
+    "docs/scaling.md) at once, and every later one as it is put.\n"
     "\n"
     "Runs until SIGINT or SIGTERM (or --duration-s); a progress line goes to stderr every\n"
     "--status-every-s, the summary (a table, or --json) to stdout at the end.\n"
@@ -108,7 +111,8 @@ std::string StatusLine(double elapsed_s, const DecisionService::Counters& c, int
 // What serves: the agent and what feeds it weights (a snapshot file, or a learner).
 struct Served {
   Space observation_space = Space::Discrete(1), action_space = Space::Discrete(1);
-  std::unique_ptr<SnapshotFileWeights> file;  // --executor-only
+  std::unique_ptr<SnapshotFileWeights> file;  // --executor-only --snapshot
+  std::unique_ptr<NatsWeights> nats;          // --executor-only --nats
   std::unique_ptr<LocalLearner> learner;      // with a teacher
   std::unique_ptr<Agent> agent;
   std::string teacher;                        // "no teacher", or the planner's name
@@ -134,6 +138,8 @@ int ServeCommand(const std::vector<std::string>& args) {
   bool executor_only = false, json = false;
   std::string snapshot_path, endpoint_file;
   int64_t reload_ms = 500;
+  NatsWeights::Options nats;
+  nats.url.clear();
   double duration_s = 0.0, status_every_s = 10.0;
   std::string curve_key_file, curve_clients_file;
   bool journal_fsync = false;
@@ -216,6 +222,12 @@ int ServeCommand(const std::vector<std::string>& args) {
   flags.String("snapshot", &snapshot_path, "executor snapshot file to serve");
   flags.Int("reload-ms", &reload_ms, "check the snapshot file this often; 0 = never", 0,
             3'600'000);
+  DeclareNatsFlags(flags, nats.url, nats.run, nats.security, nats.replicas,
+                   "instead of --snapshot: serve the newest snapshot of a run's weights bucket "
+                   "on NATS (nats://host:port), put there by `apprentice learner`, and follow it");
+  flags.Int("nats-wait-ms", &nats.wait_ms,
+            "with --nats: the longest wait for a snapshot when the bucket is still empty", 0,
+            3'600'000);
   flags.Section("Logs and feedback");
   flags.String("log-dir", &agent_options.log_dir,
                "episode log directory: every decision, joined with its feedback; its journal/ "
@@ -280,22 +292,44 @@ int ServeCommand(const std::vector<std::string>& args) {
                            "alone");
       }
     }
-    if (snapshot_path.empty()) return usage_error("--executor-only needs --snapshot FILE");
-    Result<LoadedSnapshot> loaded = LoadSnapshot(snapshot_path);
-    if (!loaded.ok()) return usage_error("--snapshot: " + loaded.status().message());
-    Result<std::pair<Space, Space>> spaces = SpacesOf(*loaded);
-    if (!spaces.ok()) {
-      return usage_error("--snapshot " + snapshot_path + ": " + spaces.status().message());
+    if (snapshot_path.empty() == nats.url.empty()) {
+      return usage_error("--executor-only serves --snapshot FILE or the weights bucket of --nats "
+                         "URL: give one of them");
     }
+    LoadedSnapshot first;
+    if (!nats.url.empty()) {
+      if (flags.WasSet("reload-ms")) {
+        return usage_error("--reload-ms is for --snapshot; --nats follows the bucket's puts");
+      }
+      Result<std::unique_ptr<NatsWeights>> weights = NatsWeights::Connect(nats);
+      if (!weights.ok()) {
+        if (weights.status().code() == StatusCode::kInvalidArgument) {
+          return usage_error(weights.status().message());
+        }
+        std::fprintf(stderr, "apprentice serve: %s\n", weights.status().message().c_str());
+        return 1;
+      }
+      served.nats = std::move(*weights);
+      first.snapshot = served.nats->Latest();
+      first.info = served.nats->first_info();
+    } else {
+      Result<LoadedSnapshot> loaded = LoadSnapshot(snapshot_path);
+      if (!loaded.ok()) return usage_error("--snapshot: " + loaded.status().message());
+      first = std::move(*loaded);
+    }
+    const std::string source =
+        nats.url.empty() ? snapshot_path : "bucket " + served.nats->bucket() + " at " + nats.url;
+    Result<std::pair<Space, Space>> spaces = SpacesOf(first);
+    if (!spaces.ok()) return usage_error(source + ": " + spaces.status().message());
     served.observation_space = spaces->first;
     served.action_space = spaces->second;
     served.teacher = "no teacher";
-    agent_options.run_note = "apprentice serve --executor-only " + snapshot_path;
+    agent_options.run_note = "apprentice serve --executor-only " + source;
   } else {
-    if (flags.WasSet("snapshot") || flags.WasSet("reload-ms")) {
+    if (flags.WasSet("snapshot") || flags.WasSet("reload-ms") || !nats.url.empty()) {
       return usage_error(
-          "--snapshot and --reload-ms are for --executor-only; a service with a teacher starts "
-          "from fresh weights or from --checkpoint");
+          "--snapshot, --reload-ms and --nats are for --executor-only; a service with a teacher "
+          "starts from fresh weights or from --checkpoint");
     }
     if (t.observation_size == 0 || (t.actions == 0) == (t.action_dims == 0)) {
       return usage_error(
@@ -368,21 +402,33 @@ int ServeCommand(const std::vector<std::string>& args) {
   try {
     std::function<Json()> extra_stats;
     if (executor_only) {
-      served.file = std::make_unique<SnapshotFileWeights>(
-          SnapshotFileWeights::Options{snapshot_path, reload_ms});
       AgentSeams seams;
-      seams.weights = served.file.get();
+      if (served.nats) {
+        seams.weights = served.nats.get();
+        NatsWeights* w = served.nats.get();
+        extra_stats = [w] {
+          return Json{{"nats", Json{{"bucket", w->bucket()},
+                                    {"updates", w->updates()},
+                                    {"refused", w->refused()},
+                                    {"first_snapshot_ms", w->first_snapshot_ms()},
+                                    {"last_error", w->last_error()}}}};
+        };
+      } else {
+        served.file = std::make_unique<SnapshotFileWeights>(
+            SnapshotFileWeights::Options{snapshot_path, reload_ms});
+        seams.weights = served.file.get();
+        SnapshotFileWeights* w = served.file.get();
+        extra_stats = [w] {
+          return Json{{"snapshot", Json{{"path", w->path()},
+                                        {"reloads", w->reloads()},
+                                        {"reload_errors", w->reload_errors()},
+                                        {"file_version", w->last_file_version()},
+                                        {"last_error", w->last_error()}}}};
+        };
+      }
       if (journal) seams.decisions = [j = journal.get()](uint64_t id) { return j->Find(id); };
       served.agent = std::make_unique<Agent>(agent_options, served.observation_space,
                                              served.action_space, seams);
-      SnapshotFileWeights* w = served.file.get();
-      extra_stats = [w] {
-        return Json{{"snapshot", Json{{"path", w->path()},
-                                      {"reloads", w->reloads()},
-                                      {"reload_errors", w->reload_errors()},
-                                      {"file_version", w->last_file_version()},
-                                      {"last_error", w->last_error()}}}};
-      };
     } else {
       LocalLearner* learner = served.learner.get();
       extra_stats = [learner] {
@@ -514,7 +560,15 @@ int ServeCommand(const std::vector<std::string>& args) {
                                         static_cast<long long>(c.unroutable),
                                         static_cast<long long>(c.reply_drops))});
     const AgentMetrics m = agent->Metrics();
-    if (executor_only) {
+    if (executor_only && served.nats) {
+      const NatsWeights& w = *served.nats;
+      table.AddRow({"executor version",
+                    Format("%lld  (%lld snapshots from bucket %s, %lld refused; the first after "
+                           "%.0f ms)",
+                           static_cast<long long>(m.executor_version),
+                           static_cast<long long>(w.updates()), w.bucket().c_str(),
+                           static_cast<long long>(w.refused()), w.first_snapshot_ms())});
+    } else if (executor_only) {
       table.AddRow({"executor version", Format("%lld  (%lld reloads, %lld reload errors)",
                                            static_cast<long long>(m.executor_version),
                                            static_cast<long long>(served.file->reloads()),

@@ -111,7 +111,11 @@ Status LocalLearner::SaveFiles() {
     info.note = options_.note;
     s = SaveSnapshot(*weights_.Latest(), info, options_.snapshot_path);
   }
-  if (!s.ok()) NoteError("checkpoint: " + s.message());
+  if (!s.ok()) {
+    NoteError("checkpoint: " + s.message());
+  } else if (options_.on_saved) {
+    options_.on_saved();
+  }
   return s;
 }
 

@@ -15,6 +15,7 @@
 #include <atomic>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <span>
@@ -37,6 +38,9 @@ class LocalLearner final : public Learner {
     std::string checkpoint_path;
     std::string snapshot_path;
     int64_t checkpoint_every_ms = 30'000;
+    // Called after the checkpoint and snapshot files were written (by the trainer thread, or by
+    // Stop()'s thread): a learner fed from a stream records there how far the files reach.
+    std::function<void()> on_saved;
     // Written into the snapshot file's header.
     std::string env_name = "custom";
     std::string note;

@@ -4,6 +4,8 @@
 
 #include <algorithm>
 #include <cctype>
+#include <fstream>
+#include <sstream>
 
 namespace apprentice {
 
@@ -41,24 +43,79 @@ Result<NatsRunNames> NatsRunNames::For(std::string_view run) {
   const std::string r(run);
   n.plan_subject = "apprentice." + r + ".plan";
   n.label_subject = "apprentice." + r + ".label";
+  n.record_subject = "apprentice." + r + ".record";
   std::string upper = r;
   std::replace(upper.begin(), upper.end(), '-', '_');
   n.plan_stream = "APPRENTICE_" + upper + "_PLAN";
   n.label_stream = "APPRENTICE_" + upper + "_LABEL";
+  n.record_stream = "APPRENTICE_" + upper + "_RECORD";
+  n.weights_bucket = "APPRENTICE_" + upper + "_WEIGHTS";
   n.dropped_advisory =
       "$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES." + n.plan_stream + "." + n.consumer;
   return n;
 }
 
+namespace {
+
+bool Readable(const std::string& path) { return std::ifstream(path).good(); }
+
+// The public key (a line starting with 'U') in an nkey file; empty if there is none.
+std::string NkeyPublicKey(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  while (std::getline(in, line)) {
+    const size_t start = line.find_first_not_of(" \t");
+    if (start == std::string::npos || line[start] != 'U') continue;
+    const size_t end = line.find_first_of(" \t\r", start);
+    return line.substr(start, end == std::string::npos ? std::string::npos : end - start);
+  }
+  return "";
+}
+
+}  // namespace
+
+Status NatsSecurity::Validate() const {
+  if (tls_cert.empty() != tls_key.empty()) {
+    return Status::InvalidArgument("tls-cert and tls-key go together: give both or neither");
+  }
+  const std::pair<const char*, const std::string*> files[] = {
+      {"tls-ca", &tls_ca}, {"tls-cert", &tls_cert}, {"tls-key", &tls_key},
+      {"nkey", &nkey_file}};
+  for (const auto& [what, path] : files) {
+    if (!path->empty() && !Readable(*path)) {
+      return Status::InvalidArgument(std::string(what) + ": cannot read " + *path);
+    }
+  }
+  if (!nkey_file.empty() && NkeyPublicKey(nkey_file).empty()) {
+    return Status::InvalidArgument("nkey: " + nkey_file +
+                                   " holds no public user key (a line starting with 'U')");
+  }
+  return Status::Ok();
+}
+
 Result<std::unique_ptr<NatsLink>> NatsLink::Connect(const std::string& url,
                                                     const std::string& name,
+                                                    const NatsSecurity& security,
                                                     int64_t timeout_ms) {
+  if (Status s = security.Validate(); !s.ok()) return s;
   auto link = std::unique_ptr<NatsLink>(new NatsLink());
   link->url_ = url;
   link->handles_ = std::make_unique<Handles>();
   natsOptions* opts = nullptr;
   natsStatus s = natsOptions_Create(&opts);
   if (s == NATS_OK) s = natsOptions_SetURL(opts, url.c_str());
+  if (s == NATS_OK && security.tls()) s = natsOptions_SetSecure(opts, true);
+  if (s == NATS_OK && !security.tls_ca.empty()) {
+    s = natsOptions_LoadCATrustedCertificates(opts, security.tls_ca.c_str());
+  }
+  if (s == NATS_OK && !security.tls_cert.empty()) {
+    s = natsOptions_LoadCertificatesChain(opts, security.tls_cert.c_str(),
+                                          security.tls_key.c_str());
+  }
+  if (s == NATS_OK && !security.nkey_file.empty()) {
+    s = natsOptions_SetNKeyFromSeed(opts, NkeyPublicKey(security.nkey_file).c_str(),
+                                    security.nkey_file.c_str());
+  }
   if (s == NATS_OK) s = natsOptions_SetName(opts, name.c_str());
   if (s == NATS_OK) s = natsOptions_SetTimeout(opts, timeout_ms);
   // Reconnect for ever (a server of a cluster that restarts); publishes are buffered meanwhile.
@@ -80,42 +137,58 @@ NatsLink::~NatsLink() = default;
 void* NatsLink::connection() const { return handles_->nc; }
 void* NatsLink::jetstream() const { return handles_->js; }
 
-Status NatsLink::EnsureStreams(const NatsRunNames& names, int64_t queue,
-                               int64_t max_request_bytes) {
-  struct Spec {
-    const std::string* stream;
-    const std::string* subject;
-    bool work_queue;
-  };
-  for (const Spec& spec : {Spec{&names.plan_stream, &names.plan_subject, true},
-                           Spec{&names.label_stream, &names.label_subject, false}}) {
-    jsStreamConfig cfg;
-    jsStreamConfig_Init(&cfg);
-    cfg.Name = spec.stream->c_str();
-    const char* subjects[1] = {spec.subject->c_str()};
-    cfg.Subjects = subjects;
-    cfg.SubjectsLen = 1;
-    if (spec.work_queue) {
-      // A request is removed once a worker acknowledges it; beyond `queue` waiting requests the
-      // oldest is discarded (the in-process queue's drop-oldest policy).
-      cfg.Retention = js_WorkQueuePolicy;
-      cfg.MaxMsgs = queue;
-      cfg.Discard = js_DiscardOld;
-      cfg.MaxMsgSize = static_cast<int32_t>(max_request_bytes);
-    } else {
-      cfg.Retention = js_LimitsPolicy;
-      cfg.Discard = js_DiscardOld;
-    }
-    cfg.Storage = js_FileStorage;
-    jsStreamInfo* info = nullptr;
-    jsErrCode code = static_cast<jsErrCode>(0);
-    natsStatus s = js_AddStream(&info, static_cast<jsCtx*>(jetstream()), &cfg, nullptr, &code);
-    if (info != nullptr) jsStreamInfo_Destroy(info);
-    // Made by another process already (same name, same subjects): fine.
-    if (s != NATS_OK && code == JSStreamNameExistErr) s = NATS_OK;
-    if (s != NATS_OK) return NatsError("NATS: cannot create stream " + *spec.stream, s);
-  }
+namespace {
+
+// Adds a file-backed stream, or accepts the one another process made (same name).
+Status AddStream(jsCtx* js, jsStreamConfig& cfg, const std::string& subject, int64_t replicas) {
+  cfg.Replicas = static_cast<int>(std::clamp<int64_t>(replicas, 1, 5));
+  const char* subjects[1] = {subject.c_str()};
+  cfg.Subjects = subjects;
+  cfg.SubjectsLen = 1;
+  cfg.Storage = js_FileStorage;
+  jsStreamInfo* info = nullptr;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  natsStatus s = js_AddStream(&info, js, &cfg, nullptr, &code);
+  if (info != nullptr) jsStreamInfo_Destroy(info);
+  if (s != NATS_OK && code == JSStreamNameExistErr) s = NATS_OK;
+  if (s != NATS_OK) return NatsError(std::string("NATS: cannot create stream ") + cfg.Name, s);
   return Status::Ok();
+}
+
+}  // namespace
+
+Status NatsLink::EnsureStreams(const NatsRunNames& names, int64_t queue,
+                               int64_t max_request_bytes, int64_t replicas) {
+  auto* js = static_cast<jsCtx*>(jetstream());
+  jsStreamConfig plan;
+  jsStreamConfig_Init(&plan);
+  plan.Name = names.plan_stream.c_str();
+  // A request is removed once a worker acknowledges it; beyond `queue` waiting requests the
+  // oldest is discarded (the in-process queue's drop-oldest policy).
+  plan.Retention = js_WorkQueuePolicy;
+  plan.MaxMsgs = queue;
+  plan.Discard = js_DiscardOld;
+  plan.MaxMsgSize = static_cast<int32_t>(max_request_bytes);
+  if (Status s = AddStream(js, plan, names.plan_subject, replicas); !s.ok()) return s;
+  jsStreamConfig label;
+  jsStreamConfig_Init(&label);
+  label.Name = names.label_stream.c_str();
+  label.Retention = js_LimitsPolicy;
+  label.Discard = js_DiscardOld;
+  return AddStream(js, label, names.label_subject, replicas);
+}
+
+Status NatsLink::EnsureRecordStream(const NatsRunNames& names, int64_t max_records,
+                                    int64_t max_record_bytes, int64_t replicas) {
+  jsStreamConfig cfg;
+  jsStreamConfig_Init(&cfg);
+  cfg.Name = names.record_stream.c_str();
+  cfg.Retention = js_LimitsPolicy;
+  cfg.MaxMsgs = max_records;
+  cfg.Discard = js_DiscardOld;
+  cfg.MaxMsgSize = static_cast<int32_t>(max_record_bytes);
+  return AddStream(static_cast<jsCtx*>(jetstream()), cfg, names.record_subject,
+                   replicas);
 }
 
 }  // namespace apprentice

@@ -40,7 +40,8 @@ Status NatsPlanQueue::Options::Validate() const {
   if (budget_ms < 0) return Status::InvalidArgument("budget_ms must not be negative");
   if (max_request_bytes < 1024) return Status::InvalidArgument("max_request_bytes below 1024");
   if (Result<NatsRunNames> n = NatsRunNames::For(run); !n.ok()) return n.status();
-  return Status::Ok();
+  if (replicas < 1 || replicas > 5) return Status::InvalidArgument("replicas: 1 to 5");
+  return security.Validate();
 }
 
 NatsPlanQueue::NatsPlanQueue(Options options, NatsRunNames names, std::unique_ptr<NatsLink> link,
@@ -60,9 +61,10 @@ Result<std::unique_ptr<NatsPlanQueue>> NatsPlanQueue::Connect(const Options& opt
     return Status::InvalidArgument("requests that carry the env's state need a prototype env");
   }
   Result<NatsRunNames> names = NatsRunNames::For(options.run);
-  Result<std::unique_ptr<NatsLink>> link = NatsLink::Connect(options.url, "apprentice-agent");
+  Result<std::unique_ptr<NatsLink>> link = NatsLink::Connect(options.url, "apprentice-agent", options.security);
   if (!link.ok()) return link.status();
-  if (Status s = (*link)->EnsureStreams(*names, options.queue, options.max_request_bytes);
+  if (Status s = (*link)->EnsureStreams(*names, options.queue, options.max_request_bytes,
+                                           options.replicas);
       !s.ok()) {
     return s;
   }

@@ -40,6 +40,8 @@ class NatsPlanQueue final : public PlanQueue {
   struct Options {
     std::string url = "nats://127.0.0.1:4222";
     std::string run = "apprentice";  // names the subjects and streams (nats_link.h)
+    NatsSecurity security;
+    int64_t replicas = 1;                // the streams' replicas, if this process makes them
     int64_t queue = 1024;            // requests the stream keeps waiting for a worker
     int64_t budget_ms = 0;           // a worker's planner's time per request; 0 = no limit
     int64_t max_request_bytes = 1 << 20;  // a longer request (a large env state) is not sent

@@ -25,7 +25,8 @@ Status PlannerWorkerOptions::Validate() const {
     return Status::InvalidArgument("max_requests and idle_exit_ms must not be negative");
   }
   if (Result<NatsRunNames> n = NatsRunNames::For(run); !n.ok()) return n.status();
-  return Status::Ok();
+  if (replicas < 1 || replicas > 5) return Status::InvalidArgument("replicas: 1 to 5");
+  return security.Validate();
 }
 
 Json PlannerWorkerStats::ToJson() const {
@@ -61,9 +62,12 @@ Status RunPlannerWorker(const PlannerWorkerOptions& options, Planner& planner, E
   if (Status s = planner.CanTeach(env); !s.ok()) return s;
   const NatsRunNames names = NatsRunNames::For(options.run).value();
   Result<std::unique_ptr<NatsLink>> link =
-      NatsLink::Connect(options.url, "apprentice-" + options.name);
+      NatsLink::Connect(options.url, "apprentice-" + options.name, options.security);
   if (!link.ok()) return link.status();
-  if (Status s = (*link)->EnsureStreams(names, options.queue, 1 << 20); !s.ok()) return s;
+  if (Status s = (*link)->EnsureStreams(names, options.queue, 1 << 20, options.replicas);
+      !s.ok()) {
+    return s;
+  }
   auto* js = static_cast<jsCtx*>((*link)->jetstream());
 
   // The run's durable pull consumer: explicit acks, redelivery after ack_wait, at most

@@ -15,6 +15,7 @@
 #include "core/status.h"
 #include "core/stop_flag.h"
 #include "env/env.h"
+#include "nats/nats_link.h"
 #include "planner/planner.h"
 
 namespace apprentice {
@@ -22,6 +23,8 @@ namespace apprentice {
 struct PlannerWorkerOptions {
   std::string url = "nats://127.0.0.1:4222";
   std::string run = "apprentice";
+  NatsSecurity security;
+  int64_t replicas = 1;               // the streams' replicas, if this worker makes them
   std::string name = "worker";  // recorded in its labels
   int64_t ack_wait_ms = 10'000;   // a request not acknowledged this long is redelivered
   int64_t max_deliver = 3;        // deliveries of one request before the server gives up on it

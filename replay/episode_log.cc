@@ -973,4 +973,22 @@ Result<EpisodeLogSummary> SummarizeEpisodeLog(const std::string& path,
   return summary;
 }
 
+std::vector<uint8_t> EncodeRecordMessage(const DecisionRecord& record) {
+  episode_log_internal::RecordEncoder encoder;
+  const std::span<const uint8_t> bytes = encoder.Encode(record);
+  return {bytes.begin(), bytes.end()};
+}
+
+Status DecodeRecordMessage(std::span<const uint8_t> bytes, DecisionRecord& out) {
+  if (static_cast<int64_t>(bytes.size()) < episode_log_internal::kMinRecordBytes ||
+      !episode_log_internal::HasRecordIdentifier(bytes)) {
+    return Status::DataLoss("not a record: " + std::to_string(bytes.size()) +
+                            " bytes without the Record identifier");
+  }
+  std::vector<uint64_t> aligned((bytes.size() + 7) / 8);  // FlatBuffers wants 8-byte alignment
+  std::memcpy(aligned.data(), bytes.data(), bytes.size());
+  return episode_log_internal::DecodeRecord(
+      {reinterpret_cast<const uint8_t*>(aligned.data()), bytes.size()}, out);
+}
+
 }  // namespace apprentice

@@ -17,6 +17,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -223,5 +224,12 @@ Json DamageJson(const std::vector<EpisodeLogDamage>& damage);
 // Reads the whole log once. Episodes are keyed by id, so a directory should hold one run.
 Result<EpisodeLogSummary> SummarizeEpisodeLog(const std::string& path,
                                               EpisodeLogReader::Options options = {});
+
+// One record as the log's Record FlatBuffer alone (a frame's payload, without length and CRC):
+// how a record travels as a message (the NATS record stream, docs/scaling.md).
+std::vector<uint8_t> EncodeRecordMessage(const DecisionRecord& record);
+// Verifies and decodes such bytes, at any alignment, into `out`; DataLoss naming what is wrong
+// (too short, not a Record, fails verification, a value out of range).
+Status DecodeRecordMessage(std::span<const uint8_t> bytes, DecisionRecord& out);
 
 }  // namespace apprentice

@@ -2,6 +2,7 @@
 // with a LocalLearner; see runtime/run.h.
 #include <sys/prctl.h>
 
+#include <cmath>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -11,6 +12,7 @@
 #include "core/clock.h"
 #include "env/registry.h"
 #include "learner/local_learner.h"
+#include "nats/nats_learner.h"
 #include "nats/nats_plan_queue.h"
 #include "nats/planner_worker.h"
 #include "planner/registry.h"
@@ -60,15 +62,31 @@ HostedAgent::HostedAgent(const RunOptions& options) : options_(options) {
   RequireOk(CheckRunnable(options));
   Require(options.mode != "sync", "an agent runs the agent modes, not sync");
   prototype_ = MakeEnv(options.env, options.env_options).ValueOrThrow();
-  learner_ = std::make_unique<LocalLearner>(LearnerOptionsFor(options),
-                                            prototype_->observation_space(),
-                                            prototype_->action_space());
-  resumed_ = LoadResume(options);
-  RestoreLearner(options, resumed_, *learner_);
-  resumed_.labelled.clear();
   AgentSeams seams;
-  seams.learner = learner_.get();
-  if (options.nats_url.empty()) {
+  const bool remote = !options.nats_url.empty();
+  if (remote && options.nats_learner) {
+    // The learner is `apprentice learner` elsewhere: records go to the run's stream, weights come
+    // from its bucket (the agent starts from the learner's newest snapshot).
+    NatsLearner::Options l;
+    l.url = options.nats_url;
+    l.run = options.nats_run;
+    l.security = options.nats_security;
+    l.replicas = options.nats_replicas;
+    l.wait_ms = options.nats_wait_ms;
+    Result<std::unique_ptr<NatsLearner>> learner = NatsLearner::Connect(l);
+    Require(learner.ok(), learner.ok() ? "" : learner.status().message());
+    nats_learner_ = std::move(*learner);
+    seams.learner = nats_learner_.get();
+  } else {
+    learner_ = std::make_unique<LocalLearner>(LearnerOptionsFor(options),
+                                              prototype_->observation_space(),
+                                              prototype_->action_space());
+    resumed_ = LoadResume(options);
+    RestoreLearner(options, resumed_, *learner_);
+    resumed_.labelled.clear();
+    seams.learner = learner_.get();
+  }
+  if (!remote || !options.nats_planners) {
     seams.planners = [this] {
       return MakePlanner(options_.planner, options_.planner_options, options_.planner_delay_ms);
     };
@@ -77,6 +95,8 @@ HostedAgent::HostedAgent(const RunOptions& options) : options_(options) {
     NatsPlanQueue::Options q;
     q.url = options.nats_url;
     q.run = options.nats_run;
+    q.security = options.nats_security;
+    q.replicas = options.nats_replicas;
     q.queue = options.agent.planner_queue;
     q.budget_ms = options.agent.planner_budget_ms;
     q.env_key = EnvKey(options.env, Envs().Resolve(options.env, options.env_options)
@@ -107,12 +127,25 @@ HostedAgent::~HostedAgent() {
 }
 
 std::string HostedAgent::NatsCounters() const {
-  if (!nats_queue_) return "";
-  const NatsPlanQueue::Counters c = nats_queue_->counters();
-  return "published " + std::to_string(c.published) + ", not sent " +
-         std::to_string(c.publish_errors) + ", labels " + std::to_string(c.labels) +
-         ", bad labels " + std::to_string(c.bad_labels) + ", dropped after max deliveries " +
-         std::to_string(c.dropped);
+  std::string out;
+  if (nats_queue_) {
+    const NatsPlanQueue::Counters c = nats_queue_->counters();
+    out = "published " + std::to_string(c.published) + ", not sent " +
+          std::to_string(c.publish_errors) + ", labels " + std::to_string(c.labels) +
+          ", bad labels " + std::to_string(c.bad_labels) + ", dropped after max deliveries " +
+          std::to_string(c.dropped);
+  }
+  if (nats_learner_) {
+    const NatsLearner::Counters c = nats_learner_->counters();
+    const NatsWeights& w = nats_learner_->nats_weights();
+    out += std::string(out.empty() ? "" : "; ") + "records stored " + std::to_string(c.stored) +
+           " of " + std::to_string(c.added) + " (retries " + std::to_string(c.retries) +
+           ", failed " + std::to_string(c.failed) + ", dropped " + std::to_string(c.dropped) +
+           "), snapshots received " + std::to_string(w.updates()) + " (refused " +
+           std::to_string(w.refused()) + ", first after " + std::to_string(std::llround(w.first_snapshot_ms())) +
+           " ms)";
+  }
+  return out;
 }
 
 RunSummary RunAgentLoop(const RunOptions& options, const ProgressCallback& progress,

@@ -35,9 +35,23 @@ Status RunOptions::Validate() const {
     return Status::InvalidArgument("the planner delay must be in [0, 3600000] ms");
   }
   if (steps < 1) return Status::InvalidArgument("steps must be >= 1");
-  if (!nats_url.empty() && mode == "sync") {
-    return Status::InvalidArgument("planner workers over NATS need an agent mode (reflex, ...), "
-                                   "not sync");
+  if (!nats_url.empty()) {
+    if (mode == "sync") {
+      return Status::InvalidArgument("planner workers and learners over NATS need an agent mode "
+                                     "(reflex, ...), not sync");
+    }
+    if (!nats_planners && !nats_learner) {
+      return Status::InvalidArgument("with NATS, the planners, the learner or both are elsewhere");
+    }
+    if (nats_learner && resume) {
+      return Status::InvalidArgument("a run whose learner is elsewhere does not resume: the "
+                                     "learner's own run directory holds the checkpoint");
+    }
+    if (nats_replicas < 1 || nats_replicas > 5) {
+      return Status::InvalidArgument("NATS replicas: 1 to 5");
+    }
+    if (nats_wait_ms < 0) return Status::InvalidArgument("the NATS wait must not be negative");
+    if (Status s = nats_security.Validate(); !s.ok()) return s;
   }
   if (resume && run_dir.empty()) return Status::InvalidArgument("resume needs a run directory");
   if (!(beta >= 0.0 && beta <= 1.0)) return Status::InvalidArgument("beta must be in [0, 1]");

@@ -35,6 +35,7 @@
 #include "core/options.h"
 #include "core/stop_flag.h"
 #include "distiller/distiller.h"
+#include "nats/nats_link.h"
 #include "runtime/run_store.h"
 
 namespace apprentice {
@@ -82,10 +83,17 @@ struct RunOptions {
   // Agent modes: the distiller checkpoint and executor snapshot are saved this often (and at the
   // end); sync mode saves them every 1000 distiller updates.
   int64_t checkpoint_every_ms = 30'000;
-  // Agent modes: plan requests go to planner workers over NATS JetStream at this URL
-  // (`apprentice planner-worker`, nats/) instead of an in-process pool; empty = in process.
+  // Agent modes: parts of the run live elsewhere, on NATS JetStream at this URL (nats/,
+  // docs/scaling.md); empty = everything in process. With it, plan requests go to planner
+  // workers (`apprentice planner-worker`) when nats_planners, and trainable records to a learner
+  // (`apprentice learner`, whose snapshots the agent follows) when nats_learner.
   std::string nats_url;
   std::string nats_run = "apprentice";  // names the run's subjects and streams on NATS
+  bool nats_planners = true;
+  bool nats_learner = false;
+  NatsSecurity nats_security;
+  int64_t nats_replicas = 1;            // streams made by this run are stored on this many servers
+  int64_t nats_wait_ms = 30'000;        // for the learner's first snapshot
   Status Validate() const;
 };
 
@@ -198,14 +206,16 @@ class HostedAgent {
   const ResumeState& resumed() const { return resumed_; }
   int64_t resumed_version() const { return resumed_version_; }
   // With options.nats_url: requests published, labels received, requests given up on after the
-  // maximum deliveries ("published 120, labels 118, dropped 0"); empty otherwise.
+  // maximum deliveries; records stored for the learner and snapshots received from it
+  // ("published 120, ..., records stored 118, ..."); empty otherwise.
   std::string NatsCounters() const;
 
  private:
   const RunOptions options_;
   std::unique_ptr<Env> prototype_;
-  std::unique_ptr<class LocalLearner> learner_;
-  std::shared_ptr<class NatsPlanQueue> nats_queue_;  // with nats_url: the workers' queue
+  std::unique_ptr<class LocalLearner> learner_;     // in process, or
+  std::unique_ptr<class NatsLearner> nats_learner_;  // with nats_learner: the learner elsewhere
+  std::shared_ptr<class NatsPlanQueue> nats_queue_;  // with nats_planners: the workers' queue
   std::unique_ptr<Agent> agent_;
   ResumeState resumed_;
   int64_t resumed_version_ = 0;

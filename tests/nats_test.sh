@@ -11,31 +11,8 @@
 # usage: nats_test.sh APPRENTICE PYTHON
 set -u
 apprentice=$1 python=$2
-work=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null && wait "$p" 2>/dev/null; done
-  rm -rf "$work"
-}
-trap cleanup EXIT
-fail() {
-  echo "nats_test: $*"
-  for f in "$work"/*.err; do echo "--- $f"; tail -5 "$f"; done
-  exit 1
-}
-free_port() {
-  "$python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
-port=$(free_port)
-nats-server -js -a 127.0.0.1 -p "$port" -sd "$work/store" >"$work/server.err" 2>&1 &
-pids+=($!)
-for _ in $(seq 1 200); do
-  grep -q "Server is ready" "$work/server.err" && break
-  sleep 0.05
-done
-grep -q "Server is ready" "$work/server.err" || fail "nats-server did not start"
-url="nats://127.0.0.1:$port"
+test_name=nats_test
+source "$(dirname "$0")/nats_server.sh"
 
 start_worker() {  # start_worker NAME [flags...]: its pid in $worker
   local name=$1
@@ -53,7 +30,8 @@ start_worker w2 --env cartpole --planner lqr
 w2=$worker
 "$apprentice" run --env cartpole --planner lqr --mode reflex --rate-hz 1000 --steps 8000 --seed 3 \
   --nats "$url" --nats-run t1 --planner-queue 20000 --eval-episodes 10 --planner-eval-episodes 3 \
-  --summary-json "$work/run.json" --quiet >"$work/run.out" 2>"$work/run.err" &
+  --run-dir "$work/run-dir" --summary-json "$work/run.json" --quiet \
+  >"$work/run.out" 2>"$work/run.err" &
 run=$!
 pids+=($run)
 sleep 3
@@ -84,6 +62,7 @@ start_worker wp --env pendulum --planner mppi --max-requests 5 --idle-exit-s 10
 wp=$worker
 "$apprentice" run --env cartpole --planner lqr --mode reflex --rate-hz 1000 --steps 300 \
   --nats "$url" --nats-run t1 --eval-episodes 1 --planner-eval-episodes 0 --quiet \
+  --run-dir "$work/run2-dir" \
   >/dev/null 2>"$work/run2.err" || fail "the second run failed"
 wait "$wp"
 "$python" -c 'import json,sys; w=json.load(open(sys.argv[1])); print("nats_test: other env refused", w["refused"]); sys.exit(0 if w["refused"] > 0 and w["labels"] == 0 else 1)' \

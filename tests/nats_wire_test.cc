@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/rng.h"
+#include "replay/episode_log.h"
 
 namespace apprentice {
 namespace {
@@ -116,6 +117,39 @@ TEST(NatsWire, GarbageIsRefusedByName) {
     std::string damaged = label;
     damaged[rng.Below(damaged.size())] = static_cast<char>(rng.Below(256));
     (void)DecodeLabel(damaged);
+  }
+}
+
+// Records travel on the record stream as the episode log's Record FlatBuffer, at any alignment.
+TEST(NatsWire, RecordMessagesRoundTripAndDamageIsRefused) {
+  DecisionRecord r;
+  r.decision_id = 42;
+  r.episode = 3;
+  r.step = 7;
+  r.observation = {0.5f, -1.0f, 2.0f, 0.25f};
+  const float logits[2] = {0.0f, 1.0f};
+  r.planner = PolicyOutput::FromLogits(logits);
+  r.has_label = true;
+  r.planner_action = Action::Discrete(1);
+  r.executor_action = Action::Discrete(0);
+  r.reward = 1.0f;
+  const std::vector<uint8_t> bytes = EncodeRecordMessage(r);
+  std::vector<uint8_t> shifted(bytes.size() + 1);  // decoding must not need an aligned buffer
+  std::copy(bytes.begin(), bytes.end(), shifted.begin() + 1);
+  DecisionRecord out;
+  ASSERT_TRUE(DecodeRecordMessage({shifted.data() + 1, bytes.size()}, out).ok());
+  EXPECT_EQ(out.decision_id, 42u);
+  EXPECT_EQ(out.step, 7);
+  EXPECT_EQ(out.observation, r.observation);
+  EXPECT_TRUE(out.has_label);
+  EXPECT_EQ(out.planner_action.index(), 1);
+  EXPECT_EQ(DecodeRecordMessage({}, out).code(), StatusCode::kDataLoss);
+  for (size_t n = 0; n < bytes.size(); ++n) (void)DecodeRecordMessage({bytes.data(), n}, out);
+  Rng rng(6);
+  for (int i = 0; i < 2000; ++i) {
+    std::vector<uint8_t> damaged = bytes;
+    damaged[rng.Below(damaged.size())] = static_cast<uint8_t>(rng.Below(256));
+    (void)DecodeRecordMessage(damaged, out);
   }
 }
 
