@@ -16,7 +16,7 @@ packages=(
   python3 python3-zmq python3-msgpack python3-torch
   python3-dev python3-numpy pybind11-dev
   libjs-chart.js chromium
-  nats-server libnats-dev
+  nats-server libnats-dev openssl python3-cryptography
 )
 
 missing=()
