@@ -32,7 +32,8 @@ namespace {
 constexpr const char* kUsage =
     "usage: apprentice serve --observation-size N (--actions K | --action-dims D)\n"
     "                        [--planner torchscript --torchscript-model FILE] [flags]\n"
-    "       apprentice serve --executor-only (--snapshot FILE | --nats URL) [flags]\n"
+    "       apprentice serve --executor-only --snapshot FILE [flags]\n"
+    "       apprentice serve --executor-only --nats URL [flags]\n"
     "\n"
     "Serves decisions over ZeroMQ + MessagePack (the protocol: docs/protocol.md). Clients send\n"
     "act (an observation: the executor answers at once, with the decision id), feedback (a\n"

@@ -124,7 +124,7 @@ expect 0 "--torchscript-model" -- serve --help
 expect 2 "give --observation-size N and one of --actions K or --action-dims D" -- serve
 expect 2 "give --observation-size N and one of --actions K or --action-dims D" -- serve \
   --observation-size 4 --actions 2 --action-dims 1
-expect 2 "--snapshot and --reload-ms are for --executor-only" -- serve --snapshot x.snap
+expect 2 "--snapshot, --reload-ms and --nats are for --executor-only" -- serve --snapshot x.snap
 expect 2 "--actions is for a service with a teacher" -- serve --executor-only --snapshot x.snap \
   --actions 2
 expect 2 "planner mcts plans on an environment model" -- serve --observation-size 4 --actions 2 \
@@ -132,7 +132,13 @@ expect 2 "planner mcts plans on an environment model" -- serve --observation-siz
 expect 2 "give the model file (--torchscript-model FILE)" -- serve --observation-size 4 --actions 2
 expect 2 "cannot load $tmp/nothing.pt" -- serve --observation-size 4 --actions 2 \
   --torchscript-model "$tmp/nothing.pt"
-expect 2 "--executor-only needs --snapshot FILE" -- serve --executor-only
+expect 2 "--executor-only serves --snapshot FILE or the weights bucket of --nats URL" -- \
+  serve --executor-only
+expect 0 "usage: apprentice learner --run-dir DIR" -- learner --help
+expect 2 "--run-dir: give the learner's directory" -- learner --nats nats://127.0.0.1:1
+expect 2 "--nats-parts and --nats-run need --nats URL" -- run --mode reflex --nats-parts learner
+expect 2 "nkey: cannot read $tmp/nothing.nk" -- run --mode reflex --nats nats://127.0.0.1:1 \
+  --nats-nkey "$tmp/nothing.nk"
 expect 2 "--snapshot: " -- serve --executor-only --snapshot "$tmp/nothing.snap"
 expect 2 "--max-message-bytes: 10 is out of range" -- serve --executor-only --snapshot x.snap \
   --max-message-bytes 10
