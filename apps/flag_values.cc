@@ -78,6 +78,28 @@ void DeclareDistillerFlags(FlagSet& flags, Distiller::Options& options, std::str
   }
 }
 
+void DeclareLabelFlags(FlagSet& flags, std::string& policy, LabelSelection& labels) {
+  flags.String("label-policy", &policy,
+               "which decisions the teacher labels: all, random (each with probability "
+               "--label-fraction), uncertainty (the executor's least confident "
+               "--label-fraction) or disagreement (the kinds of decision the teacher recently "
+               "overruled most)",
+               {"all", "random", "uncertainty", "disagreement"});
+  flags.Double("label-fraction", &labels.fraction,
+               "the label budget: the share of decisions the teacher labels (every policy but "
+               "all)",
+               1e-6, 1.0);
+}
+
+Status ApplyLabelFlags(const FlagSet& flags, const std::string& policy, LabelSelection& labels) {
+  labels.policy = *ParseLabelPolicy(policy);  // a declared choice
+  if (flags.WasSet("label-fraction") && labels.policy == LabelPolicy::kAll) {
+    return Status::InvalidArgument(
+        "--label-fraction needs --label-policy random, uncertainty or disagreement");
+  }
+  return Status::Ok();
+}
+
 void DeclareNatsFlags(FlagSet& flags, std::string& url, std::string& run, NatsSecurity& security,
                       int64_t& replicas, const std::string& url_help) {
   flags.String("nats", &url, url_help);

@@ -131,10 +131,12 @@ int LearnerCommand(const std::vector<std::string>& args) {
                                       static_cast<long long>(stats.restored))
                              : std::string("no (a new learner)")});
     t.AddRow({"stream position", std::to_string(stats.position)});
-    t.AddRow({"records read", Format("%lld  (bad %lld, discarded by the stream unread %lld)",
-                                     static_cast<long long>(stats.records),
-                                     static_cast<long long>(stats.bad_records),
-                                     static_cast<long long>(stats.skipped))});
+    t.AddRow({"records read",
+              Format("%lld  (bad %lld, discarded by the stream unread %lld, reader restarted %lld)",
+                     static_cast<long long>(stats.records),
+                     static_cast<long long>(stats.bad_records),
+                     static_cast<long long>(stats.skipped),
+                     static_cast<long long>(stats.resubscribed))});
     t.AddRow({"distiller updates", Format("%lld  (executor version %lld)",
                                           static_cast<long long>(stats.train_steps),
                                           static_cast<long long>(stats.executor_version))});

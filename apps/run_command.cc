@@ -162,6 +162,7 @@ int RunCommand(const std::vector<std::string>& args) {
   bool json = false, quiet = false;
   std::string hidden = "64,64";
   std::string run_dir, resume_dir;
+  std::string label_policy = "all";
   std::string nats_parts = "planners";
   int64_t seed = static_cast<int64_t>(o.seed);
 
@@ -201,6 +202,7 @@ int RunCommand(const std::vector<std::string>& args) {
   flags.Int("planner-wait-ms", &o.agent.planner_wait_ms,
             "planner/dagger modes: the longest wait for the planner before the executor acts", 1,
             3'600'000);
+  DeclareLabelFlags(flags, label_policy, o.agent.labels);
   flags.Double("planner-delay-ms", &o.planner_delay_ms,
                "make every planner decision take at least this long (same decisions)", 0,
                3'600'000);
@@ -296,6 +298,12 @@ int RunCommand(const std::vector<std::string>& args) {
   Result<OptionValues> replay_options = replay_flags.ValuesFor(o.replay_sampler);
   if (!replay_options.ok()) return usage_error(replay_options.status().message());
   o.replay_options = std::move(*replay_options);
+  if (Status s = ApplyLabelFlags(flags, label_policy, o.agent.labels); !s.ok()) {
+    return usage_error(s.message());
+  }
+  if (o.mode == "sync" && flags.WasSet("label-policy")) {
+    return usage_error("--label-policy is for agent modes: sync mode labels every step");
+  }
   o.nats_planners = nats_parts.find("planners") != std::string::npos;
   o.nats_learner = nats_parts.find("learner") != std::string::npos;
   if (o.nats_url.empty() && (flags.WasSet("nats-parts") || flags.WasSet("nats-run"))) {

@@ -187,16 +187,7 @@ int ServeCommand(const std::vector<std::string>& args) {
             int64_t{1} << 24);
   flags.Double("planner-delay-ms", &t.planner_delay_ms,
                "make every teacher decision take at least this long (a slow teacher)", 0, 1e6);
-  flags.String("label-policy", &label_policy,
-               "which decisions the teacher labels: all, random (each with probability "
-               "--label-fraction), uncertainty (the executor's least confident "
-               "--label-fraction) or disagreement (the kinds of decision the teacher recently "
-               "overruled most)",
-               {"all", "random", "uncertainty", "disagreement"});
-  flags.Double("label-fraction", &agent_options.labels.fraction,
-               "the label budget: the share of decisions the teacher labels (every policy but "
-               "all)",
-               1e-6, 1.0);
+  DeclareLabelFlags(flags, label_policy, agent_options.labels);
   ExtensionFlags planner_flags(flags, "Planner options (each planner declares its own)", "planner",
                                "planner-opt", ExtensionsOf(Planners()));
   flags.Section("Learning (with a teacher)");
@@ -253,9 +244,8 @@ int ServeCommand(const std::vector<std::string>& args) {
   };
   if (std::optional<int> done = ParseCommandFlags(flags, args, "apprentice serve")) return *done;
 
-  agent_options.labels.policy = *ParseLabelPolicy(label_policy);  // a declared choice
-  if (flags.WasSet("label-fraction") && agent_options.labels.policy == LabelPolicy::kAll) {
-    return usage_error("--label-fraction needs --label-policy random, uncertainty or disagreement");
+  if (Status s = ApplyLabelFlags(flags, label_policy, agent_options.labels); !s.ok()) {
+    return usage_error(s.message());
   }
   if (curve_key_file.empty() != curve_clients_file.empty()) {
     return usage_error("CURVE needs both --curve-secret-key (the service's key pair) and "
@@ -411,6 +401,7 @@ int ServeCommand(const std::vector<std::string>& args) {
           return Json{{"nats", Json{{"bucket", w->bucket()},
                                     {"updates", w->updates()},
                                     {"refused", w->refused()},
+                                    {"rewatches", w->rewatches()},
                                     {"first_snapshot_ms", w->first_snapshot_ms()},
                                     {"last_error", w->last_error()}}}};
         };

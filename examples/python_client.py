@@ -85,6 +85,8 @@ def main():
     parser.add_argument("--decisions", type=int, default=1000, help="act requests to send")
     parser.add_argument("--in-flight", type=int, default=8,
                         help="act requests kept in flight at once (pipelining)")
+    parser.add_argument("--rate", type=float, default=0.0,
+                        help="act requests sent per second (0: as fast as replies come)")
     parser.add_argument("--feedback-every", type=int, default=10,
                         help="report feedback for every Nth decision")
     parser.add_argument("--seed", type=int, default=1)
@@ -102,6 +104,8 @@ def main():
         parser.error("CURVE needs both --curve-key and --server-key")
     if args.decisions < 1 or args.in_flight < 1 or args.feedback_every < 1:
         parser.error("--decisions, --in-flight and --feedback-every must be at least 1")
+    if args.rate < 0:
+        parser.error("--rate must not be negative")
     rng = random.Random(args.seed)
     client = Client(args.endpoint, curve_key=args.curve_key, server_key=args.server_key)
     problems = []
@@ -124,6 +128,12 @@ def main():
     latencies = []
     while len(decisions) < args.decisions:
         while sent < args.decisions and len(outstanding) < args.in_flight:
+            if args.rate > 0:  # paced: request k goes out k / rate seconds after the first
+                wait = started + sent / args.rate - time.perf_counter()
+                if wait > 0:
+                    if outstanding:
+                        break
+                    time.sleep(wait)
             obs = [rng.uniform(-1.0, 1.0) for _ in range(obs_size)]
             outstanding.add(client.send("act", obs=obs))
             sent += 1

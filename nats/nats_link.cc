@@ -6,6 +6,9 @@
 #include <cctype>
 #include <fstream>
 #include <sstream>
+#include <vector>
+
+#include "core/options.h"
 
 namespace apprentice {
 
@@ -103,7 +106,16 @@ Result<std::unique_ptr<NatsLink>> NatsLink::Connect(const std::string& url,
   link->handles_ = std::make_unique<Handles>();
   natsOptions* opts = nullptr;
   natsStatus s = natsOptions_Create(&opts);
-  if (s == NATS_OK) s = natsOptions_SetURL(opts, url.c_str());
+  // One URL, or several joined by commas (the servers of a cluster; the client picks one and
+  // learns the others from it).
+  const std::vector<std::string> urls = SplitCommas(url);
+  std::vector<const char*> servers;
+  for (const std::string& u : urls) servers.push_back(u.c_str());
+  if (s == NATS_OK && servers.size() > 1) {
+    s = natsOptions_SetServers(opts, servers.data(), static_cast<int>(servers.size()));
+  } else if (s == NATS_OK) {
+    s = natsOptions_SetURL(opts, url.c_str());
+  }
   if (s == NATS_OK && security.tls()) s = natsOptions_SetSecure(opts, true);
   if (s == NATS_OK && !security.tls_ca.empty()) {
     s = natsOptions_LoadCATrustedCertificates(opts, security.tls_ca.c_str());
@@ -139,17 +151,28 @@ void* NatsLink::jetstream() const { return handles_->js; }
 
 namespace {
 
-// Adds a file-backed stream, or accepts the one another process made (same name).
+// Adds a file-backed stream, or accepts the one another process made (same name). The stream's
+// leader answers whether it exists; only creating one needs the cluster's metadata leader, which
+// a cluster that just lost a server may still be electing: a timeout is tried again (3 times).
 Status AddStream(jsCtx* js, jsStreamConfig& cfg, const std::string& subject, int64_t replicas) {
+  jsStreamInfo* info = nullptr;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  if (js_GetStreamInfo(&info, js, cfg.Name, nullptr, &code) == NATS_OK) {
+    jsStreamInfo_Destroy(info);
+    return Status::Ok();
+  }
   cfg.Replicas = static_cast<int>(std::clamp<int64_t>(replicas, 1, 5));
   const char* subjects[1] = {subject.c_str()};
   cfg.Subjects = subjects;
   cfg.SubjectsLen = 1;
   cfg.Storage = js_FileStorage;
-  jsStreamInfo* info = nullptr;
-  jsErrCode code = static_cast<jsErrCode>(0);
-  natsStatus s = js_AddStream(&info, js, &cfg, nullptr, &code);
-  if (info != nullptr) jsStreamInfo_Destroy(info);
+  natsStatus s = NATS_TIMEOUT;
+  for (int attempt = 0; attempt < 3 && s == NATS_TIMEOUT; ++attempt) {
+    info = nullptr;
+    code = static_cast<jsErrCode>(0);
+    s = js_AddStream(&info, js, &cfg, nullptr, &code);
+    if (info != nullptr) jsStreamInfo_Destroy(info);
+  }
   if (s != NATS_OK && code == JSStreamNameExistErr) s = NATS_OK;
   if (s != NATS_OK) return NatsError(std::string("NATS: cannot create stream ") + cfg.Name, s);
   return Status::Ok();
@@ -189,6 +212,17 @@ Status NatsLink::EnsureRecordStream(const NatsRunNames& names, int64_t max_recor
   cfg.MaxMsgSize = static_cast<int32_t>(max_record_bytes);
   return AddStream(static_cast<jsCtx*>(jetstream()), cfg, names.record_subject,
                    replicas);
+}
+
+Result<std::pair<uint64_t, uint64_t>> NatsLink::StreamRange(const std::string& stream) {
+  jsStreamInfo* info = nullptr;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  const natsStatus s = js_GetStreamInfo(&info, static_cast<jsCtx*>(jetstream()), stream.c_str(),
+                                        nullptr, &code);
+  if (s != NATS_OK) return NatsError("NATS: no stream " + stream, s);
+  const std::pair<uint64_t, uint64_t> range{info->State.FirstSeq, info->State.LastSeq};
+  jsStreamInfo_Destroy(info);
+  return range;
 }
 
 }  // namespace apprentice

@@ -23,6 +23,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "core/status.h"
 
@@ -79,6 +80,8 @@ class NatsLink {
   // each, the oldest discarded), or checks that it exists.
   Status EnsureRecordStream(const NatsRunNames& names, int64_t max_records,
                             int64_t max_record_bytes, int64_t replicas = 1);
+  // A stream's first and last sequence numbers ({0, 0} when it holds nothing yet).
+  Result<std::pair<uint64_t, uint64_t>> StreamRange(const std::string& stream);
 
   // The client's handles, for nats/*.cc: natsConnection* and jsCtx*.
   void* connection() const;

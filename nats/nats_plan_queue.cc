@@ -2,16 +2,26 @@
 
 #include <nats/nats.h>
 
+#include <algorithm>
+#include <chrono>
 #include <utility>
 
+#include "core/clock.h"
 #include "nats/wire.h"
 
 namespace apprentice {
 namespace {
 
 void LabelHandler(natsConnection*, natsSubscription*, natsMsg* msg, void* closure) {
+  uint64_t sequence = 0;
+  jsMsgMetaData* meta = nullptr;
+  if (natsMsg_GetMetaData(&meta, msg) == NATS_OK) {
+    sequence = meta->Sequence.Stream;
+    jsMsgMetaData_Destroy(meta);
+  }
   static_cast<NatsPlanQueue*>(closure)->DeliverLabel(
-      std::string_view(natsMsg_GetData(msg), static_cast<size_t>(natsMsg_GetDataLength(msg))));
+      std::string_view(natsMsg_GetData(msg), static_cast<size_t>(natsMsg_GetDataLength(msg))),
+      sequence);
   natsMsg_Destroy(msg);
 }
 
@@ -68,12 +78,16 @@ Result<std::unique_ptr<NatsPlanQueue>> NatsPlanQueue::Connect(const Options& opt
       !s.ok()) {
     return s;
   }
+  Result<std::pair<uint64_t, uint64_t>> labels = (*link)->StreamRange(names->label_stream);
+  if (!labels.ok()) return labels.status();
+  Result<std::pair<uint64_t, uint64_t>> requests = (*link)->StreamRange(names->plan_stream);
+  if (!requests.ok()) return requests.status();
   auto queue = std::unique_ptr<NatsPlanQueue>(new NatsPlanQueue(
       options, std::move(*names), std::move(*link), observation_size, prototype));
+  queue->first_label_seq_ = labels->second + 1;
+  queue->first_request_seq_ = requests->second + 1;
   auto* nc = static_cast<natsConnection*>(queue->link_->connection());
-  natsStatus s = natsConnection_Subscribe(&queue->subscriptions_->labels, nc,
-                                          queue->names_.label_subject.c_str(), LabelHandler,
-                                          queue.get());
+  natsStatus s = static_cast<natsStatus>(queue->SubscribeLabels(queue->first_label_seq_));
   if (s == NATS_OK) {
     s = natsConnection_Subscribe(&queue->subscriptions_->dropped, nc,
                                  queue->names_.dropped_advisory.c_str(), DroppedHandler,
@@ -82,7 +96,53 @@ Result<std::unique_ptr<NatsPlanQueue>> NatsPlanQueue::Connect(const Options& opt
   if (s == NATS_OK) s = natsConnection_FlushTimeout(nc, 5000);
   if (s != NATS_OK) return NatsError("NATS: cannot subscribe to the labels", s);
   queue->publisher_ = std::thread([q = queue.get()] { q->Publish(); });
+  queue->watchdog_ = std::thread([q = queue.get()] { q->WatchLabels(); });
   return queue;
+}
+
+int NatsPlanQueue::SubscribeLabels(uint64_t from) {
+  // Ordered: in sequence, no acks, recreated by the client from the last label received after a
+  // gap; from the first label stored after Connect() (earlier ones are another agent's).
+  jsSubOptions so;
+  jsSubOptions_Init(&so);
+  so.Stream = names_.label_stream.c_str();
+  so.Ordered = true;
+  so.Config.DeliverPolicy = js_DeliverByStartSequence;
+  so.Config.OptStartSeq = from;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  natsSubscription* sub = nullptr;
+  const natsStatus s =
+      js_Subscribe(&sub, static_cast<jsCtx*>(link_->jetstream()), names_.label_subject.c_str(),
+                   LabelHandler, this, nullptr, &so, &code);
+  if (s != NATS_OK) return s;
+  std::lock_guard lock(subscribe_mu_);
+  if (subscriptions_->labels != nullptr) {
+    natsSubscription_Unsubscribe(subscriptions_->labels);
+    natsSubscription_Destroy(subscriptions_->labels);
+  }
+  subscriptions_->labels = sub;
+  return NATS_OK;
+}
+
+void NatsPlanQueue::WatchLabels() {
+  // The client recreates an ordered consumer whose server died only if it can reach the stream
+  // at that moment; a cluster still electing a leader leaves it silent. Every second without a
+  // label, the stream's last sequence says whether labels are waiting; if so, a new consumer
+  // starts after the last one received (DeliverLabel drops any that come twice).
+  std::unique_lock lock(close_mu_);
+  while (!closed_cv_.wait_for(lock, std::chrono::milliseconds(kWatchMs), [&] { return closed_; })) {
+    lock.unlock();
+    if (NowNs() - last_label_ns_.load(std::memory_order_relaxed) >= kWatchMs * 1'000'000) {
+      Result<std::pair<uint64_t, uint64_t>> range = link_->StreamRange(names_.label_stream);
+      const uint64_t next =
+          std::max(first_label_seq_, last_label_seq_.load(std::memory_order_acquire) + 1);
+      if (range.ok() && range->second >= next && SubscribeLabels(next) == NATS_OK) {
+        resubscribed_.fetch_add(1, std::memory_order_relaxed);
+        last_label_ns_.store(NowNs(), std::memory_order_relaxed);
+      }
+    }
+    lock.lock();
+  }
 }
 
 NatsPlanQueue::~NatsPlanQueue() {
@@ -145,11 +205,43 @@ void NatsPlanQueue::Close() {
   closed_cv_.notify_all();
   local_->Close();
   if (publisher_.joinable()) publisher_.join();
+  if (watchdog_.joinable()) watchdog_.join();
   // What Push() handed to the client reaches the server before the connection goes.
   (void)natsConnection_FlushTimeout(static_cast<natsConnection*>(link_->connection()), 2000);
+  SettleLabels();
 }
 
-void NatsPlanQueue::DeliverLabel(std::string_view body) {
+void NatsPlanQueue::SettleLabels() {
+  // Sequence numbers grow for every message stored, also after a worker's ack removed it.
+  if (Result<std::pair<uint64_t, uint64_t>> r = link_->StreamRange(names_.plan_stream); r.ok()) {
+    requests_stored_.store(r->second >= first_request_seq_
+                               ? static_cast<int64_t>(r->second - first_request_seq_ + 1)
+                               : 0,
+                           std::memory_order_relaxed);
+  }
+  Result<std::pair<uint64_t, uint64_t>> range = link_->StreamRange(names_.label_stream);
+  if (!range.ok()) return;  // the counts stay -1: unknown
+  const uint64_t last = range->second;
+  const int64_t deadline = NowNs() + 3'000'000'000;
+  while (last_label_seq_.load(std::memory_order_acquire) < last && NowNs() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  const int64_t stored =
+      last >= first_label_seq_ ? static_cast<int64_t>(last - first_label_seq_ + 1) : 0;
+  const int64_t received =
+      labels_.load(std::memory_order_relaxed) + bad_labels_.load(std::memory_order_relaxed);
+  labels_stored_.store(stored, std::memory_order_relaxed);
+  labels_unread_.store(std::max<int64_t>(0, stored - received), std::memory_order_relaxed);
+}
+
+void NatsPlanQueue::DeliverLabel(std::string_view body, uint64_t sequence) {
+  last_label_ns_.store(NowNs(), std::memory_order_relaxed);
+  if (sequence != 0) {
+    // A consumer started again may hand out what the old one already did: once is enough.
+    std::lock_guard lock(sequence_mu_);
+    if (sequence <= last_label_seq_.load(std::memory_order_relaxed)) return;
+    last_label_seq_.store(sequence, std::memory_order_release);
+  }
   Result<Label> label = DecodeLabel(body);
   std::lock_guard lock(sink_mu_);
   if (!label.ok() || sink_ == nullptr) {
@@ -167,6 +259,10 @@ NatsPlanQueue::Counters NatsPlanQueue::counters() const {
   c.labels = labels_.load(std::memory_order_relaxed);
   c.bad_labels = bad_labels_.load(std::memory_order_relaxed);
   c.dropped = dropped_.load(std::memory_order_relaxed);
+  c.labels_stored = labels_stored_.load(std::memory_order_relaxed);
+  c.labels_unread = labels_unread_.load(std::memory_order_relaxed);
+  c.resubscribed = resubscribed_.load(std::memory_order_relaxed);
+  c.requests_stored = requests_stored_.load(std::memory_order_relaxed);
   return c;
 }
 

@@ -5,7 +5,7 @@
 //                                            stream APPRENTICE_RUN_PLAN (work queue)
 //                                                            │ pulled by any worker, acked after
 //                                                            ▼ its label is stored
-//   LabelSink (the Agent) ◀── subscription ── apprentice.RUN.label ◀── workers
+//   LabelSink (the Agent) ◀── ordered consumer ── stream APPRENTICE_RUN_LABEL ◀── workers
 //
 // - Push() copies the request into an in-process LocalPlanQueue (lock-free, no allocation, the
 //   same drop-oldest policy and capacity: the caller's loop pays what it pays in process); a
@@ -14,8 +14,13 @@
 //   the client, the server or a worker. The stream also keeps at most `queue` requests and
 //   discards the oldest beyond that (which one is not known here: its decision waits for its
 //   label until the agent stops waiting).
-// - Labels arrive on the client's thread and go to the sink set with SetLabelSink(); a label
-//   that does not decode is counted and dropped. Requests a worker gave up on after the
+// - Labels are read from the label stream by an ordered consumer from the first label stored after
+//   Connect(), so a reconnect (a server of a cluster that died) skips none of them; a consumer
+//   that falls silent while the stream holds newer labels is started again after the last label
+//   received (a watchdog thread, once a second), and a label that comes twice is delivered once; they arrive on
+//   the client's thread and go to the sink set with SetLabelSink(); a label that does not decode
+//   is counted and dropped. Close() waits (at most 3 s) for the labels stored until then and
+//   counts those it did not receive (Counters::labels_unread). Requests a worker gave up on after the
 //   consumer's maximum deliveries are counted from the server's advisories.
 // - Pop() has nothing to hand out (the workers are elsewhere): it blocks until Close().
 #pragma once
@@ -55,6 +60,11 @@ class NatsPlanQueue final : public PlanQueue {
     int64_t publish_errors = 0;  // requests not sent: no state bytes, too long, client error
     int64_t labels = 0;          // labels delivered to the sink
     int64_t bad_labels = 0;      // labels that did not decode
+    int64_t labels_stored = -1;  // labels the stream stored from Connect() to Close(); -1 before
+    int64_t labels_unread = -1;  // of those, labels never received; -1 before Close()
+    int64_t resubscribed = 0;    // label consumers started again (their server died)
+    int64_t requests_stored = -1;  // requests the plan stream stored from Connect() to Close()
+                                   // (one agent per run); -1 before Close()
     int64_t dropped = 0;         // requests given up on after the maximum deliveries
   };
 
@@ -88,13 +98,18 @@ class NatsPlanQueue final : public PlanQueue {
   const NatsRunNames& names() const { return names_; }
 
   // The subscriptions' callbacks (the client's thread): a label's body, an advisory.
-  void DeliverLabel(std::string_view body);
+  // `sequence`: the label's sequence number in the stream.
+  void DeliverLabel(std::string_view body, uint64_t sequence);
   void CountDropped() { dropped_.fetch_add(1, std::memory_order_relaxed); }
 
  private:
   NatsPlanQueue(Options options, NatsRunNames names, std::unique_ptr<NatsLink> link,
                 int64_t observation_size, const Env* prototype);
   void Publish();  // the publisher thread
+  void SettleLabels();  // Close(): waits for the labels stored until now, counts the unread
+  int SubscribeLabels(uint64_t from);  // a natsStatus; replaces the label consumer
+  void WatchLabels();  // the watchdog thread: a label consumer gone silent is started again
+  static constexpr int64_t kWatchMs = 1000;
 
   const Options options_;
   const NatsRunNames names_;
@@ -108,6 +123,16 @@ class NatsPlanQueue final : public PlanQueue {
   std::mutex sink_mu_;         // held while a label is delivered
   LabelSink* sink_ = nullptr;  // guarded by sink_mu_
   std::atomic<int64_t> published_{0}, publish_errors_{0}, labels_{0}, bad_labels_{0}, dropped_{0};
+  uint64_t first_label_seq_ = 1;             // the first label stored after Connect()
+  uint64_t first_request_seq_ = 1;           // the first request stored after Connect()
+  std::atomic<int64_t> requests_stored_{-1};
+  std::mutex sequence_mu_;                   // held while a label's sequence is checked
+  std::atomic<uint64_t> last_label_seq_{0};  // the newest label received
+  std::atomic<int64_t> last_label_ns_{0};    // NowNs() of its arrival (or of a resubscription)
+  std::atomic<int64_t> resubscribed_{0};
+  std::mutex subscribe_mu_;                  // held while the label consumer is replaced
+  std::thread watchdog_;
+  std::atomic<int64_t> labels_stored_{-1}, labels_unread_{-1};
   std::mutex close_mu_;
   std::condition_variable closed_cv_;
   bool closed_ = false;  // guarded by close_mu_

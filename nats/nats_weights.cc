@@ -59,7 +59,9 @@ Result<LoadedSnapshot> DecodeBucketSnapshot(std::span<const uint8_t> bytes) {
 
 // The watcher of the bucket's key.
 struct NatsWeights::Watch {
+  std::mutex mu;  // held while the watcher is replaced, and by the destructor's stop
   kvWatcher* watcher = nullptr;
+  uint64_t revision = 0;  // of the newest value served (the watcher thread's)
   ~Watch() {
     if (watcher != nullptr) kvWatcher_Destroy(watcher);
   }
@@ -67,18 +69,42 @@ struct NatsWeights::Watch {
 
 namespace {
 
-// The next value put under the watched key, waiting at most `timeout_ms`: true with `bytes`
-// filled, false when none came (or the entry was a delete, or the end of the initial values).
-bool NextValue(kvWatcher* w, int64_t timeout_ms, std::vector<uint8_t>& bytes) {
-  kvEntry* e = nullptr;
-  if (kvWatcher_Next(&e, w, timeout_ms) != NATS_OK || e == nullptr) return false;
-  const bool put = kvEntry_Operation(e) == kvOp_Put;
-  if (put) {
+// Takes a put entry whose revision is above `after` (filling `bytes` and `revision`: true), and
+// destroys the entry.
+bool TakePut(kvEntry* e, uint64_t after, std::vector<uint8_t>& bytes, uint64_t& revision) {
+  const bool take = kvEntry_Operation(e) == kvOp_Put && kvEntry_Revision(e) > after;
+  if (take) {
     const auto* data = static_cast<const uint8_t*>(kvEntry_Value(e));
     bytes.assign(data, data + kvEntry_ValueLen(e));
+    revision = kvEntry_Revision(e);
   }
   kvEntry_Destroy(e);
-  return put;
+  return take;
+}
+
+// The next value put under the watched key, waiting at most `timeout_ms`: true with `bytes` and
+// `revision` filled, false when none came (or the entry was a delete, or the end of the initial
+// values).
+bool NextValue(kvWatcher* w, int64_t timeout_ms, std::vector<uint8_t>& bytes,
+               uint64_t& revision) {
+  kvEntry* e = nullptr;
+  if (kvWatcher_Next(&e, w, timeout_ms) != NATS_OK || e == nullptr) return false;
+  return TakePut(e, 0, bytes, revision);
+}
+
+// The key's newest value read directly (not through the watcher), if it is newer than `after`.
+bool NewerValue(kvStore* kv, const std::string& key, uint64_t after, std::vector<uint8_t>& bytes,
+                uint64_t& revision) {
+  kvEntry* e = nullptr;
+  if (kvStore_Get(&e, kv, key.c_str()) != NATS_OK || e == nullptr) return false;
+  return TakePut(e, after, bytes, revision);
+}
+
+natsStatus StartWatch(kvStore* kv, const std::string& key, kvWatcher** watcher) {
+  kvWatchOptions wo;
+  kvWatchOptions_Init(&wo);
+  wo.IgnoreDeletes = true;
+  return kvStore_Watch(watcher, kv, key.c_str(), &wo);
 }
 
 }  // namespace
@@ -102,11 +128,8 @@ Result<std::unique_ptr<NatsWeights>> NatsWeights::Connect(const Options& options
       NatsSnapshotBucket::Open(**link, names, options.max_snapshot_bytes, options.replicas);
   if (!bucket.ok()) return bucket.status();
   auto watch = std::make_unique<Watch>();
-  kvWatchOptions wo;
-  kvWatchOptions_Init(&wo);
-  wo.IgnoreDeletes = true;
-  natsStatus s = kvStore_Watch(&watch->watcher, static_cast<kvStore*>((*bucket)->kv()),
-                               names.weights_key.c_str(), &wo);
+  natsStatus s = StartWatch(static_cast<kvStore*>((*bucket)->kv()), names.weights_key,
+                            &watch->watcher);
   if (s != NATS_OK) return NatsError("NATS: cannot watch bucket " + names.weights_bucket, s);
   // The newest value comes first (if the bucket has one); otherwise wait for the learner's.
   const int64_t deadline_ns = NowNs() + options.wait_ms * 1'000'000;
@@ -122,7 +145,9 @@ Result<std::unique_ptr<NatsWeights>> NatsWeights::Connect(const Options& options
           options.run + "` (it publishes its weights at once)" +
           (refused.empty() ? "" : "; refused: " + refused));
     }
-    if (!NextValue(watch->watcher, std::min<int64_t>(left_ms, 100), bytes)) continue;
+    if (!NextValue(watch->watcher, std::min<int64_t>(left_ms, 100), bytes, watch->revision)) {
+      continue;
+    }
     Result<LoadedSnapshot> snapshot = DecodeBucketSnapshot(bytes);
     if (snapshot.ok()) {
       first = std::move(*snapshot);
@@ -146,7 +171,10 @@ NatsWeights::NatsWeights(LoadedSnapshot first, NatsRunNames names, std::unique_p
 
 NatsWeights::~NatsWeights() {
   stop_.Request();
-  kvWatcher_Stop(watch_->watcher);
+  {
+    std::lock_guard lock(watch_->mu);
+    kvWatcher_Stop(watch_->watcher);
+  }
   if (watcher_.joinable()) watcher_.join();
   watch_.reset();
   bucket_.reset();
@@ -155,8 +183,29 @@ NatsWeights::~NatsWeights() {
 
 void NatsWeights::WatchLoop() {
   std::vector<uint8_t> bytes;
+  auto* kv = static_cast<kvStore*>(bucket_->kv());
+  int64_t quiet_since_ns = NowNs();
   while (!stop_.requested()) {
-    if (!NextValue(watch_->watcher, 250, bytes)) continue;
+    uint64_t revision = 0;
+    if (NextValue(watch_->watcher, 250, bytes, revision)) {
+      quiet_since_ns = NowNs();
+      if (revision <= watch_->revision) continue;  // already served
+    } else {
+      // A watcher whose consumer was on a server that died hears nothing more: after a quiet
+      // second, read the key directly; a newer value means the watch is lost, so start another.
+      if (NowNs() - quiet_since_ns < kQuietCheckNs) continue;
+      quiet_since_ns = NowNs();
+      if (!NewerValue(kv, names_.weights_key, watch_->revision, bytes, revision)) continue;
+      std::lock_guard lock(watch_->mu);
+      if (stop_.requested()) break;
+      kvWatcher* fresh = nullptr;
+      if (StartWatch(kv, names_.weights_key, &fresh) == NATS_OK) {
+        kvWatcher_Destroy(watch_->watcher);
+        watch_->watcher = fresh;
+        rewatches_.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+    watch_->revision = revision;
     Result<LoadedSnapshot> snapshot = DecodeBucketSnapshot(bytes);
     if (!snapshot.ok()) {
       Refuse("bucket " + names_.weights_bucket + ": " + snapshot.status().message());

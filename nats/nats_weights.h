@@ -55,7 +55,9 @@ class NatsSnapshotBucket {
 };
 
 // A WeightSource fed by the weights bucket: the snapshot the bucket holds when it connects, then
-// every snapshot put later, on a watcher thread of its own. A value that does not decode, or
+// every snapshot put later, on a watcher thread of its own. After a quiet second the watcher
+// thread reads the key directly; a newer value than it has (its watch was on a server that died)
+// is served and the watch started again. A value that does not decode, or
 // holds another network than the one served, is refused and counted; an older version than the
 // one served is renumbered (NextToServe, agent/weights.h).
 class NatsWeights final : public WeightBroadcast {
@@ -77,6 +79,8 @@ class NatsWeights final : public WeightBroadcast {
 
   int64_t updates() const { return updates_.load(std::memory_order_relaxed); }
   int64_t refused() const { return refused_.load(std::memory_order_relaxed); }
+  // Watches started again: the watcher had missed a newer value (its server died).
+  int64_t rewatches() const { return rewatches_.load(std::memory_order_relaxed); }
   // Milliseconds from Connect() to the first snapshot in hand.
   double first_snapshot_ms() const { return first_snapshot_ms_; }
   // What the first snapshot's file header said (env, spaces, note).
@@ -98,7 +102,8 @@ class NatsWeights final : public WeightBroadcast {
   std::unique_ptr<Watch> watch_;
   const double first_snapshot_ms_;
   const SnapshotFileInfo first_info_;
-  std::atomic<int64_t> updates_{0}, refused_{0};
+  std::atomic<int64_t> updates_{0}, refused_{0}, rewatches_{0};
+  static constexpr int64_t kQuietCheckNs = 1'000'000'000;
   mutable std::mutex error_mu_;
   std::string last_error_;  // guarded by error_mu_
   StopFlag stop_;

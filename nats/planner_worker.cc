@@ -41,6 +41,8 @@ std::string EnvKey(const std::string& env_name, const std::string& resolved_opti
 
 namespace {
 
+constexpr int64_t kStartupWaitNs = 30'000'000'000;
+
 struct Subscription {
   natsSubscription* sub = nullptr;
   ~Subscription() {
@@ -64,14 +66,12 @@ Status RunPlannerWorker(const PlannerWorkerOptions& options, Planner& planner, E
   Result<std::unique_ptr<NatsLink>> link =
       NatsLink::Connect(options.url, "apprentice-" + options.name, options.security);
   if (!link.ok()) return link.status();
-  if (Status s = (*link)->EnsureStreams(names, options.queue, 1 << 20, options.replicas);
-      !s.ok()) {
-    return s;
-  }
   auto* js = static_cast<jsCtx*>((*link)->jetstream());
 
   // The run's durable pull consumer: explicit acks, redelivery after ack_wait, at most
-  // max_deliver deliveries. Every worker binds to the same one.
+  // max_deliver deliveries. Every worker binds to the same one. A worker that joins while the
+  // cluster elects a leader for the stream or the consumer (a server died) waits for it, at most
+  // kStartupWaitNs.
   jsSubOptions so;
   jsSubOptions_Init(&so);
   so.Stream = names.plan_stream.c_str();
@@ -80,9 +80,19 @@ Status RunPlannerWorker(const PlannerWorkerOptions& options, Planner& planner, E
   so.Config.MaxDeliver = options.max_deliver;
   Subscription subscription;
   jsErrCode code = static_cast<jsErrCode>(0);
-  natsStatus ns = js_PullSubscribe(&subscription.sub, js, names.plan_subject.c_str(),
-                                   names.consumer.c_str(), nullptr, &so, &code);
-  if (ns != NATS_OK) return NatsError("NATS: cannot consume " + names.plan_stream, ns);
+  const int64_t give_up_ns = NowNs() + kStartupWaitNs;
+  while (true) {
+    Status ready = (*link)->EnsureStreams(names, options.queue, 1 << 20, options.replicas);
+    if (ready.ok()) {
+      const natsStatus ns = js_PullSubscribe(&subscription.sub, js, names.plan_subject.c_str(),
+                                             names.consumer.c_str(), nullptr, &so, &code);
+      if (ns != NATS_OK) ready = NatsError("NATS: cannot consume " + names.plan_stream, ns);
+    }
+    if (ready.ok()) break;
+    if (stop.requested() || NowNs() >= give_up_ns) return ready;
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  }
+  natsStatus ns = NATS_OK;
 
   const bool simulates = planner.needs_env();
   const Stopwatch clock;

@@ -134,6 +134,12 @@ std::string HostedAgent::NatsCounters() const {
           std::to_string(c.publish_errors) + ", labels " + std::to_string(c.labels) +
           ", bad labels " + std::to_string(c.bad_labels) + ", dropped after max deliveries " +
           std::to_string(c.dropped);
+    if (c.requests_stored >= 0) out += ", requests stored " + std::to_string(c.requests_stored);
+    if (c.labels_stored >= 0) {
+      out += ", labels stored " + std::to_string(c.labels_stored) + " (unread " +
+             std::to_string(c.labels_unread) + ", consumer restarted " +
+             std::to_string(c.resubscribed) + ")";
+    }
   }
   if (nats_learner_) {
     const NatsLearner::Counters c = nats_learner_->counters();
@@ -142,8 +148,9 @@ std::string HostedAgent::NatsCounters() const {
            " of " + std::to_string(c.added) + " (retries " + std::to_string(c.retries) +
            ", failed " + std::to_string(c.failed) + ", dropped " + std::to_string(c.dropped) +
            "), snapshots received " + std::to_string(w.updates()) + " (refused " +
-           std::to_string(w.refused()) + ", first after " + std::to_string(std::llround(w.first_snapshot_ms())) +
-           " ms)";
+           std::to_string(w.refused()) + ", first after " +
+           std::to_string(std::llround(w.first_snapshot_ms())) + " ms, watch restarted " +
+           std::to_string(w.rewatches()) + ")";
   }
   return out;
 }

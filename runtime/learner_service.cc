@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <filesystem>
 #include <memory>
@@ -67,18 +68,26 @@ class SnapshotPutter {
         if (waiting_ == nullptr) return;
         snapshot = std::move(waiting_);
       }
+      if (snapshot->version() == last_put_version_) continue;  // in the bucket already
       const std::vector<uint8_t> bytes = EncodeSnapshotFile(*snapshot, info_);
       Result<uint64_t> put = bucket_.Put(bytes);
       if (put.ok()) {
+        last_put_version_ = snapshot->version();
         if (puts_.fetch_add(1) == 0) first_put_ns_.store(NowNs());
         bytes_.store(static_cast<int64_t>(bytes.size()));
       } else {
+        // A bucket another process is still creating ("no responders"), a cluster electing a
+        // new leader: the same snapshot again after a pause, unless a newer one came meanwhile.
         errors_.fetch_add(1);
-        std::lock_guard lock(mu_);
+        std::unique_lock lock(mu_);
         last_error_ = put.status().message();
+        if (stopping_) continue;  // what waits is put once more; a failed one is given up
+        if (waiting_ == nullptr) waiting_ = std::move(snapshot);
+        cv_.wait_for(lock, std::chrono::milliseconds(kRetryMs), [&] { return stopping_; });
       }
     }
   }
+  static constexpr int64_t kRetryMs = 250;
 
   NatsSnapshotBucket& bucket_;
   const SnapshotFileInfo info_;
@@ -88,6 +97,7 @@ class SnapshotPutter {
   bool stopping_ = false;                    // guarded by mu_
   std::string last_error_;                   // guarded by mu_
   std::atomic<int64_t> puts_{0}, errors_{0}, bytes_{0}, first_put_ns_{0};
+  int64_t last_put_version_ = -1;  // the putter thread's
   std::thread thread_;
 };
 
@@ -123,18 +133,7 @@ bool NextMessage(natsSubscription* sub, int64_t timeout_ms, StreamMessage& out) 
   return ok;
 }
 
-// The record stream's first and last sequence (0, 0 when it is empty).
-Result<std::pair<uint64_t, uint64_t>> StreamRange(NatsLink& link, const std::string& stream) {
-  jsStreamInfo* info = nullptr;
-  jsErrCode code = static_cast<jsErrCode>(0);
-  const natsStatus s =
-      js_GetStreamInfo(&info, static_cast<jsCtx*>(link.jetstream()), stream.c_str(), nullptr,
-                       &code);
-  if (s != NATS_OK) return NatsError("NATS: no stream " + stream, s);
-  const std::pair<uint64_t, uint64_t> range{info->State.FirstSeq, info->State.LastSeq};
-  jsStreamInfo_Destroy(info);
-  return range;
-}
+constexpr int64_t kQuietCheckNs = 1'000'000'000;
 
 struct SavedPosition {
   uint64_t position = 0;
@@ -190,6 +189,7 @@ Json LearnerServiceStats::ToJson() const {
               {"records", records},
               {"bad_records", bad_records},
               {"skipped", skipped},
+              {"resubscribed", resubscribed},
               {"train_steps", train_steps},
               {"executor_version", executor_version},
               {"snapshots_put", snapshots_put},
@@ -227,7 +227,7 @@ Status RunLearnerService(const LearnerServiceOptions& options, const Space& obse
   Result<std::unique_ptr<NatsSnapshotBucket>> bucket =
       NatsSnapshotBucket::Open(nats, names, options.max_snapshot_bytes, options.replicas);
   if (!bucket.ok()) return bucket.status();
-  Result<std::pair<uint64_t, uint64_t>> range = StreamRange(nats, names.record_stream);
+  Result<std::pair<uint64_t, uint64_t>> range = nats.StreamRange(names.record_stream);
   if (!range.ok()) return range.status();
 
   // The learner; after each save, the position its files reach.
@@ -258,15 +258,25 @@ Status RunLearnerService(const LearnerServiceOptions& options, const Space& obse
   const auto capacity = static_cast<uint64_t>(lo.learning.replay_capacity);
   const uint64_t start = std::max<uint64_t>(1, position >= capacity ? position - capacity + 1 : 1);
   Subscription sub;
-  jsSubOptions so;
-  jsSubOptions_Init(&so);
-  so.Stream = names.record_stream.c_str();
-  so.Ordered = true;  // flow-controlled, in order, no acks: the position is ours to keep
-  so.Config.DeliverPolicy = js_DeliverByStartSequence;
-  so.Config.OptStartSeq = start;
-  jsErrCode code = static_cast<jsErrCode>(0);
-  natsStatus ns = js_SubscribeSync(&sub.sub, static_cast<jsCtx*>(nats.jetstream()),
-                                   names.record_subject.c_str(), nullptr, &so, &code);
+  // Reads the stream from sequence `from` on, replacing the reader there was.
+  auto subscribe = [&](uint64_t from) -> natsStatus {
+    jsSubOptions so;
+    jsSubOptions_Init(&so);
+    so.Stream = names.record_stream.c_str();
+    so.Ordered = true;  // flow-controlled, in order, no acks: the position is ours to keep
+    so.Config.DeliverPolicy = js_DeliverByStartSequence;
+    so.Config.OptStartSeq = from;
+    jsErrCode code = static_cast<jsErrCode>(0);
+    natsSubscription* fresh = nullptr;
+    const natsStatus s = js_SubscribeSync(&fresh, static_cast<jsCtx*>(nats.jetstream()),
+                                          names.record_subject.c_str(), nullptr, &so, &code);
+    if (s != NATS_OK) return s;
+    Subscription old;
+    old.sub = sub.sub;  // unsubscribed and destroyed on return
+    sub.sub = fresh;
+    return NATS_OK;
+  };
+  natsStatus ns = subscribe(start);
   if (ns != NATS_OK) return NatsError("NATS: cannot read stream " + names.record_stream, ns);
 
   uint64_t expected = std::max(start, range->first);  // the next sequence to come
@@ -336,7 +346,7 @@ Status RunLearnerService(const LearnerServiceOptions& options, const Space& obse
     stats.last_error = error;
   };
 
-  int64_t last_record_ns = NowNs(), last_progress_ns = NowNs();
+  int64_t last_record_ns = NowNs(), last_progress_ns = NowNs(), last_check_ns = NowNs();
   while (!stop.requested()) {
     if (options.max_read > 0 && stats.records >= options.max_read) break;
     if (options.idle_exit_ms > 0 && NowNs() - last_record_ns > options.idle_exit_ms * 1'000'000) {
@@ -348,6 +358,17 @@ Status RunLearnerService(const LearnerServiceOptions& options, const Space& obse
         ++stats.records;
         if (std::shared_ptr<const DecisionRecord> r = decode(message)) learner->Add(std::move(r));
         added_position.store(message.sequence);
+      }
+    } else if (NowNs() - last_record_ns >= kQuietCheckNs && NowNs() - last_check_ns >= kQuietCheckNs) {
+      // The client restarts an ordered consumer whose server died only if it can reach the
+      // stream at that moment. A quiet second while the stream holds newer records: read on
+      // after the position with a new one.
+      last_check_ns = NowNs();
+      Result<std::pair<uint64_t, uint64_t>> now = nats.StreamRange(names.record_stream);
+      const uint64_t next = added_position.load() + 1;
+      if (now.ok() && now->second >= next && subscribe(next) == NATS_OK) {
+        ++stats.resubscribed;
+        expected = std::max(expected, next);
       }
     }
     if (NowNs() - last_progress_ns >= 1'000'000'000) {

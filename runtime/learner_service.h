@@ -53,6 +53,7 @@ struct LearnerServiceStats {
   int64_t records = 0;            // records read after the saved position
   int64_t bad_records = 0;        // messages that did not decode (skipped, counted)
   int64_t skipped = 0;            // records the stream discarded before they were read
+  int64_t resubscribed = 0;       // stream readers started again (their server died)
   int64_t train_steps = 0;        // the distiller's updates in all (the checkpoint's included)
   int64_t executor_version = 0;
   int64_t snapshots_put = 0, put_errors = 0;

@@ -137,6 +137,10 @@ expect 2 "--executor-only serves --snapshot FILE or the weights bucket of --nats
 expect 0 "usage: apprentice learner --run-dir DIR" -- learner --help
 expect 2 "--run-dir: give the learner's directory" -- learner --nats nats://127.0.0.1:1
 expect 2 "--nats-parts and --nats-run need --nats URL" -- run --mode reflex --nats-parts learner
+expect 2 "--label-policy is for agent modes: sync mode labels every step" -- run --steps 10 \
+  --label-policy random
+expect 2 "--label-fraction needs --label-policy random, uncertainty or disagreement" -- run \
+  --mode reflex --steps 10 --label-fraction 0.1
 expect 2 "nkey: cannot read $tmp/nothing.nk" -- run --mode reflex --nats nats://127.0.0.1:1 \
   --nats-nkey "$tmp/nothing.nk"
 expect 2 "--snapshot: " -- serve --executor-only --snapshot "$tmp/nothing.snap"
