@@ -222,16 +222,17 @@ void NatsPlanQueue::SettleLabels() {
   Result<std::pair<uint64_t, uint64_t>> range = link_->StreamRange(names_.label_stream);
   if (!range.ok()) return;  // the counts stay -1: unknown
   const uint64_t last = range->second;
-  const int64_t deadline = NowNs() + 3'000'000'000;
-  while (last_label_seq_.load(std::memory_order_acquire) < last && NowNs() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
   const int64_t stored =
       last >= first_label_seq_ ? static_cast<int64_t>(last - first_label_seq_ + 1) : 0;
-  const int64_t received =
-      labels_.load(std::memory_order_relaxed) + bad_labels_.load(std::memory_order_relaxed);
+  auto received = [&] {
+    return labels_.load(std::memory_order_relaxed) + bad_labels_.load(std::memory_order_relaxed);
+  };
+  const int64_t deadline = NowNs() + 3'000'000'000;
+  while (received() < stored && NowNs() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
   labels_stored_.store(stored, std::memory_order_relaxed);
-  labels_unread_.store(std::max<int64_t>(0, stored - received), std::memory_order_relaxed);
+  labels_unread_.store(std::max<int64_t>(0, stored - received()), std::memory_order_relaxed);
 }
 
 void NatsPlanQueue::DeliverLabel(std::string_view body, uint64_t sequence) {

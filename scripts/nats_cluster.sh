@@ -251,6 +251,7 @@ answered = re.search(r"(\d+) decisions in", client)
 r = {
     "steps": run["steps"], "acted_by_executor": run["acted_by"]["executor"],
     "deadline_misses": run["deadline_misses"],
+    "act_p50_us": run["act_latency_us"]["p50"], "act_p99_us": run["act_latency_us"]["p99"],
     "planner_return": run["planner_return"], "executor_return": run["executor_return"],
     "in_process_executor_return": base["executor_return"] if base else None,
     "in_process_planner_return": base["planner_return"] if base else None,
@@ -291,6 +292,7 @@ rows = [
     ("planner return (cluster / in process)", "%.1f / %s" % (r["planner_return"], "%.1f" % base["planner_return"] if base else "-")),
     ("executor return (cluster / in process)", "%.1f / %s" % (r["executor_return"], "%.1f" % base["executor_return"] if base else "-")),
     ("agent steps (answered by the executor)", "%d (%d), deadline misses %d" % (r["steps"], r["acted_by_executor"], r["deadline_misses"])),
+    ("act p50 / p99", "%.2f / %.2f us" % (r["act_p50_us"], r["act_p99_us"])),
     ("plan requests published / stored", "%d / %d" % (r["requests_published"], r["requests_stored"])),
     ("labels stored / received by the agent", "%d / %d (unread %d; consumer restarted %d)" % (r["labels_stored"], r["labels_received"], r["labels_unread"], r["label_consumer_restarts"])),
     ("labels per worker (w1 killed)", ", ".join("%s %d" % kv for kv in sorted(r["worker_labels"].items()))),
