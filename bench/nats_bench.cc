@@ -70,7 +70,9 @@ class LocalServer {
            ("apprentice-nats-bench-" + std::to_string(getpid()));
     std::filesystem::create_directories(dir_);
     for (int attempt = 0; attempt < 20 && url_.empty(); ++attempt) {
-      const int port = 20000 + static_cast<int>((getpid() * 7919 + attempt * 104729) % 30000);
+      const int port = 20000 + static_cast<int>((static_cast<uint64_t>(getpid()) * 7919 +
+                                                  static_cast<uint64_t>(attempt) * 104729) %
+                                                 30000);
       const std::string port_text = std::to_string(port), store = dir_.string();
       const char* argv[] = {"nats-server", "-js", "-a", "127.0.0.1", "-p", port_text.c_str(),
                             "-sd", store.c_str(), "-l", "/dev/null", nullptr};
@@ -81,7 +83,10 @@ class LocalServer {
       const std::string url = "nats://127.0.0.1:" + port_text;
       for (int i = 0; i < 100; ++i) {
         std::this_thread::sleep_for(std::chrono::milliseconds(50));
-        if (waitpid(pid_, nullptr, WNOHANG) == pid_) break;  // the port was taken: next one
+        if (waitpid(pid_, nullptr, WNOHANG) == pid_) {  // the port was taken: next one
+          pid_ = 0;
+          break;
+        }
         if (NatsLink::Connect(url, "probe", {}, 200).ok()) {
           url_ = url;
           break;
@@ -279,9 +284,9 @@ Result<std::pair<Measured, Measured>> LabelPath(const std::string& url, int64_t 
   o.run = run;
   o.env_key = EnvKeyOf("cartpole");
   o.replicas = g_replicas;
+  TimedSink sink(n);  // outlives the queue that delivers into it
   Result<std::unique_ptr<NatsPlanQueue>> queue = NatsPlanQueue::Connect(o, 4, nullptr);
   if (!queue.ok()) return queue.status();
-  TimedSink sink(n);
   (*queue)->SetLabelSink(&sink);
   Result<std::unique_ptr<NatsLink>> link = NatsLink::Connect(url, "bench-worker");
   if (!link.ok()) return link.status();
@@ -342,15 +347,16 @@ Result<std::vector<Measured>> SnapshotsAndRecords(const std::string& url, int64_
   if (!bucket.ok()) return bucket.status();
   std::vector<uint8_t> first = EncodeSnapshotFile(*CartPoleSnapshot(1), kInfo);
   if (Result<uint64_t> r = (*bucket)->Put(first); !r.ok()) return r.status();
+  // What the watcher's callback uses outlives the watcher (declared before it).
+  std::vector<int64_t> put_ns(static_cast<size_t>(2 * puts + 3), 0);
+  std::mutex mu;
+  LatencyHistogram seen;
+  std::atomic<int64_t> received{0};
   NatsWeights::Options wo;
   wo.url = url;
   wo.run = run;
   Result<std::unique_ptr<NatsWeights>> weights = NatsWeights::Connect(wo);
   if (!weights.ok()) return weights.status();
-  std::vector<int64_t> put_ns(static_cast<size_t>(2 * puts + 3), 0);
-  std::mutex mu;
-  LatencyHistogram seen;
-  std::atomic<int64_t> received{0};
   const int id = (*weights)->Subscribe([&](std::shared_ptr<const Snapshot> s) {
     const int64_t now = NowNs();
     std::lock_guard lock(mu);
@@ -366,7 +372,10 @@ Result<std::vector<Measured>> SnapshotsAndRecords(const std::string& url, int64_
   std::vector<std::vector<uint8_t>> bodies;
   for (int64_t v = 2; v < 2 * puts + 2; ++v) bodies.push_back(EncodeSnapshotFile(*CartPoleSnapshot(v), kInfo));
   for (int64_t i = 0; i < puts; ++i) {  // paced: one every 20 ms
-    put_ns[static_cast<size_t>(i + 2)] = NowNs();
+    {
+      std::lock_guard lock(mu);
+      put_ns[static_cast<size_t>(i + 2)] = NowNs();
+    }
     if (Result<uint64_t> r = (*bucket)->Put(bodies[static_cast<size_t>(i)]); !r.ok()) return r.status();
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }

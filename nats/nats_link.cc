@@ -108,9 +108,13 @@ Result<std::unique_ptr<NatsLink>> NatsLink::Connect(const std::string& url,
   natsStatus s = natsOptions_Create(&opts);
   // One URL, or several joined by commas (the servers of a cluster; the client picks one and
   // learns the others from it).
-  const std::vector<std::string> urls = SplitCommas(url);
+  std::vector<std::string> urls = SplitCommas(url);
   std::vector<const char*> servers;
-  for (const std::string& u : urls) servers.push_back(u.c_str());
+  for (std::string& u : urls) {
+    u.erase(0, u.find_first_not_of(" \t"));
+    u.erase(u.find_last_not_of(" \t") + 1);
+    servers.push_back(u.c_str());
+  }
   if (s == NATS_OK && servers.size() > 1) {
     s = natsOptions_SetServers(opts, servers.data(), static_cast<int>(servers.size()));
   } else if (s == NATS_OK) {

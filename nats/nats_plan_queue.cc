@@ -30,17 +30,26 @@ void DroppedHandler(natsConnection*, natsSubscription*, natsMsg* msg, void* clos
   natsMsg_Destroy(msg);
 }
 
+// Stops a subscription whose handler uses the queue: drained, and waited for (at most 2 s), so
+// that no handler is running or will run once this returns.
+void CloseSubscription(natsSubscription* s) {
+  if (s == nullptr) return;
+  if (natsSubscription_Drain(s) == NATS_OK) {
+    (void)natsSubscription_WaitForDrainCompletion(s, 2000);
+  } else {
+    natsSubscription_Unsubscribe(s);
+  }
+  natsSubscription_Destroy(s);
+}
+
 }  // namespace
 
 struct NatsPlanQueue::Subscriptions {
   natsSubscription* labels = nullptr;
   natsSubscription* dropped = nullptr;
   ~Subscriptions() {
-    for (natsSubscription* s : {labels, dropped}) {
-      if (s == nullptr) continue;
-      natsSubscription_Unsubscribe(s);
-      natsSubscription_Destroy(s);
-    }
+    CloseSubscription(labels);
+    CloseSubscription(dropped);
   }
 };
 
@@ -222,35 +231,37 @@ void NatsPlanQueue::SettleLabels() {
   Result<std::pair<uint64_t, uint64_t>> range = link_->StreamRange(names_.label_stream);
   if (!range.ok()) return;  // the counts stay -1: unknown
   const uint64_t last = range->second;
-  const int64_t stored =
-      last >= first_label_seq_ ? static_cast<int64_t>(last - first_label_seq_ + 1) : 0;
-  auto received = [&] {
-    return labels_.load(std::memory_order_relaxed) + bad_labels_.load(std::memory_order_relaxed);
-  };
   const int64_t deadline = NowNs() + 3'000'000'000;
-  while (received() < stored && NowNs() < deadline) {
+  while (last_label_seq_.load(std::memory_order_acquire) < last && NowNs() < deadline) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
+  // Labels are handed over in sequence, each once: what is missing up to the newest sequence
+  // known (the stream's last, or a newer one already received) was stored and never received.
+  std::lock_guard lock(sink_mu_);
+  const uint64_t top = std::max(last, last_label_seq_.load(std::memory_order_relaxed));
+  const int64_t stored = top >= first_label_seq_ ? static_cast<int64_t>(top - first_label_seq_ + 1) : 0;
+  const int64_t received =
+      labels_.load(std::memory_order_relaxed) + bad_labels_.load(std::memory_order_relaxed);
   labels_stored_.store(stored, std::memory_order_relaxed);
-  labels_unread_.store(std::max<int64_t>(0, stored - received()), std::memory_order_relaxed);
+  labels_unread_.store(std::max<int64_t>(0, stored - received), std::memory_order_relaxed);
+  settled_ = true;
 }
 
 void NatsPlanQueue::DeliverLabel(std::string_view body, uint64_t sequence) {
   last_label_ns_.store(NowNs(), std::memory_order_relaxed);
-  if (sequence != 0) {
-    // A consumer started again may hand out what the old one already did: once is enough.
-    std::lock_guard lock(sequence_mu_);
-    if (sequence <= last_label_seq_.load(std::memory_order_relaxed)) return;
-    last_label_seq_.store(sequence, std::memory_order_release);
-  }
   Result<Label> label = DecodeLabel(body);
+  // Checked, handed over and counted in one piece: a consumer started again may hand out what the
+  // old one already did (once is enough), and every consumer hands out in sequence.
   std::lock_guard lock(sink_mu_);
+  if (settled_) return;  // Close() counted the labels: the agent is stopping
+  if (sequence != 0 && sequence <= last_label_seq_.load(std::memory_order_relaxed)) return;
   if (!label.ok() || sink_ == nullptr) {
     bad_labels_.fetch_add(1, std::memory_order_relaxed);
-    return;
+  } else {
+    sink_->OnLabel(std::move(*label));
+    labels_.fetch_add(1, std::memory_order_relaxed);
   }
-  labels_.fetch_add(1, std::memory_order_relaxed);
-  sink_->OnLabel(std::move(*label));
+  if (sequence != 0) last_label_seq_.store(sequence, std::memory_order_release);
 }
 
 NatsPlanQueue::Counters NatsPlanQueue::counters() const {

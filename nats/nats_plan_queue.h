@@ -17,11 +17,12 @@
 // - Labels are read from the label stream by an ordered consumer from the first label stored after
 //   Connect(), so a reconnect (a server of a cluster that died) skips none of them; a consumer
 //   that falls silent while the stream holds newer labels is started again after the last label
-//   received (a watchdog thread, once a second), and a label that comes twice is delivered once; they arrive on
-//   the client's thread and go to the sink set with SetLabelSink(); a label that does not decode
-//   is counted and dropped. Close() waits (at most 3 s) for the labels stored until then and
-//   counts those it did not receive (Counters::labels_unread). Requests a worker gave up on after the
-//   consumer's maximum deliveries are counted from the server's advisories.
+//   received (a watchdog thread, once a second), and a label that comes twice is delivered once.
+//   Labels arrive on the client's thread and go to the sink set with SetLabelSink(); a label that
+//   does not decode is counted and dropped. Close() waits (at most 3 s) for the labels stored
+//   until then, counts those it did not receive (Counters::labels_unread) and drops any later
+//   one. Requests a worker gave up on after the consumer's maximum deliveries are counted from the
+//   server's advisories.
 // - Pop() has nothing to hand out (the workers are elsewhere): it blocks until Close().
 #pragma once
 
@@ -122,12 +123,12 @@ class NatsPlanQueue final : public PlanQueue {
   std::unique_ptr<Subscriptions> subscriptions_;
   std::mutex sink_mu_;         // held while a label is delivered
   LabelSink* sink_ = nullptr;  // guarded by sink_mu_
+  bool settled_ = false;       // guarded by sink_mu_: Close() counted the labels, no more come
   std::atomic<int64_t> published_{0}, publish_errors_{0}, labels_{0}, bad_labels_{0}, dropped_{0};
   uint64_t first_label_seq_ = 1;             // the first label stored after Connect()
   uint64_t first_request_seq_ = 1;           // the first request stored after Connect()
   std::atomic<int64_t> requests_stored_{-1};
-  std::mutex sequence_mu_;                   // held while a label's sequence is checked
-  std::atomic<uint64_t> last_label_seq_{0};  // the newest label received
+  std::atomic<uint64_t> last_label_seq_{0};  // the newest label received (written under sink_mu_)
   std::atomic<int64_t> last_label_ns_{0};    // NowNs() of its arrival (or of a resubscription)
   std::atomic<int64_t> resubscribed_{0};
   std::mutex subscribe_mu_;                  // held while the label consumer is replaced

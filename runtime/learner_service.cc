@@ -120,7 +120,12 @@ struct StreamMessage {
 // The next message, waiting at most `timeout_ms`: false when none came.
 bool NextMessage(natsSubscription* sub, int64_t timeout_ms, StreamMessage& out) {
   natsMsg* msg = nullptr;
-  if (natsSubscription_NextMsg(&msg, sub, timeout_ms) != NATS_OK) return false;
+  const natsStatus s = natsSubscription_NextMsg(&msg, sub, timeout_ms);
+  if (s != NATS_OK) {
+    // Not a timeout (a connection closed or reconnecting): no busy loop meanwhile.
+    if (s != NATS_TIMEOUT) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    return false;
+  }
   jsMsgMetaData* meta = nullptr;
   const bool ok = natsMsg_GetMetaData(&meta, msg) == NATS_OK;
   if (ok) {

@@ -79,6 +79,13 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+reap() {  # reap PID: waits for it (its status in $?) and drops it from the cleanup list
+  wait "$1"
+  local rc=$? kept=() p
+  for p in "${pids[@]}"; do [ "$p" = "$1" ] || kept+=("$p"); done
+  pids=("${kept[@]}")
+  return $rc
+}
 start_s=$EPOCHREALTIME
 say() { printf '[%6ss] %s\n' "$(awk "BEGIN { printf \"%.1f\", $EPOCHREALTIME - $start_s }")" "$*" >&2; }
 fail() {
@@ -189,15 +196,15 @@ while kill -0 "$run" 2>/dev/null; do
   step=$(grep -o 'step [0-9]*/' "$work/run.err" | tail -1 | tr -dc 0-9)
   step=${step:-0}
   if [ -n "${w1:-}" ] && [ "$step" -ge $kill_worker_at ]; then
-    kill -9 "$w1" 2>/dev/null; wait "$w1" 2>/dev/null
+    kill -9 "$w1" 2>/dev/null; reap "$w1" 2>/dev/null
     say "planner worker w1 killed with SIGKILL (a request in hand is redelivered after 1 s)"
     w1=""
   fi
   if [ $killed_server -eq 0 ] && [ "$step" -ge $kill_server_at ]; then
     leaders=$(monitor "${monitor_port[1]}" leaders)
     victim=$(echo "$leaders" | tr ' ' '\n' | sed -n 's/^APPRENTICE_cluster_PLAN=n\([123]\)$/\1/p')
-    [ -n "$victim" ] || victim=2
-    kill -9 "${server_pid[$victim]}" 2>/dev/null; wait "${server_pid[$victim]}" 2>/dev/null
+    [ -n "$victim" ] || fail "no leader of the plan stream known (the servers said: $leaders)"
+    kill -9 "${server_pid[$victim]}" 2>/dev/null; reap "${server_pid[$victim]}" 2>/dev/null
     killed_server=$victim
     survivor=$(( victim == 1 ? 2 : 1 ))
     say "nats-server n$victim killed with SIGKILL (stream leaders were: $leaders)"
@@ -208,24 +215,27 @@ while kill -0 "$run" 2>/dev/null; do
   fi
   [ $t -gt $limit_s ] && fail "the run did not end within $limit_s s"
 done
-wait "$run"; run_rc=$?
+reap "$run"; run_rc=$?
 [ $run_rc -eq 0 ] || fail "the agent's run failed (exit $run_rc)"
 say "the agent's run ended; stream leaders: $(monitor "${monitor_port[$survivor]}" leaders)"
-wait "$client"; client_rc=$?
+[ $killed_server -ne 0 ] && [ -n "${w3:-}" ] ||
+  fail "the run ended before a server was killed and a worker joined (more --steps)"
+reap "$client"; client_rc=$?
 for p in "$w2" "${w3:-}"; do [ -n "$p" ] && kill -TERM "$p" 2>/dev/null; done
-for p in "$w2" "${w3:-}"; do [ -n "$p" ] && wait "$p" 2>/dev/null; done
+for p in "$w2" "${w3:-}"; do [ -n "$p" ] && reap "$p" 2>/dev/null; done
 # The learner reads to the end of the stream (its progress shows its position), saves, puts its
 # last snapshot and stops; the edge then has 3 s to serve that snapshot.
 stored=$("$python" -c 'import json, re, sys; print(re.search(r"records stored (\d+)", json.load(open(sys.argv[1]))["nats"]).group(1))' "$work/run.json")
+[ -n "$stored" ] || fail "the run's summary counts no stored records"
 for _ in $(seq 1 300); do
   position=$(grep -o 'position [0-9]*' "$work/learner.err" | tail -1 | cut -d' ' -f2)
   [ "${position:-0}" -ge "$stored" ] && break
   sleep 0.1
 done
-kill -TERM "$learner"; wait "$learner"; learner_rc=$?
+kill -TERM "$learner"; reap "$learner"; learner_rc=$?
 [ $learner_rc -eq 143 ] || fail "the learner failed (exit $learner_rc; 143: stopped by SIGTERM after saving)"
 sleep 3
-kill -TERM "$edge"; wait "$edge"
+kill -TERM "$edge"; reap "$edge"
 say "workers, edge and learner stopped"
 
 # ---- 4. the in-process pool, for comparison -------------------------------------------------------
