@@ -7,10 +7,10 @@
 #include <string_view>
 #include <vector>
 
+#include "agent/label_selection.h"
 #include "core/flags.h"
 #include "core/options.h"
 #include "core/status.h"
-#include "agent/label_selection.h"
 #include "distiller/distiller.h"
 #include "nats/nats_link.h"
 
@@ -39,15 +39,15 @@ Status CheckFeatureTeacher(double feature_weight, const std::string& planner,
 void DeclareDistillerFlags(FlagSet& flags, Distiller::Options& options, std::string& hidden,
                            bool publish_every);
 
-// The flags of every command on NATS: --nats (`url_help` says what goes there), --nats-run, the
-// security files (--nats-tls-ca, --nats-tls-cert, --nats-tls-key, --nats-nkey) and
-// --nats-replicas.
 // --label-policy (into `policy`) and --label-fraction: which decisions the teacher labels.
 void DeclareLabelFlags(FlagSet& flags, std::string& policy, LabelSelection& labels);
 // After parsing: sets labels.policy; InvalidArgument when --label-fraction came without a policy
 // that uses it.
 Status ApplyLabelFlags(const FlagSet& flags, const std::string& policy, LabelSelection& labels);
 
+// The flags of every command on NATS: --nats (`url_help` says what goes there), --nats-run, the
+// security files (--nats-tls-ca, --nats-tls-cert, --nats-tls-key, --nats-nkey) and
+// --nats-replicas.
 void DeclareNatsFlags(FlagSet& flags, std::string& url, std::string& run, NatsSecurity& security,
                       int64_t& replicas, const std::string& url_help);
 

@@ -57,9 +57,9 @@ class NatsSnapshotBucket {
 // A WeightSource fed by the weights bucket: the snapshot the bucket holds when it connects, then
 // every snapshot put later, on a watcher thread of its own. After a quiet second the watcher
 // thread reads the key directly; a newer value than it has (its watch was on a server that died)
-// is served and the watch started again. A value that does not decode, or
-// holds another network than the one served, is refused and counted; an older version than the
-// one served is renumbered (NextToServe, agent/weights.h).
+// is served and the watch started again. A value that does not decode, or holds another network
+// than the one served, is refused and counted; an older version than the one served is
+// renumbered (NextToServe, agent/weights.h).
 class NatsWeights final : public WeightBroadcast {
  public:
   struct Options {

@@ -18,8 +18,9 @@
 #
 # It checks what must hold and exits 1 when anything does not: every label the stream stored
 # (a worker acknowledges its request only after that) reached the agent; every record the run saw
-# stored was read by the learner; every act request to the edge was answered; the executor's
-# return is at least 95 % of the in-process run's. Progress goes to stderr.
+# stored was read by the learner; every act request to the edge was answered and the edge serves
+# the learner's last snapshot; the executor's return is at least 95 % of the in-process run's
+# (of the planner's with --no-baseline). Progress goes to stderr.
 #
 # usage: scripts/nats_cluster.sh [--steps N] [--planner lqr|mcts] [--planner-delay-ms MS]
 #                                [--label-fraction F] [--decisions N] [--no-baseline]
